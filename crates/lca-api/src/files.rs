@@ -1,0 +1,94 @@
+//! On-disk and in-image file formats shared with the reference implementation. Field names
+//! and `omitempty` behaviour are part of the contract: seeds and node files written by either
+//! implementation must be readable by the other.
+
+use serde::{Deserialize, Serialize};
+
+/// `manifest.json` of a seed image and the `seed_cluster_info` OCI label.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedClusterInfo {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub seed_cluster_ocp_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_domain: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_name: String,
+    /// Deprecated single-stack field, kept for older readers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_ip: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_registry: String,
+    #[serde(default)]
+    pub mirror_registry_configured: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sno_hostname: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub recert_image_pull_spec: String,
+    /// Never omitted: a seed without a proxy says so explicitly.
+    #[serde(default)]
+    pub has_proxy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_network_cidr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_network_cidr: Vec<String>,
+    /// Never omitted.
+    #[serde(default)]
+    pub has_fips: bool,
+    #[serde(rename = "additionalTrustBundle", default, skip_serializing_if = "Option::is_none")]
+    pub additional_trust_bundle: Option<AdditionalTrustBundle>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_storage_mountpoint_target: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ingress_certificate_cn: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machine_networks: Vec<String>,
+}
+
+/// Trust-bundle facts of the seed cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalTrustBundle {
+    #[serde(default)]
+    pub has_user_ca_bundle: bool,
+    #[serde(default)]
+    pub proxy_configmap_name: String,
+}
+
+/// `var/lib/lca/autorollback_config.json` inside the new stateroot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoRollbackConfig {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub monitor_enabled: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub monitor_timeout: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_components: Option<AutoRollbackComponents>,
+}
+
+/// Which post-pivot failures trigger an automatic rollback.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoRollbackComponents {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub postpivot: bool,
+}
+
+/// Default init-monitor timeout when the CR leaves it at 0.
+pub const DEFAULT_INIT_MONITOR_TIMEOUT_SECONDS: i64 = 1800;
+
+/// `var/lib/lca/workspace/precache_status.json`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrecacheStatus {
+    pub total: u64,
+    pub pulled: u64,
+    pub failed: u64,
+    #[serde(default)]
+    pub failed_pulls: Vec<String>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}

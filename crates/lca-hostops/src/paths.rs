@@ -1,0 +1,61 @@
+//! `HostPaths`: the one place that knows where the node's root is, so the same code runs in
+//! the operator pod (`/host/...`) and against a simulated node directory in tests.
+
+use std::path::{Path, PathBuf};
+
+/// Paths on one node, all derived from its root directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPaths {
+    root: PathBuf,
+}
+
+impl HostPaths {
+    /// Paths under `root` (`/host` in the operator pod, a temp dir for a simulated node).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The node's `/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A node path given relative to its root, e.g. `var/lib/lca/ibu.json`.
+    pub fn host(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let rel = rel.as_ref();
+        self.root.join(rel.strip_prefix("/").unwrap_or(rel))
+    }
+
+    /// The ostree sysroot (`/sysroot` on a node; its `ostree` dir is what `/ostree` links to).
+    pub fn sysroot(&self) -> PathBuf {
+        self.host("sysroot")
+    }
+
+    /// `/ostree/deploy/<stateroot>`.
+    pub fn stateroot(&self, name: &str) -> PathBuf {
+        self.sysroot().join("ostree/deploy").join(name)
+    }
+
+    /// The `/var` shared by every deployment of a stateroot.
+    pub fn stateroot_var(&self, name: &str) -> PathBuf {
+        self.stateroot(name).join("var")
+    }
+
+    /// `/var/lib/lca` of the running stateroot.
+    pub fn lca_dir(&self) -> PathBuf {
+        self.host(lca_api::consts::paths::LCA_DIR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_paths_never_escape_to_the_real_root() {
+        let p = HostPaths::new("/tmp/node");
+        assert_eq!(p.host("/var/lib/lca/ibu.json"), PathBuf::from("/tmp/node/var/lib/lca/ibu.json"));
+        assert_eq!(p.host("etc/os-release"), PathBuf::from("/tmp/node/etc/os-release"));
+        assert_eq!(p.stateroot_var("rhcos_4.17.0"), PathBuf::from("/tmp/node/sysroot/ostree/deploy/rhcos_4.17.0/var"));
+    }
+}

@@ -1,0 +1,60 @@
+//! Where the binaries come from: the control plane from `hack/control-plane.sh` (which honours
+//! `KUBEBUILDER_ASSETS` or builds once from Go modules), and this workspace's own binaries
+//! from one `cargo build` per test process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::{Error, Result, io};
+
+/// Root of this repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root exists")
+}
+
+/// Directory holding `etcd` and `kube-apiserver`.
+pub fn control_plane_dir() -> Result<PathBuf> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = repo_root().join("hack/control-plane.sh");
+        let out = Command::new("bash").arg(&script).output().map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    })
+    .clone()
+    .map_err(Error::Setup)
+}
+
+/// Path of a binary of this workspace (`lca-operator`, `lca-cli`), built on first use.
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(repo_root())
+                .args(["build", "--quiet", "-p", "lca-operator", "-p", "lca-cli", "--bins"])
+                .status()
+                .map_err(|e| format!("running cargo build: {e}"))?;
+            if !status.success() {
+                return Err(format!("cargo build of the workspace binaries failed: {status}"));
+            }
+            let target = std::env::var("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| repo_root().join("target"));
+            Ok(target.join("debug"))
+        })
+        .clone()
+        .map_err(Error::Setup)?;
+    let path = dir.join(name);
+    std::fs::metadata(&path).map_err(io(format!("looking for {}", path.display())))?;
+    Ok(path)
+}

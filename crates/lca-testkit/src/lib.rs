@@ -1,0 +1,38 @@
+//! Real components for lca-rs tests and the local environment: an etcd + kube-apiserver
+//! control plane on loopback with our CRDs installed, and the operator process under test.
+//!
+//! Every process started here is guarded (see [`process`]) so that it dies with the test
+//! process, whichever way that ends, and leaves no temp directory behind.
+
+pub mod assets;
+pub mod controlplane;
+pub mod operator;
+pub mod process;
+
+pub use controlplane::ControlPlane;
+pub use operator::OperatorProcess;
+
+/// Errors of the test harness; messages name what was tried.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Setup(String),
+    #[error("io error while {what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("kubernetes API error while {what}: {source}")]
+    Kube { what: String, source: kube::Error },
+    #[error("timed out after {secs}s waiting for {what}")]
+    Timeout { what: String, secs: u64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Kube { what, source }
+}
