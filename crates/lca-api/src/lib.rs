@@ -17,6 +17,7 @@ pub use ibu::{
     ImageBasedUpgradeStatus, Phase, PullSecretRef, SeedImageRef, Stage,
 };
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+pub use k8s_openapi::jiff;
 pub use seedgen::{SeedGenerator, SeedGeneratorSpec, SeedGeneratorStatus};
 
 /// API group of every resource of this project.

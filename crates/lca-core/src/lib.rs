@@ -1,3 +1,10 @@
 //! Pure decisions of lca-rs: given plain data (the CR's spec and status, facts observed on the
-//! node), decide what to do next. No I/O, no clock reads except through arguments, so every
-//! rule of the stage machine is unit- and property-tested here.
+//! node), decide what to do next. No I/O and no clock reads (time comes in as an argument),
+//! so every rule of the stage machine is unit- and property-tested here.
+
+pub mod conditions;
+pub mod stage;
+pub mod transition;
+
+pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
+pub use transition::{IdleKind, Outcome, apply_transition};

@@ -215,7 +215,7 @@ fn kubeconfig_yaml(server: &str, ca: &Path, token: &str) -> String {
     )
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
     Ok(listener.local_addr().map_err(io("finding a free port"))?.port())
 }

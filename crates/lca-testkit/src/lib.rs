@@ -8,9 +8,11 @@ pub mod assets;
 pub mod controlplane;
 pub mod operator;
 pub mod process;
+pub mod registry;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;
+pub use registry::Registry;
 
 /// Errors of the test harness; messages name what was tried.
 #[derive(Debug, thiserror::Error)]

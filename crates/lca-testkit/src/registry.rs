@@ -1,0 +1,87 @@
+//! A real Distribution registry (Debian's `docker-registry`) on 127.0.0.1, plain HTTP, with
+//! or without htpasswd basic auth, in a temp dir that goes away with it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process::Guarded;
+use crate::{Error, Result, io};
+
+/// A running loopback registry.
+pub struct Registry {
+    process: Guarded,
+    dir: tempfile::TempDir,
+    addr: String,
+    credentials: Option<(String, String)>,
+}
+
+impl Registry {
+    /// Start a registry without authentication.
+    pub fn start() -> Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Start a registry that requires basic auth with `user`/`password`.
+    pub fn start_with_auth(user: &str, password: &str) -> Result<Self> {
+        Self::start_inner(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("lca-registry-").tempdir().map_err(io("creating the registry dir"))?;
+        let root = dir.path();
+        let port = crate::controlplane::free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: lca-test-secret\n",
+            root.join("data").display()
+        );
+        if let Some((user, password)) = &credentials {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .map_err(io("running htpasswd (apt package apache2-utils)"))?;
+            if !out.status.success() {
+                return Err(Error::Setup(format!("htpasswd failed: {}", String::from_utf8_lossy(&out.stderr))));
+            }
+            std::fs::write(root.join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))?;
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: lca-realm\n    path: {}\n",
+                root.join("htpasswd").display()
+            ));
+        }
+        let config_path = root.join("config.yml");
+        std::fs::write(&config_path, config).map_err(io("writing the registry config"))?;
+        let argv = vec!["docker-registry".to_string(), "serve".to_string(), config_path.display().to_string()];
+        let process = Guarded::spawn("docker-registry", &argv, &[], &root.join("registry.log"), Some(root))?;
+        let registry = Self { process, dir, addr, credentials };
+        registry.wait_ready(Duration::from_secs(20))?;
+        Ok(registry)
+    }
+
+    fn wait_ready(&self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if std::net::TcpStream::connect(&self.addr).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(Error::Timeout { what: format!("registry on {} ({})", self.addr, self.process.log_tail(5)), secs: limit.as_secs() })
+    }
+
+    /// `127.0.0.1:<port>`, the registry part of image references.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Credentials when started with auth.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// Directory of the registry's config, storage and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
