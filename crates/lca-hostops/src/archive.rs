@@ -1,0 +1,1 @@
+//! Safe, streaming extraction of seed archives (tar / tar.gz) into a target directory.
