@@ -1,7 +1,29 @@
 //! The node boundary of lca-rs: every command run on the node and every node path.
 //! Never depends on the kube client, so host-side binaries can use it while the API is down.
+//!
+//! - `executor` / `command`: how commands reach the node (chroot, nsenter, local, dry-run) and
+//!   the one subprocess wrapper.
+//! - `paths`: where things are on the node (`HostPaths`).
+//! - `ostree`: deployments, stateroots, set-default, cleanup.
+//! - `podman` / `crictl`: container images; `image_cleanup`: the disk-pressure loop.
+//! - `disk`, `systemd`, `reboot`: storage usage, the container-storage mount unit, reboots.
+//! - `sim`: the state files of a simulated node.
 
 pub mod archive;
+pub mod command;
+pub mod crictl;
+pub mod disk;
+pub mod error;
+pub mod executor;
+pub mod image_cleanup;
+pub mod ostree;
 pub mod paths;
+pub mod podman;
+pub mod reboot;
+pub mod sim;
+pub mod systemd;
 
+pub use command::{Cmd, Output};
+pub use error::{Category, Error, Result};
+pub use executor::{ChrootExecutor, DryRunExecutor, Executor, LocalExecutor, Node, NodeKind, NsenterExecutor};
 pub use paths::HostPaths;
