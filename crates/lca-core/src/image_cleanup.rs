@@ -59,12 +59,20 @@ pub enum Policy {
 
 /// Read the two `image-cleanup.lca.openshift.io/*` annotations (default threshold 50).
 pub fn policy(annotations_map: &BTreeMap<String, String>) -> Policy {
-    if annotations_map.get(annotations::IMAGE_CLEANUP_ON_PREP).map(String::as_str) == Some(annotations::DISABLED) {
+    if annotations_map
+        .get(annotations::IMAGE_CLEANUP_ON_PREP)
+        .map(String::as_str)
+        == Some(annotations::DISABLED)
+    {
         return Policy::Disabled;
     }
     match annotations_map.get(annotations::IMAGE_CLEANUP_DISK_USAGE_THRESHOLD) {
         None => Policy::Threshold(i64::from(annotations::DEFAULT_DISK_USAGE_THRESHOLD_PERCENT)),
-        Some(v) => v.trim().parse().map(Policy::Threshold).unwrap_or_else(|_| Policy::InvalidThreshold(v.clone())),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Policy::Threshold)
+            .unwrap_or_else(|_| Policy::InvalidThreshold(v.clone())),
     }
 }
 
@@ -127,11 +135,20 @@ mod tests {
     fn policy_reads_annotations() {
         let mut a = BTreeMap::new();
         assert_eq!(policy(&a), Policy::Threshold(50));
-        a.insert(annotations::IMAGE_CLEANUP_DISK_USAGE_THRESHOLD.to_string(), "65".to_string());
+        a.insert(
+            annotations::IMAGE_CLEANUP_DISK_USAGE_THRESHOLD.to_string(),
+            "65".to_string(),
+        );
         assert_eq!(policy(&a), Policy::Threshold(65));
-        a.insert(annotations::IMAGE_CLEANUP_DISK_USAGE_THRESHOLD.to_string(), "lots".to_string());
+        a.insert(
+            annotations::IMAGE_CLEANUP_DISK_USAGE_THRESHOLD.to_string(),
+            "lots".to_string(),
+        );
         assert_eq!(policy(&a), Policy::InvalidThreshold("lots".into()));
-        a.insert(annotations::IMAGE_CLEANUP_ON_PREP.to_string(), "Disabled".to_string());
+        a.insert(
+            annotations::IMAGE_CLEANUP_ON_PREP.to_string(),
+            "Disabled".to_string(),
+        );
         assert_eq!(policy(&a), Policy::Disabled);
     }
 
@@ -158,15 +175,24 @@ mod tests {
         // dd pinned (CRI prints sha256:), ee in use by tag, ff in use by digest, bb by id.
         let in_use = set(&["quay.io/e:1", "quay.io/x@sha256:ff", "sha256:bb"]);
         let pinned = set(&["sha256:dd"]);
-        let ids: Vec<_> = select_candidates(&images, &in_use, &pinned).into_iter().map(|i| i.id).collect();
+        let ids: Vec<_> = select_candidates(&images, &in_use, &pinned)
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
         assert_eq!(ids, ["cc", "aa"]);
     }
 
     #[test]
     fn equal_keys_keep_listing_order_and_rmi_args() {
         let images = vec![img("b", 1, true, None), img("a", 1, true, None)];
-        let ids: Vec<_> = select_candidates(&images, &HashSet::new(), &HashSet::new()).into_iter().map(|i| i.id).collect();
+        let ids: Vec<_> = select_candidates(&images, &HashSet::new(), &HashSet::new())
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
         assert_eq!(ids, ["b", "a"]);
-        assert_eq!(img("a", 1, false, Some("t:1")).rmi_args(), ["a", "t:1", "quay.io/x@sha256:a"]);
+        assert_eq!(
+            img("a", 1, false, Some("t:1")).rmi_args(),
+            ["a", "t:1", "quay.io/x@sha256:a"]
+        );
     }
 }

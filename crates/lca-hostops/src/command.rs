@@ -56,7 +56,8 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         self
     }
 
@@ -159,12 +160,18 @@ impl Drop for GroupKill {
 
 /// Run `prefix + [cmd.program] + cmd.args` with extra environment, honouring the command's
 /// timeout and allowed exit codes. The single place where this crate starts processes.
-pub(crate) async fn spawn_and_wait(cmd: &Cmd, prefix: &[OsString], env: &[(String, OsString)]) -> Result<Output> {
+pub(crate) async fn spawn_and_wait(
+    cmd: &Cmd,
+    prefix: &[OsString],
+    env: &[(String, OsString)],
+) -> Result<Output> {
     let shown = cmd.display();
     let mut argv: Vec<OsString> = prefix.to_vec();
     argv.push(OsString::from(&cmd.program));
     argv.extend(cmd.args.iter().cloned());
-    let (program, rest) = argv.split_first().ok_or_else(|| Error::Invalid("empty command".into()))?;
+    let (program, rest) = argv
+        .split_first()
+        .ok_or_else(|| Error::Invalid("empty command".into()))?;
     tracing::debug!(command = %shown, wrapper = ?prefix, "running node command");
 
     let mut child = tokio::process::Command::new(program);
@@ -178,17 +185,37 @@ pub(crate) async fn spawn_and_wait(cmd: &Cmd, prefix: &[OsString], env: &[(Strin
         .kill_on_drop(true);
     let child = child.spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::ToolNotFound { tool: program.to_string_lossy().into_owned() }
+            Error::ToolNotFound {
+                tool: program.to_string_lossy().into_owned(),
+            }
         } else {
-            Error::Spawn { command: shown.clone(), source }
+            Error::Spawn {
+                command: shown.clone(),
+                source,
+            }
         }
     })?;
-    let mut guard = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw));
+    let mut guard = GroupKill(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    );
 
     let waited = tokio::time::timeout(cmd.timeout, child.wait_with_output()).await;
     let out = match waited {
-        Err(_) => return Err(Error::Timeout { command: shown, secs: cmd.timeout.as_secs() }),
-        Ok(Err(source)) => return Err(Error::Spawn { command: shown, source }),
+        Err(_) => {
+            return Err(Error::Timeout {
+                command: shown,
+                secs: cmd.timeout.as_secs(),
+            });
+        }
+        Ok(Err(source)) => {
+            return Err(Error::Spawn {
+                command: shown,
+                source,
+            });
+        }
         Ok(Ok(out)) => out,
     };
     guard.0 = None;
@@ -201,13 +228,23 @@ pub(crate) async fn spawn_and_wait(cmd: &Cmd, prefix: &[OsString], env: &[(Strin
     match output.code {
         Some(code) if cmd.ok_codes.contains(&code) => Ok(output),
         // env(1) and nsenter(1) exit 127 when they cannot find the program they should exec.
-        Some(127) if !prefix.is_empty() => Err(Error::ToolNotFound { tool: cmd.program.clone() }),
-        _ => Err(Error::CommandFailed { command: shown, status: out.status.to_string(), stderr_tail: tail(&output) }),
+        Some(127) if !prefix.is_empty() => Err(Error::ToolNotFound {
+            tool: cmd.program.clone(),
+        }),
+        _ => Err(Error::CommandFailed {
+            command: shown,
+            status: out.status.to_string(),
+            stderr_tail: tail(&output),
+        }),
     }
 }
 
 fn tail(out: &Output) -> String {
-    let src = if out.stderr.trim().is_empty() { &out.stdout } else { &out.stderr };
+    let src = if out.stderr.trim().is_empty() {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
     let src = src.trim();
     let mut start = src.len().saturating_sub(TAIL_BYTES);
     while !src.is_char_boundary(start) {
@@ -224,18 +261,25 @@ mod tests {
     async fn failure_carries_command_status_and_stderr_tail() {
         let cmd = Cmd::new("sh").args(["-c", "echo out; echo boom >&2; exit 3"]);
         let err = spawn_and_wait(&cmd, &[], &[]).await.unwrap_err();
-        assert_eq!(err.to_string(), "command `sh -c echo out; echo boom >&2; exit 3` failed with exit status: 3: boom");
+        assert_eq!(
+            err.to_string(),
+            "command `sh -c echo out; echo boom >&2; exit 3` failed with exit status: 3: boom"
+        );
     }
 
     #[tokio::test]
     async fn allowed_exit_code_is_an_answer() {
-        let out = spawn_and_wait(&Cmd::new("false").allow_exit_codes(&[1]), &[], &[]).await.unwrap();
+        let out = spawn_and_wait(&Cmd::new("false").allow_exit_codes(&[1]), &[], &[])
+            .await
+            .unwrap();
         assert_eq!(out.code, Some(1));
     }
 
     #[tokio::test]
     async fn missing_program_is_tool_not_found() {
-        let err = spawn_and_wait(&Cmd::new("lca-no-such-tool"), &[], &[]).await.unwrap_err();
+        let err = spawn_and_wait(&Cmd::new("lca-no-such-tool"), &[], &[])
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "lca-no-such-tool not found on the node");
     }
 
@@ -244,7 +288,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("survived");
         let script = format!("(sleep 2; touch {}) & sleep 30", marker.display());
-        let cmd = Cmd::new("sh").args(["-c", &script]).timeout(Duration::from_millis(300));
+        let cmd = Cmd::new("sh")
+            .args(["-c", &script])
+            .timeout(Duration::from_millis(300));
         let err = spawn_and_wait(&cmd, &[], &[]).await.unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -253,7 +299,11 @@ mod tests {
 
     #[test]
     fn tail_keeps_the_end() {
-        let out = Output { code: Some(1), stdout: String::new(), stderr: "é".repeat(2000) };
+        let out = Output {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: "é".repeat(2000),
+        };
         assert!(tail(&out).len() <= TAIL_BYTES);
     }
 }

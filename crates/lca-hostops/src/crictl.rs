@@ -50,7 +50,12 @@ pub fn parse_ps_images(json: &str) -> Result<Vec<String>> {
 /// Parse `crictl images -o json` into the ids of pinned images.
 pub fn parse_pinned_images(json: &str) -> Result<Vec<String>> {
     let out: ImagesOutput = serde_json::from_str(json).map_err(|e| Error::parse(IMAGES, e))?;
-    Ok(out.images.into_iter().filter(|i| i.pinned).map(|i| i.id).collect())
+    Ok(out
+        .images
+        .into_iter()
+        .filter(|i| i.pinned)
+        .map(|i| i.id)
+        .collect())
 }
 
 async fn run_or_absent(exec: &dyn Executor, args: &[&str]) -> Result<Option<String>> {
@@ -86,7 +91,11 @@ mod tests {
     use crate::executor::{ChrootExecutor, LocalExecutor};
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/../../tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -94,14 +103,20 @@ mod tests {
         let images = parse_ps_images(&fixture("crictl-ps.json")).unwrap();
         assert_eq!(images.len(), 2);
         assert!(images[0].starts_with("quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:"));
-        assert_eq!(images[1], "5683d03822a1564b571f70eceded9b0b172a4e8ecf080e7553b59a18a2ceeab4");
+        assert_eq!(
+            images[1],
+            "5683d03822a1564b571f70eceded9b0b172a4e8ecf080e7553b59a18a2ceeab4"
+        );
         assert!(parse_ps_images("{}").unwrap().is_empty());
     }
 
     #[test]
     fn images_fixture() {
         let pinned = parse_pinned_images(&fixture("crictl-images.json")).unwrap();
-        assert_eq!(pinned, ["8f6d71ad824bd83e9cf6f54be866036deee18f4a3f2498cd8ff6364a2e56069a"]);
+        assert_eq!(
+            pinned,
+            ["8f6d71ad824bd83e9cf6f54be866036deee18f4a3f2498cd8ff6364a2e56069a"]
+        );
         let e = parse_pinned_images("{\"images\": {}}").unwrap_err();
         assert!(e.to_string().contains("crictl images -o json"), "{e}");
     }

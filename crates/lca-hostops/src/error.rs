@@ -128,14 +128,24 @@ impl Error {
     }
 
     /// An `Io` error builder for `map_err`.
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { context, path, source }
+        move |source| Error::Io {
+            context,
+            path,
+            source,
+        }
     }
 
     /// A `Parse` error builder.
     pub(crate) fn parse(command: &str, message: impl std::fmt::Display) -> Error {
-        Error::Parse { command: command.to_string(), message: message.to_string() }
+        Error::Parse {
+            command: command.to_string(),
+            message: message.to_string(),
+        }
     }
 
     /// Whether this is a failed command whose stderr contains `needle`.
@@ -153,10 +163,35 @@ mod tests {
 
     #[test]
     fn categories_drive_requeue() {
-        assert_eq!(Error::Timeout { command: "x".into(), secs: 1 }.category(), Category::Transient);
-        assert_eq!(Error::ToolNotFound { tool: "ostree".into() }.category(), Category::NodeState);
-        assert_eq!(Error::DryRunRefused { command: "x".into() }.category(), Category::Invalid);
-        assert_eq!(Error::ToolNotFound { tool: "ostree".into() }.to_string(), "ostree not found on the node");
-        assert_eq!(Error::StaterootCleanup(2).to_string(), "failed to remove 2 stateroots");
+        assert_eq!(
+            Error::Timeout {
+                command: "x".into(),
+                secs: 1
+            }
+            .category(),
+            Category::Transient
+        );
+        assert_eq!(
+            Error::ToolNotFound {
+                tool: "ostree".into()
+            }
+            .category(),
+            Category::NodeState
+        );
+        assert_eq!(
+            Error::DryRunRefused { command: "x".into() }.category(),
+            Category::Invalid
+        );
+        assert_eq!(
+            Error::ToolNotFound {
+                tool: "ostree".into()
+            }
+            .to_string(),
+            "ostree not found on the node"
+        );
+        assert_eq!(
+            Error::StaterootCleanup(2).to_string(),
+            "failed to remove 2 stateroots"
+        );
     }
 }

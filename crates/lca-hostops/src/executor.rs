@@ -60,24 +60,49 @@ pub trait Executor: Send + Sync + fmt::Debug {
     }
 }
 
-fn nsenter_prefix() -> Vec<OsString> {
-    ["nsenter", "--target", "1", "--cgroup", "--mount", "--ipc", "--net", "--pid", "--"]
-        .into_iter()
-        .map(OsString::from)
-        .collect()
+/// PID whose namespaces nsenter joins: the host's init in production.
+pub const HOST_PID: u32 = 1;
+
+fn nsenter_prefix(target: u32) -> Vec<OsString> {
+    let mut v = vec![
+        OsString::from("nsenter"),
+        OsString::from("--target"),
+        OsString::from(target.to_string()),
+    ];
+    v.extend(
+        ["--cgroup", "--mount", "--ipc", "--net", "--pid", "--"]
+            .into_iter()
+            .map(OsString::from),
+    );
+    v
 }
 
 /// Production backend: chroot into the node's root (`/host`).
 #[derive(Debug, Clone)]
 pub struct ChrootExecutor {
     node: Node,
+    ns_target: u32,
 }
 
 impl ChrootExecutor {
     /// Chroot into `host_root` (normally `/host`).
     pub fn new(host_root: impl Into<PathBuf>) -> Self {
         let root = host_root.into();
-        Self { node: Node { kind: NodeKind::Real, paths: HostPaths::new(root), cmd_paths: HostPaths::new("/") } }
+        Self {
+            node: Node {
+                kind: NodeKind::Real,
+                paths: HostPaths::new(root),
+                cmd_paths: HostPaths::new("/"),
+            },
+            ns_target: HOST_PID,
+        }
+    }
+
+    /// Join the namespaces of `pid` instead of PID 1 for `in_host_namespaces` commands
+    /// (tests: PID 1's namespaces are not enterable in every sandbox).
+    pub fn nsenter_target(mut self, pid: u32) -> Self {
+        self.ns_target = pid;
+        self
     }
 }
 
@@ -85,7 +110,7 @@ impl Executor for ChrootExecutor {
     fn run<'a>(&'a self, cmd: &'a Cmd) -> BoxFuture<'a, Result<Output>> {
         Box::pin(async move {
             let prefix = if cmd.wants_host_namespaces() {
-                nsenter_prefix()
+                nsenter_prefix(self.ns_target)
             } else {
                 vec![
                     OsString::from("chroot"),
@@ -107,18 +132,32 @@ impl Executor for ChrootExecutor {
 #[derive(Debug, Clone)]
 pub struct NsenterExecutor {
     node: Node,
+    target: u32,
 }
 
 impl NsenterExecutor {
     /// `host_root` is where this process sees the node's `/` (`/` on the host, `/host` in a pod).
     pub fn new(host_root: impl Into<PathBuf>) -> Self {
-        Self { node: Node { kind: NodeKind::Real, paths: HostPaths::new(host_root), cmd_paths: HostPaths::new("/") } }
+        Self {
+            node: Node {
+                kind: NodeKind::Real,
+                paths: HostPaths::new(host_root),
+                cmd_paths: HostPaths::new("/"),
+            },
+            target: HOST_PID,
+        }
+    }
+
+    /// Join the namespaces of `pid` instead of PID 1 (tests).
+    pub fn target(mut self, pid: u32) -> Self {
+        self.target = pid;
+        self
     }
 }
 
 impl Executor for NsenterExecutor {
     fn run<'a>(&'a self, cmd: &'a Cmd) -> BoxFuture<'a, Result<Output>> {
-        Box::pin(async move { spawn_and_wait(cmd, &nsenter_prefix(), &[]).await })
+        Box::pin(async move { spawn_and_wait(cmd, &nsenter_prefix(self.target), &[]).await })
     }
 
     fn node(&self) -> &Node {
@@ -137,7 +176,14 @@ impl LocalExecutor {
     /// A simulated node rooted at `root` (it holds `sysroot/`, `var/`, …).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let paths = HostPaths::new(root);
-        Self { node: Node { kind: NodeKind::Simulated, cmd_paths: paths.clone(), paths }, env: Vec::new() }
+        Self {
+            node: Node {
+                kind: NodeKind::Simulated,
+                cmd_paths: paths.clone(),
+                paths,
+            },
+            env: Vec::new(),
+        }
     }
 
     /// Add an environment variable for every command (e.g. `CONTAINERS_STORAGE_CONF` for a
@@ -176,7 +222,9 @@ impl Executor for DryRunExecutor {
         Box::pin(async move {
             tracing::info!(command = %cmd.display(), mutating = cmd.is_mutating(), "dry run");
             if cmd.is_mutating() {
-                return Err(Error::DryRunRefused { command: cmd.display() });
+                return Err(Error::DryRunRefused {
+                    command: cmd.display(),
+                });
             }
             self.inner.run(cmd).await
         })
@@ -193,7 +241,13 @@ impl Executor for DryRunExecutor {
 
 /// Refuse an in-process mutation (libostree, file removal) under dry-run.
 pub(crate) fn ensure_mutation_allowed(exec: &dyn Executor, what: &str) -> Result<()> {
-    if exec.allows_mutation() { Ok(()) } else { Err(Error::DryRunRefused { command: what.to_string() }) }
+    if exec.allows_mutation() {
+        Ok(())
+    } else {
+        Err(Error::DryRunRefused {
+            command: what.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -203,40 +257,103 @@ mod tests {
     #[tokio::test]
     async fn chroot_into_slash_runs_through_env() {
         let exec = ChrootExecutor::new("/");
-        let out = exec.run(&Cmd::new("echo").arg("hello").read_only()).await.unwrap();
+        let out = exec
+            .run(&Cmd::new("echo").arg("hello").read_only())
+            .await
+            .unwrap();
         assert_eq!(out.stdout, "hello\n");
         let err = exec.run(&Cmd::new("lca-no-such-tool")).await.unwrap_err();
         assert_eq!(err.to_string(), "lca-no-such-tool not found on the node");
     }
 
-    #[tokio::test]
-    async fn nsenter_into_pid1_runs_the_command() {
-        let exec = NsenterExecutor::new("/");
-        let out = exec.run(&Cmd::new("echo").arg("from pid 1").read_only()).await.unwrap();
-        assert_eq!(out.stdout, "from pid 1\n");
+    /// A process in its own mount namespace with a tmpfs only it can see; PID 1 of this
+    /// sandbox cannot be entered (`/proc/1/ns/cgroup: Permission denied`), so tests target it.
+    struct PrivateMountNs {
+        child: std::process::Child,
+        mark: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl PrivateMountNs {
+        fn start() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let mark = dir.path().join("mnt");
+            std::fs::create_dir(&mark).unwrap();
+            let script = format!(
+                "mount -t tmpfs lca-test {m} && touch {m}/inside && echo ready && exec sleep 60",
+                m = mark.display()
+            );
+            let mut child = std::process::Command::new("unshare")
+                .args(["-m", "--propagation", "private", "sh", "-c", &script])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            use std::io::BufRead;
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "ready");
+            Self {
+                child,
+                mark,
+                _dir: dir,
+            }
+        }
+    }
+
+    impl Drop for PrivateMountNs {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 
     #[tokio::test]
-    async fn chroot_sends_host_namespace_commands_through_nsenter() {
-        let exec = ChrootExecutor::new("/nonexistent-root");
-        // chroot into a missing dir would fail; nsenter does not use the root.
-        let out = exec.run(&Cmd::new("true").in_host_namespaces()).await.unwrap();
-        assert!(out.success());
+    async fn nsenter_joins_the_target_mount_namespace() {
+        let ns = PrivateMountNs::start();
+        assert!(
+            !ns.mark.join("inside").exists(),
+            "the tmpfs must be invisible here"
+        );
+        let exec = NsenterExecutor::new("/").target(ns.child.id());
+        let probe = Cmd::new("ls").arg(&ns.mark).read_only();
+        assert_eq!(exec.run(&probe).await.unwrap().stdout, "inside\n");
+        // A chroot executor sends host-namespace commands through nsenter, plain ones through chroot.
+        let chroot = ChrootExecutor::new("/").nsenter_target(ns.child.id());
+        assert_eq!(
+            chroot
+                .run(&probe.clone().in_host_namespaces())
+                .await
+                .unwrap()
+                .stdout,
+            "inside\n"
+        );
+        assert_eq!(chroot.run(&probe).await.unwrap().stdout, "");
     }
 
     #[tokio::test]
     async fn dry_run_refuses_mutations_and_runs_reads() {
         let exec = DryRunExecutor::new(Arc::new(LocalExecutor::new("/tmp")));
         assert!(exec.run(&Cmd::new("true").read_only()).await.is_ok());
-        let err = exec.run(&Cmd::new("rm").arg("-rf").arg("/tmp/x")).await.unwrap_err();
-        assert_eq!(err.to_string(), "dry run: refused to run mutating command `rm -rf /tmp/x`");
+        let err = exec
+            .run(&Cmd::new("rm").arg("-rf").arg("/tmp/x"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dry run: refused to run mutating command `rm -rf /tmp/x`"
+        );
         assert!(!exec.allows_mutation());
     }
 
     #[tokio::test]
     async fn local_env_reaches_the_command() {
         let exec = LocalExecutor::new("/tmp").with_env("LCA_PROBE", "42");
-        let out = exec.run(&Cmd::new("sh").args(["-c", "echo $LCA_PROBE"]).read_only()).await.unwrap();
+        let out = exec
+            .run(&Cmd::new("sh").args(["-c", "echo $LCA_PROBE"]).read_only())
+            .await
+            .unwrap();
         assert_eq!(out.stdout.trim(), "42");
     }
 }

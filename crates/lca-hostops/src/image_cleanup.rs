@@ -44,13 +44,22 @@ pub async fn run_with_usage(
         Policy::Threshold(t) => t,
     };
     let before = usage()?;
-    let mut report = Report { usage_before: before, usage_after: before, ..Report::default() };
+    let mut report = Report {
+        usage_before: before,
+        usage_after: before,
+        ..Report::default()
+    };
     if !select::needs_cleanup(before, threshold) {
         report.skipped = Some(format!("disk usage {before}% is not above {threshold}%"));
         return Ok(report);
     }
     let candidates = candidates(exec).await?;
-    tracing::info!(usage = before, threshold, candidates = candidates.len(), "image cleanup starting");
+    tracing::info!(
+        usage = before,
+        threshold,
+        candidates = candidates.len(),
+        "image cleanup starting"
+    );
     for batch in candidates.chunks(BATCH_SIZE) {
         for image in batch {
             if let Err(e) = podman::rmi(exec, &image.rmi_args()).await {
@@ -64,7 +73,11 @@ pub async fn run_with_usage(
         }
     }
     report.ran_out_of_candidates = true;
-    tracing::warn!(usage = report.usage_after, threshold, "no more images to remove; disk usage still above threshold");
+    tracing::warn!(
+        usage = report.usage_after,
+        threshold,
+        "no more images to remove; disk usage still above threshold"
+    );
     Ok(report)
 }
 
@@ -78,5 +91,8 @@ pub async fn candidates(exec: &dyn Executor) -> Result<Vec<select::Image>> {
 }
 
 fn skipped(why: &str) -> Report {
-    Report { skipped: Some(why.to_string()), ..Report::default() }
+    Report {
+        skipped: Some(why.to_string()),
+        ..Report::default()
+    }
 }

@@ -25,5 +25,7 @@ pub mod systemd;
 
 pub use command::{Cmd, Output};
 pub use error::{Category, Error, Result};
-pub use executor::{ChrootExecutor, DryRunExecutor, Executor, LocalExecutor, Node, NodeKind, NsenterExecutor};
+pub use executor::{
+    ChrootExecutor, DryRunExecutor, Executor, LocalExecutor, Node, NodeKind, NsenterExecutor,
+};
 pub use paths::HostPaths;

@@ -78,7 +78,8 @@ impl HostPaths {
 
     /// The root of deployment `<checksum>.<serial>` of `stateroot`.
     pub fn deployment_dir(&self, stateroot: &str, checksum: &str, serial: u32) -> PathBuf {
-        self.stateroot_deployments(stateroot).join(format!("{checksum}.{serial}"))
+        self.stateroot_deployments(stateroot)
+            .join(format!("{checksum}.{serial}"))
     }
 
     /// The `/etc` of a deployment (where the seed's `etc.tgz` goes).
@@ -88,7 +89,8 @@ impl HostPaths {
 
     /// The origin file next to a deployment (`<checksum>.<serial>.origin`).
     pub fn deployment_origin(&self, stateroot: &str, checksum: &str, serial: u32) -> PathBuf {
-        self.stateroot_deployments(stateroot).join(format!("{checksum}.{serial}.origin"))
+        self.stateroot_deployments(stateroot)
+            .join(format!("{checksum}.{serial}.origin"))
     }
 
     /// `/var/lib/containers`, the container storage whose disk usage drives image cleanup.
@@ -109,9 +111,18 @@ mod tests {
     #[test]
     fn host_paths_never_escape_to_the_real_root() {
         let p = HostPaths::new("/tmp/node");
-        assert_eq!(p.host("/var/lib/lca/ibu.json"), PathBuf::from("/tmp/node/var/lib/lca/ibu.json"));
-        assert_eq!(p.host("etc/os-release"), PathBuf::from("/tmp/node/etc/os-release"));
-        assert_eq!(p.stateroot_var("rhcos_4.17.0"), PathBuf::from("/tmp/node/sysroot/ostree/deploy/rhcos_4.17.0/var"));
+        assert_eq!(
+            p.host("/var/lib/lca/ibu.json"),
+            PathBuf::from("/tmp/node/var/lib/lca/ibu.json")
+        );
+        assert_eq!(
+            p.host("etc/os-release"),
+            PathBuf::from("/tmp/node/etc/os-release")
+        );
+        assert_eq!(
+            p.stateroot_var("rhcos_4.17.0"),
+            PathBuf::from("/tmp/node/sysroot/ostree/deploy/rhcos_4.17.0/var")
+        );
         assert_eq!(
             p.deployment_etc("rhcos", "abc", 1),
             PathBuf::from("/tmp/node/sysroot/ostree/deploy/rhcos/deploy/abc.1/etc")

@@ -64,13 +64,17 @@ pub fn parse_ps_image_ids(json: &str) -> Result<Vec<String>> {
 
 /// All images in the node's podman storage.
 pub async fn list_images(exec: &dyn Executor) -> Result<Vec<Image>> {
-    let cmd = Cmd::new("podman").args(["images", "--format", "json", "--log-level", "error"]).read_only();
+    let cmd = Cmd::new("podman")
+        .args(["images", "--format", "json", "--log-level", "error"])
+        .read_only();
     parse_images(&exec.run(&cmd).await?.stdout)
 }
 
 /// Image ids used by any podman container (running or not).
 pub async fn container_image_ids(exec: &dyn Executor) -> Result<Vec<String>> {
-    let cmd = Cmd::new("podman").args(["ps", "-a", "--format", "json", "--log-level", "error"]).read_only();
+    let cmd = Cmd::new("podman")
+        .args(["ps", "-a", "--format", "json", "--log-level", "error"])
+        .read_only();
     parse_ps_image_ids(&exec.run(&cmd).await?.stdout)
 }
 
@@ -123,30 +127,46 @@ pub async fn rmi(exec: &dyn Executor, refs: &[String]) -> Result<()> {
     if refs.is_empty() || refs.iter().any(|r| r.starts_with('-')) {
         return Err(Error::Invalid(format!("bad rmi arguments {refs:?}")));
     }
-    exec.run(&Cmd::new("podman").arg("rmi").args(refs)).await.map(drop)
+    exec.run(&Cmd::new("podman").arg("rmi").args(refs))
+        .await
+        .map(drop)
 }
 
 /// `podman image exists <image>` (exit 1 = no).
 pub async fn image_exists(exec: &dyn Executor, image: &str) -> Result<bool> {
-    let cmd = Cmd::new("podman").args(["image", "exists", image]).read_only().allow_exit_codes(&[1]);
+    let cmd = Cmd::new("podman")
+        .args(["image", "exists", image])
+        .read_only()
+        .allow_exit_codes(&[1]);
     Ok(exec.run(&cmd).await?.success())
 }
 
 /// `podman image mount <image>` in the host's namespaces; returns the mount point as the
 /// commands see it (the seed's files are read from there).
 pub async fn image_mount(exec: &dyn Executor, image: &str) -> Result<PathBuf> {
-    let cmd = Cmd::new("podman").args(["image", "mount", image]).in_host_namespaces();
+    let cmd = Cmd::new("podman")
+        .args(["image", "mount", image])
+        .in_host_namespaces();
     let out = exec.run(&cmd).await?;
     let path = out.stdout.trim();
     if path.is_empty() || !path.starts_with('/') {
-        return Err(Error::parse("podman image mount", format!("expected a mount point, got {path:?}")));
+        return Err(Error::parse(
+            "podman image mount",
+            format!("expected a mount point, got {path:?}"),
+        ));
     }
     Ok(PathBuf::from(path))
 }
 
 /// `podman image umount <image>`.
 pub async fn image_umount(exec: &dyn Executor, image: &str) -> Result<()> {
-    exec.run(&Cmd::new("podman").args(["image", "umount", image]).in_host_namespaces()).await.map(drop)
+    exec.run(
+        &Cmd::new("podman")
+            .args(["image", "umount", image])
+            .in_host_namespaces(),
+    )
+    .await
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -154,7 +174,11 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/../../tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -165,7 +189,10 @@ mod tests {
         assert_eq!(dangling.len(), 1);
         assert!(dangling[0].names.is_empty());
         let mini = images.iter().find(|i| i.names == ["localhost/mini:1"]).unwrap();
-        assert!(mini.repo_tags.is_empty(), "podman 4.3 prints RepoTags: null for these");
+        assert!(
+            mini.repo_tags.is_empty(),
+            "podman 4.3 prints RepoTags: null for these"
+        );
         assert_eq!(mini.repo_digests.len(), 1);
         assert!(mini.created > 1_700_000_000);
     }
@@ -173,14 +200,21 @@ mod tests {
     #[test]
     fn ps_fixture() {
         let ids = parse_ps_image_ids(&fixture("podman-ps.json")).unwrap();
-        assert_eq!(ids, ["25abd79dbd36eea92a248a1b181c381460f74458c83ffe6037caa717ef022259"]);
+        assert_eq!(
+            ids,
+            ["25abd79dbd36eea92a248a1b181c381460f74458c83ffe6037caa717ef022259"]
+        );
         assert_eq!(parse_ps_image_ids("[]").unwrap().len(), 0);
     }
 
     #[test]
     fn malformed_json_names_the_command() {
         let e = parse_images("{").unwrap_err();
-        assert!(e.to_string().starts_with("failed to parse the output of `podman images --format json`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("failed to parse the output of `podman images --format json`"),
+            "{e}"
+        );
         let e = parse_ps_image_ids("[{}]").unwrap_err();
         assert!(e.to_string().contains("podman ps -a --format json"), "{e}");
     }

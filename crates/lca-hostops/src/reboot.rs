@@ -54,7 +54,10 @@ pub async fn request_reboot(exec: &dyn Executor, rationale: &str, message: &str)
         NodeKind::Real => exec.run(&reboot_cmd(rationale, message)).await.map(drop),
         NodeKind::Simulated => {
             ensure_mutation_allowed(exec, "reboot")?;
-            let request = RebootRequest { rationale: rationale.to_string(), message: message.to_string() };
+            let request = RebootRequest {
+                rationale: rationale.to_string(),
+                message: message.to_string(),
+            };
             sim::write_reboot_request(&exec.node().paths, &request)
         }
     }
@@ -89,7 +92,10 @@ mod tests {
         let exec = LocalExecutor::new(dir.path());
         reboot_for(&exec, Rationale::Rollback).await.unwrap();
         let req = sim::read_reboot_request(&exec.node().paths).unwrap().unwrap();
-        assert_eq!((req.rationale.as_str(), req.message.as_str()), ("rollback", IBU_MESSAGE));
+        assert_eq!(
+            (req.rationale.as_str(), req.message.as_str()),
+            ("rollback", IBU_MESSAGE)
+        );
         sim::clear_reboot_request(&exec.node().paths).unwrap();
         let dry = DryRunExecutor::new(Arc::new(exec));
         assert!(reboot_for(&dry, Rationale::Upgrade).await.is_err());

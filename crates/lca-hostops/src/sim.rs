@@ -47,7 +47,11 @@ impl BootedRef {
 
 impl From<&Deployment> for BootedRef {
     fn from(d: &Deployment) -> Self {
-        Self { stateroot: d.stateroot.clone(), checksum: d.checksum.clone(), serial: d.serial }
+        Self {
+            stateroot: d.stateroot.clone(),
+            checksum: d.checksum.clone(),
+            serial: d.serial,
+        }
     }
 }
 
@@ -74,12 +78,18 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
             .map(Some)
             .map_err(|e| Error::NodeState(format!("corrupt simulated-node file {}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io { context: "reading", path: path.to_path_buf(), source: e }),
+        Err(e) => Err(Error::Io {
+            context: "reading",
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| Error::Invalid(format!("{} has no parent", path.display())))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", path.display())))?;
     std::fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -94,7 +104,10 @@ pub fn read_state(paths: &HostPaths) -> Result<SimState> {
 
 /// Mark `booted` as the booted deployment of the simulated node.
 pub fn set_booted(paths: &HostPaths, booted: BootedRef) -> Result<()> {
-    write_json(&paths.sim_dir().join(NODE_STATE), &SimState { booted: Some(booted) })
+    write_json(
+        &paths.sim_dir().join(NODE_STATE),
+        &SimState { booted: Some(booted) },
+    )
 }
 
 /// Record a reboot request (what `reboot::request_reboot` does on a simulated node).
@@ -111,7 +124,11 @@ pub fn read_reboot_request(paths: &HostPaths) -> Result<Option<RebootRequest>> {
 pub fn clear_reboot_request(paths: &HostPaths) -> Result<()> {
     let path = paths.sim_dir().join(REBOOT_REQUEST);
     match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { context: "removing", path, source: e }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            context: "removing",
+            path,
+            source: e,
+        }),
         _ => Ok(()),
     }
 }
@@ -121,7 +138,9 @@ pub fn clear_reboot_request(paths: &HostPaths) -> Result<()> {
 /// while the operator is stopped.
 pub async fn complete_reboot(exec: &dyn Executor) -> Result<Deployment> {
     if exec.node().kind != NodeKind::Simulated {
-        return Err(Error::Invalid("complete_reboot is only for a simulated node".into()));
+        return Err(Error::Invalid(
+            "complete_reboot is only for a simulated node".into(),
+        ));
     }
     let status = ostree::list_deployments(exec).await?;
     let default = status
@@ -131,7 +150,10 @@ pub async fn complete_reboot(exec: &dyn Executor) -> Result<Deployment> {
         .ok_or_else(|| Error::NodeState("simulated reboot: the sysroot has no deployments".into()))?;
     set_booted(&exec.node().paths, BootedRef::from(&default))?;
     clear_reboot_request(&exec.node().paths)?;
-    Ok(Deployment { booted: true, ..default })
+    Ok(Deployment {
+        booted: true,
+        ..default
+    })
 }
 
 #[cfg(test)]
@@ -143,17 +165,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = HostPaths::new(dir.path());
         assert_eq!(read_state(&paths).unwrap(), SimState::default());
-        let b = BootedRef { stateroot: "rhcos".into(), checksum: "ab".repeat(32), serial: 1 };
+        let b = BootedRef {
+            stateroot: "rhcos".into(),
+            checksum: "ab".repeat(32),
+            serial: 1,
+        };
         set_booted(&paths, b.clone()).unwrap();
         assert_eq!(read_state(&paths).unwrap().booted, Some(b));
         assert_eq!(read_reboot_request(&paths).unwrap(), None);
-        let req = RebootRequest { rationale: "upgrade".into(), message: "Image Based Upgrade".into() };
+        let req = RebootRequest {
+            rationale: "upgrade".into(),
+            message: "Image Based Upgrade".into(),
+        };
         write_reboot_request(&paths, &req).unwrap();
         assert_eq!(read_reboot_request(&paths).unwrap(), Some(req));
         clear_reboot_request(&paths).unwrap();
         clear_reboot_request(&paths).unwrap();
         assert_eq!(read_reboot_request(&paths).unwrap(), None);
         std::fs::write(paths.sim_dir().join(NODE_STATE), b"{").unwrap();
-        assert!(read_state(&paths).unwrap_err().to_string().starts_with("corrupt simulated-node file"));
+        assert!(
+            read_state(&paths)
+                .unwrap_err()
+                .to_string()
+                .starts_with("corrupt simulated-node file")
+        );
     }
 }

@@ -20,7 +20,10 @@ pub fn parse_what(unit_text: &str) -> Option<String> {
 /// `systemctl is-active <unit>` printed `active`. Any other answer (inactive, failed, no
 /// systemd at all) is "not active": is-active's exit code is an answer, not an error.
 pub async fn is_active(exec: &dyn Executor, unit: &str) -> Result<bool> {
-    let cmd = Cmd::new("systemctl").args(["is-active", unit]).read_only().allow_exit_codes(&[1, 3, 4]);
+    let cmd = Cmd::new("systemctl")
+        .args(["is-active", unit])
+        .read_only()
+        .allow_exit_codes(&[1, 3, 4]);
     Ok(exec.run(&cmd).await?.stdout.trim() == "active")
 }
 
@@ -30,7 +33,13 @@ pub async fn container_storage_mount_target(exec: &dyn Executor) -> Result<Strin
     if !is_active(exec, CONTAINER_STORAGE_UNIT).await? {
         return Ok(String::new());
     }
-    let out = exec.run(&Cmd::new("systemctl").args(["cat", CONTAINER_STORAGE_UNIT]).read_only()).await?;
+    let out = exec
+        .run(
+            &Cmd::new("systemctl")
+                .args(["cat", CONTAINER_STORAGE_UNIT])
+                .read_only(),
+        )
+        .await?;
     parse_what(&out.stdout)
         .ok_or_else(|| Error::parse("systemctl cat var-lib-containers.mount", "no What= in the unit"))
 }
@@ -47,7 +56,10 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        assert_eq!(parse_what(&text).as_deref(), Some("/dev/disk/by-partlabel/varlibcontainers"));
+        assert_eq!(
+            parse_what(&text).as_deref(),
+            Some("/dev/disk/by-partlabel/varlibcontainers")
+        );
         assert_eq!(parse_what("[Mount]\n#What=/dev/x\nWhere=/var\n"), None);
     }
 

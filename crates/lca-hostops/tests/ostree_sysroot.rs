@@ -23,7 +23,11 @@ async fn two_stateroots(not_as_default: bool) -> SimNode {
     ostree::os_init(exec, "rhcos").await.unwrap();
     let first = ostree::deploy(
         exec,
-        &DeployOptions { stateroot: "rhcos".into(), refspec: "rhcos/4.16".into(), ..Default::default() },
+        &DeployOptions {
+            stateroot: "rhcos".into(),
+            refspec: "rhcos/4.16".into(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -54,17 +58,37 @@ async fn two_stateroots(not_as_default: bool) -> SimNode {
 async fn deploy_into_a_new_stateroot_with_kernel_args() {
     let node = two_stateroots(true).await;
     let st = ostree::status(node.exec()).await.unwrap();
-    let roots: Vec<_> = st.deployments.iter().map(|d| (d.stateroot.as_str(), d.booted)).collect();
-    assert_eq!(roots, [("rhcos", true), ("rhcos_4.17.0", false)], "--not-as-default appends");
+    let roots: Vec<_> = st
+        .deployments
+        .iter()
+        .map(|d| (d.stateroot.as_str(), d.booted))
+        .collect();
+    assert_eq!(
+        roots,
+        [("rhcos", true), ("rhcos_4.17.0", false)],
+        "--not-as-default appends"
+    );
     assert_eq!(st.deployments[1].version.as_deref(), Some("417.94.fake"));
-    let entry = node.bls_entries().into_iter().find(|(n, _)| n.ends_with("rhcos_4.17.0.conf")).unwrap().1;
+    let entry = node
+        .bls_entries()
+        .into_iter()
+        .find(|(n, _)| n.ends_with("rhcos_4.17.0.conf"))
+        .unwrap()
+        .1;
     let options = entry.lines().find(|l| l.starts_with("options ")).unwrap();
     // ostree puts `--karg` values first, then the `--karg-append` ones, in order.
-    assert!(options.starts_with("options ibu=4.17.0 ip=dhcp console=ttyS0,115200n8 "), "{options}");
+    assert!(
+        options.starts_with("options ibu=4.17.0 ip=dhcp console=ttyS0,115200n8 "),
+        "{options}"
+    );
     assert!(options.contains(" ostree=/ostree/boot."), "{options}");
     // The CLI parser agrees with libostree.
     let lib = ostree::libostree::deployments(&node.sysroot()).unwrap();
-    let cli: Vec<_> = st.deployments.iter().map(|d| (d.stateroot.clone(), d.checksum.clone(), d.serial as i32)).collect();
+    let cli: Vec<_> = st
+        .deployments
+        .iter()
+        .map(|d| (d.stateroot.clone(), d.checksum.clone(), d.serial as i32))
+        .collect();
     assert_eq!(lib, cli);
 }
 
@@ -72,18 +96,36 @@ async fn deploy_into_a_new_stateroot_with_kernel_args() {
 async fn set_default_through_libostree_when_the_cli_lacks_it() {
     let node = two_stateroots(true).await;
     let exec = node.exec();
-    assert!(!ostree::supports_set_default(exec).await.unwrap(), "Debian 12 ostree has no set-default");
+    assert!(
+        !ostree::supports_set_default(exec).await.unwrap(),
+        "Debian 12 ostree has no set-default"
+    );
     assert_eq!(node.default_entry_title(), "rhcos 416.94.fake (ostree:rhcos:0)");
-    assert_eq!(ostree::set_default(exec, 1).await.unwrap(), SetDefaultPath::Libostree);
+    assert_eq!(
+        ostree::set_default(exec, 1).await.unwrap(),
+        SetDefaultPath::Libostree
+    );
     let st = ostree::status(exec).await.unwrap();
     assert_eq!(st.deployments[0].stateroot, "rhcos_4.17.0");
-    assert!(st.deployments[1].booted, "rhcos stays the booted one until the reboot");
-    assert_eq!(node.default_entry_title(), "rhcos 417.94.fake (ostree:rhcos_4.17.0:0)");
-    assert_eq!(ostree::set_default(exec, 0).await.unwrap(), SetDefaultPath::AlreadyDefault);
+    assert!(
+        st.deployments[1].booted,
+        "rhcos stays the booted one until the reboot"
+    );
+    assert_eq!(
+        node.default_entry_title(),
+        "rhcos 417.94.fake (ostree:rhcos_4.17.0:0)"
+    );
+    assert_eq!(
+        ostree::set_default(exec, 0).await.unwrap(),
+        SetDefaultPath::AlreadyDefault
+    );
     // The simulated reboot boots the new default.
     let booted = sim::complete_reboot(exec).await.unwrap();
     assert_eq!(booted.stateroot, "rhcos_4.17.0");
-    assert_eq!(ostree::status(exec).await.unwrap().booted_stateroot().unwrap(), "rhcos_4.17.0");
+    assert_eq!(
+        ostree::status(exec).await.unwrap().booted_stateroot().unwrap(),
+        "rhcos_4.17.0"
+    );
 }
 
 /// The CLI path: an `ostree` wrapper first in PATH gives the Debian CLI a `set-default` that the
@@ -108,9 +150,18 @@ async fn set_default_through_the_cli_when_it_has_it() {
     assert!(ostree::supports_set_default(&exec).await.unwrap());
     assert_eq!(ostree::set_default(&exec, 1).await.unwrap(), SetDefaultPath::Cli);
     let log = std::fs::read_to_string(node.root().join("set-default.log")).unwrap();
-    assert_eq!(log.trim(), format!("admin set-default --sysroot={} 1", node.sysroot().display()));
-    assert_eq!(ostree::status(&exec).await.unwrap().deployments[0].stateroot, "rhcos_4.17.0");
-    assert_eq!(node.default_entry_title(), "rhcos 417.94.fake (ostree:rhcos_4.17.0:0)");
+    assert_eq!(
+        log.trim(),
+        format!("admin set-default --sysroot={} 1", node.sysroot().display())
+    );
+    assert_eq!(
+        ostree::status(&exec).await.unwrap().deployments[0].stateroot,
+        "rhcos_4.17.0"
+    );
+    assert_eq!(
+        node.default_entry_title(),
+        "rhcos 417.94.fake (ostree:rhcos_4.17.0:0)"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +177,10 @@ async fn undeploy_and_stateroot_removal_refuse_the_booted_one() {
     let node = two_stateroots(true).await;
     let exec = node.exec();
     let err = ostree::remove_stateroot(exec, "rhcos").await.unwrap_err();
-    assert_eq!(err.to_string(), "refusing to remove stateroot rhcos: it is booted");
+    assert_eq!(
+        err.to_string(),
+        "refusing to remove stateroot rhcos: it is booted"
+    );
     ostree::remove_stateroot(exec, "rhcos_4.17.0").await.unwrap();
     assert!(!node.exec.node().paths.stateroot("rhcos_4.17.0").exists());
     let st = ostree::status(exec).await.unwrap();
@@ -146,21 +200,28 @@ async fn cleanup_removes_every_unbooted_stateroot_including_half_created_ones() 
     let junk = paths.stateroot_deployments("rhcos_4.18.0").join("0000.0");
     std::fs::create_dir_all(junk.join("etc")).unwrap();
     sh(&["chattr", "+i", junk.to_str().unwrap()]);
-    assert!(std::fs::remove_dir_all(paths.stateroot("rhcos_4.18.0")).is_err(), "+i must block rm");
+    assert!(
+        std::fs::remove_dir_all(paths.stateroot("rhcos_4.18.0")).is_err(),
+        "+i must block rm"
+    );
 
     ostree::cleanup_unbooted_stateroots(exec).await.unwrap();
     let st = ostree::status(exec).await.unwrap();
     assert_eq!(st.deployments.len(), 1);
     assert_eq!(st.booted_stateroot().unwrap(), "rhcos");
-    let left: Vec<_> =
-        std::fs::read_dir(paths.deploy_root()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let left: Vec<_> = std::fs::read_dir(paths.deploy_root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(left, ["rhcos"]);
 }
 
 #[tokio::test]
 async fn cleanup_needs_a_booted_deployment() {
     let node = SimNode::new();
-    let err = ostree::cleanup_unbooted_stateroots(node.exec()).await.unwrap_err();
+    let err = ostree::cleanup_unbooted_stateroots(node.exec())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoBootedDeployment), "{err}");
 }
 
@@ -172,9 +233,16 @@ async fn missing_ostree_and_dry_run() {
     assert_eq!(err.to_string(), "ostree not found on the node");
 
     let dry = DryRunExecutor::new(Arc::new(LocalExecutor::new(node.root())));
-    assert!(ostree::status(&dry).await.unwrap().deployments.is_empty(), "reads run under dry-run");
+    assert!(
+        ostree::status(&dry).await.unwrap().deployments.is_empty(),
+        "reads run under dry-run"
+    );
     let err = ostree::os_init(&dry, "rhcos").await.unwrap_err();
-    assert!(err.to_string().starts_with("dry run: refused to run mutating command `ostree admin os-init"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("dry run: refused to run mutating command `ostree admin os-init"),
+        "{err}"
+    );
     let err = ostree::set_default_libostree(&dry, 1).await.unwrap_err();
     assert!(matches!(err, Error::DryRunRefused { .. }));
     assert!(!node.exec.node().paths.stateroot("rhcos").exists());
@@ -184,10 +252,17 @@ async fn missing_ostree_and_dry_run() {
 async fn failed_deploy_carries_ostree_stderr() {
     let node = SimNode::new();
     ostree::os_init(node.exec(), "rhcos").await.unwrap();
-    let opts = DeployOptions { stateroot: "rhcos".into(), refspec: "no/such-ref".into(), ..Default::default() };
+    let opts = DeployOptions {
+        stateroot: "rhcos".into(),
+        refspec: "no/such-ref".into(),
+        ..Default::default()
+    };
     let err = ostree::deploy(node.exec(), &opts).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("command `ostree admin deploy --sysroot="), "{text}");
+    assert!(
+        text.starts_with("command `ostree admin deploy --sysroot="),
+        "{text}"
+    );
     assert!(text.contains("no/such-ref"), "{text}");
     assert_eq!(err.category(), lca_hostops::Category::NodeState);
 }

@@ -42,7 +42,8 @@ fn check_name(kind: &str, value: &str) -> Result<()> {
 /// simulated node, whose sysroot is a plain directory.
 pub async fn remount_sysroot_rw(exec: &dyn Executor) -> Result<()> {
     if exec.node().kind == NodeKind::Real {
-        exec.run(&Cmd::new("mount").args(["/sysroot", "-o", "remount,rw"])).await?;
+        exec.run(&Cmd::new("mount").args(["/sysroot", "-o", "remount,rw"]))
+            .await?;
     }
     Ok(())
 }
@@ -54,7 +55,10 @@ pub async fn pull_local(exec: &dyn Executor, src_repo: &Path, refs: &[&str]) -> 
         check_name("ref", r)?;
     }
     let cmd = Cmd::new("ostree")
-        .arg(format!("--repo={}", exec.node().cmd_paths.ostree_repo().display()))
+        .arg(format!(
+            "--repo={}",
+            exec.node().cmd_paths.ostree_repo().display()
+        ))
         .arg("pull-local")
         .arg(src_repo)
         .args(refs)
@@ -65,7 +69,9 @@ pub async fn pull_local(exec: &dyn Executor, src_repo: &Path, refs: &[&str]) -> 
 /// `ostree admin os-init <stateroot>` (idempotent in ostree itself).
 pub async fn os_init(exec: &dyn Executor, stateroot: &str) -> Result<()> {
     check_name("stateroot", stateroot)?;
-    exec.run(&admin_cmd(exec, "os-init").arg(stateroot)).await.map(drop)
+    exec.run(&admin_cmd(exec, "os-init").arg(stateroot))
+        .await
+        .map(drop)
 }
 
 /// `ostree admin deploy --os <s> --no-prune --karg-append … --karg … <ref> [--not-as-default]`.
@@ -75,7 +81,10 @@ pub async fn deploy(exec: &dyn Executor, opts: &DeployOptions) -> Result<Deploym
     check_name("stateroot", &opts.stateroot)?;
     check_name("refspec", &opts.refspec)?;
     let before = list_deployments(exec).await?;
-    let mut cmd = admin_cmd(exec, "deploy").arg("--os").arg(&opts.stateroot).arg("--no-prune");
+    let mut cmd = admin_cmd(exec, "deploy")
+        .arg("--os")
+        .arg(&opts.stateroot)
+        .arg("--no-prune");
     for k in &opts.karg_append {
         cmd = cmd.arg("--karg-append").arg(k);
     }
@@ -93,20 +102,27 @@ pub async fn deploy(exec: &dyn Executor, opts: &DeployOptions) -> Result<Deploym
         .into_iter()
         .find(|d| {
             d.stateroot == opts.stateroot
-                && !before.deployments.iter().any(|b| b.checksum == d.checksum && b.serial == d.serial && b.stateroot == d.stateroot)
+                && !before
+                    .deployments
+                    .iter()
+                    .any(|b| b.checksum == d.checksum && b.serial == d.serial && b.stateroot == d.stateroot)
         })
         .ok_or_else(|| Error::NodeState(format!("deploy into {} left no new deployment", opts.stateroot)))
 }
 
 /// `ostree admin undeploy <index>`.
 pub async fn undeploy(exec: &dyn Executor, index: usize) -> Result<()> {
-    exec.run(&admin_cmd(exec, "undeploy").arg(index.to_string())).await.map(drop)
+    exec.run(&admin_cmd(exec, "undeploy").arg(index.to_string()))
+        .await
+        .map(drop)
 }
 
 /// Whether the node's ostree has `admin set-default` (upstream's probe: `ostree admin --help`
 /// mentions it; ostree ≥ 2023.6 does, Debian 12's 2022.7 does not).
 pub async fn supports_set_default(exec: &dyn Executor) -> Result<bool> {
-    let out = exec.run(&Cmd::new("ostree").args(["admin", "--help"]).read_only()).await?;
+    let out = exec
+        .run(&Cmd::new("ostree").args(["admin", "--help"]).read_only())
+        .await?;
     Ok(out.stdout.contains("set-default") || out.stderr.contains("set-default"))
 }
 
@@ -138,7 +154,9 @@ pub async fn set_default(exec: &dyn Executor, index: usize) -> Result<SetDefault
 
 /// `ostree admin set-default <index>`.
 pub async fn set_default_cli(exec: &dyn Executor, index: usize) -> Result<()> {
-    exec.run(&admin_cmd(exec, "set-default").arg(index.to_string())).await.map(drop)
+    exec.run(&admin_cmd(exec, "set-default").arg(index.to_string()))
+        .await
+        .map(drop)
 }
 
 /// Reorder the deployments in-process through libostree on the sysroot as this process sees

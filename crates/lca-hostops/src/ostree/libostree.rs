@@ -14,13 +14,18 @@ use ostree::gio;
 use crate::error::{Error, Result};
 
 fn glib_err(op: &'static str) -> impl FnOnce(ostree::glib::Error) -> Error {
-    move |e| Error::Ostree { op, message: e.to_string() }
+    move |e| Error::Ostree {
+        op,
+        message: e.to_string(),
+    }
 }
 
 /// Make deployment `index` of the sysroot at `sysroot` the default (index 0).
 pub fn set_default(sysroot: &Path, index: usize) -> Result<()> {
     let sysroot = ostree::Sysroot::new(Some(&gio::File::for_path(sysroot)));
-    sysroot.load(gio::Cancellable::NONE).map_err(glib_err("loading sysroot"))?;
+    sysroot
+        .load(gio::Cancellable::NONE)
+        .map_err(glib_err("loading sysroot"))?;
     sysroot.lock().map_err(glib_err("locking sysroot"))?;
     let result = reorder(&sysroot, index);
     sysroot.unlock();
@@ -40,14 +45,18 @@ fn reorder(sysroot: &ostree::Sysroot, index: usize) -> Result<()> {
     }
     let chosen = deployments.remove(index);
     deployments.insert(0, chosen);
-    sysroot.write_deployments(&deployments, gio::Cancellable::NONE).map_err(glib_err("writing deployments"))
+    sysroot
+        .write_deployments(&deployments, gio::Cancellable::NONE)
+        .map_err(glib_err("writing deployments"))
 }
 
 /// `(stateroot, checksum, serial)` of every deployment, in order, read through libostree
 /// (a cross-check of the CLI parsers in tests).
 pub fn deployments(sysroot: &Path) -> Result<Vec<(String, String, i32)>> {
     let sysroot = ostree::Sysroot::new(Some(&gio::File::for_path(sysroot)));
-    sysroot.load(gio::Cancellable::NONE).map_err(glib_err("loading sysroot"))?;
+    sysroot
+        .load(gio::Cancellable::NONE)
+        .map_err(glib_err("loading sysroot"))?;
     Ok(sysroot
         .deployments()
         .iter()

@@ -13,8 +13,8 @@ mod stateroot;
 mod status;
 
 pub use admin::{
-    DeployOptions, SetDefaultPath, cleanup_base, deploy, os_init, pull_local, remount_sysroot_rw, set_default,
-    set_default_cli, set_default_libostree, supports_set_default, undeploy,
+    DeployOptions, SetDefaultPath, cleanup_base, deploy, os_init, pull_local, remount_sysroot_rw,
+    set_default, set_default_cli, set_default_libostree, supports_set_default, undeploy,
 };
 pub use stateroot::{cleanup_unbooted_stateroots, remove_stateroot};
 pub use status::{Deployment, Status, parse_admin_status, parse_rpm_ostree_status};

@@ -16,7 +16,9 @@ use crate::executor::{Executor, NodeKind, ensure_mutation_allowed};
 pub async fn remove_stateroot(exec: &dyn Executor, name: &str) -> Result<()> {
     let st = status(exec).await?;
     if st.booted().is_some_and(|b| b.stateroot == name) {
-        return Err(Error::BootedStateroot { stateroot: name.to_string() });
+        return Err(Error::BootedStateroot {
+            stateroot: name.to_string(),
+        });
     }
     undeploy_all(exec, name).await?;
     remove_stateroot_dir(exec, name).await
@@ -28,7 +30,10 @@ async fn undeploy_all(exec: &dyn Executor, name: &str) -> Result<()> {
     let mut mine: Vec<_> = st.of_stateroot(name).collect();
     mine.reverse();
     if let Some(b) = mine.iter().find(|d| d.booted) {
-        return Err(Error::BootedDeployment { index: b.index, stateroot: name.to_string() });
+        return Err(Error::BootedDeployment {
+            index: b.index,
+            stateroot: name.to_string(),
+        });
     }
     for d in mine {
         undeploy(exec, d.index).await?;
@@ -52,16 +57,23 @@ async fn remove_stateroot_dir(exec: &dyn Executor, name: &str) -> Result<()> {
     if let Ok(entries) = std::fs::read_dir(&deployments) {
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                leftovers.push(exec.node().cmd_paths.stateroot_deployments(name).join(entry.file_name()));
+                leftovers.push(
+                    exec.node()
+                        .cmd_paths
+                        .stateroot_deployments(name)
+                        .join(entry.file_name()),
+                );
             }
         }
     }
     match exec.node().kind {
         NodeKind::Simulated => {
             if !leftovers.is_empty() {
-                exec.run(&Cmd::new("chattr").arg("-i").arg("--").args(&leftovers)).await?;
+                exec.run(&Cmd::new("chattr").arg("-i").arg("--").args(&leftovers))
+                    .await?;
             }
-            exec.run(&Cmd::new("rm").arg("-rf").arg("--").arg(&cmd_path)).await?;
+            exec.run(&Cmd::new("rm").arg("-rf").arg("--").arg(&cmd_path))
+                .await?;
         }
         NodeKind::Real => {
             // The script is constant; the paths are positional parameters, never spliced in.
@@ -117,5 +129,9 @@ pub async fn cleanup_unbooted_stateroots(exec: &dyn Executor) -> Result<()> {
             failures += 1;
         }
     }
-    if failures > 0 { Err(Error::StaterootCleanup(failures)) } else { Ok(()) }
+    if failures > 0 {
+        Err(Error::StaterootCleanup(failures))
+    } else {
+        Ok(())
+    }
 }

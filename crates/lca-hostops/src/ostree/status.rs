@@ -61,7 +61,9 @@ impl Status {
 
     /// The booted stateroot, or `NoBootedDeployment`.
     pub fn booted_stateroot(&self) -> Result<&str> {
-        self.booted().map(|d| d.stateroot.as_str()).ok_or(Error::NoBootedDeployment)
+        self.booted()
+            .map(|d| d.stateroot.as_str())
+            .ok_or(Error::NoBootedDeployment)
     }
 
     /// Deployments of one stateroot, in index order.
@@ -131,9 +133,16 @@ pub fn parse_admin_status(text: &str) -> Result<Status> {
         if line.trim().is_empty() || line.trim() == "No deployments." {
             continue;
         }
-        let bad = |what: &str| Error::parse(OSTREE_ADMIN_STATUS, format!("line {}: {what}: {line:?}", lineno + 1));
+        let bad = |what: &str| {
+            Error::parse(
+                OSTREE_ADMIN_STATUS,
+                format!("line {}: {what}: {line:?}", lineno + 1),
+            )
+        };
         if let Some(detail) = line.strip_prefix("    ") {
-            let current = deployments.last_mut().ok_or_else(|| bad("detail before any deployment"))?;
+            let current = deployments
+                .last_mut()
+                .ok_or_else(|| bad("detail before any deployment"))?;
             let detail = detail.trim();
             if let Some(v) = detail.strip_prefix("Version: ") {
                 current.version = Some(v.to_string());
@@ -156,7 +165,9 @@ pub fn parse_admin_status(text: &str) -> Result<Status> {
         let (Some(stateroot), Some(csum_serial)) = (words.next(), words.next()) else {
             return Err(bad("expected `<stateroot> <checksum>.<serial>`"));
         };
-        let (checksum, serial) = csum_serial.rsplit_once('.').ok_or_else(|| bad("missing deploy serial"))?;
+        let (checksum, serial) = csum_serial
+            .rsplit_once('.')
+            .ok_or_else(|| bad("missing deploy serial"))?;
         let serial: u32 = serial.parse().map_err(|_| bad("deploy serial is not a number"))?;
         if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("checksum is not 64 hex digits"));
@@ -189,7 +200,10 @@ mod tests {
         let s = parse_rpm_ostree_status(&fixture("rpm-ostree-status.json")).unwrap();
         assert_eq!(s.deployments.len(), 2);
         assert_eq!(s.booted_stateroot().unwrap(), "rhcos_4.17.0");
-        assert_eq!(s.deployments[1].id(), "rhcos-267b75d885d0674986a3af9d6cb5a10636645869bab7a5f3f95460d7dad19af9.0");
+        assert_eq!(
+            s.deployments[1].id(),
+            "rhcos-267b75d885d0674986a3af9d6cb5a10636645869bab7a5f3f95460d7dad19af9.0"
+        );
         assert_eq!(s.first_unbooted_stateroot().unwrap().index, 1);
         assert_eq!(s.deployments[0].version.as_deref(), Some("417.94.202411061438-0"));
     }
@@ -217,11 +231,22 @@ mod tests {
     #[test]
     fn malformed_outputs_name_the_command() {
         let e = parse_rpm_ostree_status("{\"deployments\": 3}").unwrap_err();
-        assert!(e.to_string().starts_with("failed to parse the output of `rpm-ostree status --json`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("failed to parse the output of `rpm-ostree status --json`"),
+            "{e}"
+        );
         let e = parse_admin_status("garbage\n").unwrap_err();
-        assert!(e.to_string().starts_with("failed to parse the output of `ostree admin status`: line 1"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("failed to parse the output of `ostree admin status`: line 1"),
+            "{e}"
+        );
         assert!(parse_admin_status("  rhcos abc.x\n").is_err());
         assert!(parse_admin_status("    Version: 1\n").is_err());
-        assert_eq!(parse_admin_status("No deployments.\n").unwrap().deployments.len(), 0);
+        assert_eq!(
+            parse_admin_status("No deployments.\n").unwrap().deployments.len(),
+            0
+        );
     }
 }

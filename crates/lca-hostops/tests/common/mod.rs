@@ -11,8 +11,15 @@ use sha2::{Digest, Sha256};
 
 /// Run a setup command, panicking with its stderr on failure.
 pub fn sh(argv: &[&str]) -> String {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    assert!(out.status.success(), "{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{argv:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -24,7 +31,10 @@ pub struct SimNode {
 
 impl SimNode {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("lca-sim-node-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("lca-sim-node-")
+            .tempdir()
+            .unwrap();
         let sysroot = dir.path().join("sysroot");
         std::fs::create_dir_all(&sysroot).unwrap();
         sh(&["ostree", "admin", "init-fs", sysroot.to_str().unwrap()]);
@@ -54,7 +64,12 @@ impl SimNode {
         let mut v: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap())
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -64,7 +79,9 @@ impl SimNode {
     pub fn default_entry_title(&self) -> String {
         let entries = self.bls_entries();
         let field = |text: &str, key: &str| {
-            text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string())).unwrap_or_default()
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
         };
         entries
             .iter()
@@ -82,15 +99,31 @@ pub fn commit(repo_arg: &str, branch: &str, tree: &Path, version: &str) {
     let branch = format!("--branch={branch}");
     let tree = format!("--tree=dir={}", tree.display());
     let meta = format!("--add-metadata-string=version={version}");
-    sh(&["ostree", repo_arg, "commit", &branch, &tree, &meta, "--fsync=false"]);
+    sh(&[
+        "ostree",
+        repo_arg,
+        "commit",
+        &branch,
+        &tree,
+        &meta,
+        "--fsync=false",
+    ]);
 }
 
 /// The smallest tree `ostree admin deploy` accepts (host-tooling notes §1), plus a marker.
 pub fn make_tree(dir: &Path, marker: &str) {
     std::fs::create_dir_all(dir.join("usr/lib/modules/6.1.0")).unwrap();
     std::fs::create_dir_all(dir.join("usr/etc")).unwrap();
-    std::fs::write(dir.join("usr/lib/modules/6.1.0/vmlinuz"), format!("kernel {marker}")).unwrap();
-    std::fs::write(dir.join("usr/etc/os-release"), format!("ID=rhcos\nVERSION={marker}\n")).unwrap();
+    std::fs::write(
+        dir.join("usr/lib/modules/6.1.0/vmlinuz"),
+        format!("kernel {marker}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("usr/etc/os-release"),
+        format!("ID=rhcos\nVERSION={marker}\n"),
+    )
+    .unwrap();
 }
 
 /// A separate archive-mode repo holding `branch`, as a seed's `ostree.tgz` unpacks to.
@@ -98,7 +131,12 @@ pub fn seed_repo(parent: &Path, branch: &str, marker: &str) -> PathBuf {
     let repo = parent.join("seed-repo");
     let tree = parent.join("seed-tree");
     make_tree(&tree, marker);
-    sh(&["ostree", "init", &format!("--repo={}", repo.display()), "--mode=archive"]);
+    sh(&[
+        "ostree",
+        "init",
+        &format!("--repo={}", repo.display()),
+        "--mode=archive",
+    ]);
     commit(&format!("--repo={}", repo.display()), branch, &tree, marker);
     repo
 }
