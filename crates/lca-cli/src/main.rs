@@ -1,19 +1,84 @@
-//! `lca-cli`: the host-side binary. Subcommands are added by the stage issues (`create`,
-//! `stateroot-setup`, `precache`, `post-pivot`, `init-monitor`).
+//! `lca-cli`: the host-side binary of lca-rs. One module per subcommand: `create` builds
+//! and pushes a seed image; `inspect` prints a seed's labels and checks its format;
+//! `pull` downloads, verifies and unpacks a seed. Logs go to stderr (plain text at a
+//! terminal, JSON otherwise); progress bars only at a terminal.
 
-use clap::Parser;
+mod create;
+mod inspect;
+mod pull;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
 
 /// Host-side tool of lca-rs.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
     /// Root of the node (`/host` in a pod, a directory for a simulated node).
-    #[arg(long, default_value = "/")]
-    host_root: std::path::PathBuf,
+    #[arg(long, global = true, default_value = "/")]
+    host_root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn main() {
+#[derive(Subcommand)]
+enum Command {
+    /// Create a seed image from this node and push it (spec §8.5).
+    Create(create::CreateArgs),
+    /// Print a seed image's labels (reads only manifest and config).
+    Inspect(inspect::InspectArgs),
+    /// Pull a seed image by digest, verify it, and unpack it into a directory.
+    Pull(pull::PullArgs),
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let paths = lca_hostops::HostPaths::new(cli.host_root);
-    println!("lca-cli: node root {}", paths.root().display());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        fmt.init()
+    } else {
+        fmt.json().init()
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lca-cli: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Create(a) => create::run(&cli.host_root, a).await,
+            Command::Inspect(a) => inspect::run(a).await,
+            Command::Pull(a) => pull::run(&cli.host_root, a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, category = ?e.category(), "failed");
+            eprintln!("lca-cli: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Credentials for `image` from an optional docker auth JSON file.
+pub(crate) fn credentials(
+    authfile: Option<&PathBuf>,
+    registry: &str,
+) -> lca_seed::Result<lca_seed::Credentials> {
+    match authfile {
+        Some(f) => {
+            let json = std::fs::read(f).map_err(lca_seed::Error::io("reading the auth file", f))?;
+            lca_seed::Credentials::from_auth_json(&json, registry)
+        }
+        None => Ok(lca_seed::Credentials::Anonymous),
+    }
 }

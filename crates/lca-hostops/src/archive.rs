@@ -69,7 +69,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { ownership: nix::unistd::geteuid().is_root(), xattrs: true, absolute_symlinks: AbsoluteSymlinks::Rooted }
+        Self {
+            ownership: nix::unistd::geteuid().is_root(),
+            xattrs: true,
+            absolute_symlinks: AbsoluteSymlinks::Rooted,
+        }
     }
 }
 
@@ -96,22 +100,38 @@ pub fn extract_tar_gz<R: Read + Send + 'static>(reader: R, target: &Path, opts: 
 /// `target` all or nothing: into a temp dir next to `target`, renamed over it on success.
 pub fn extract_file_atomically(archive: &Path, target: &Path, opts: &Options) -> Result<Stats> {
     let name = archive.display().to_string();
-    let read_err = |source| Error::Read { archive: name.clone(), source };
+    let read_err = |source| Error::Read {
+        archive: name.clone(),
+        source,
+    };
     let mut file = File::open(archive).map_err(read_err)?;
     let mut magic = [0u8; 2];
     let gz = file.read(&mut magic).map_err(read_err)? == 2 && magic == [0x1f, 0x8b];
     drop(file);
     let file = File::open(archive).map_err(read_err)?;
-    let staging = pipe::Staging::new(target).map_err(|source| Error::Write { path: target.into(), source })?;
-    let stats = if gz { extract_tar_gz(file, staging.path(), opts) } else { extract_tar(file, staging.path(), opts) }
-        .map_err(|e| rename_archive(e, &name))?;
-    staging.commit().map_err(|source| Error::Write { path: target.into(), source })?;
+    let staging = pipe::Staging::new(target).map_err(|source| Error::Write {
+        path: target.into(),
+        source,
+    })?;
+    let stats = if gz {
+        extract_tar_gz(file, staging.path(), opts)
+    } else {
+        extract_tar(file, staging.path(), opts)
+    }
+    .map_err(|e| rename_archive(e, &name))?;
+    staging.commit().map_err(|source| Error::Write {
+        path: target.into(),
+        source,
+    })?;
     Ok(stats)
 }
 
 fn rename_archive(e: Error, name: &str) -> Error {
     match e {
-        Error::Read { source, .. } => Error::Read { archive: name.to_string(), source },
+        Error::Read { source, .. } => Error::Read {
+            archive: name.to_string(),
+            source,
+        },
         other => other,
     }
 }
@@ -135,11 +155,20 @@ struct Extractor<'a> {
 
 impl<'a> Extractor<'a> {
     fn new(target: &'a Path, opts: &'a Options) -> Self {
-        Self { target, opts, stats: Stats::default(), dirs: Vec::new(), buf: vec![0; 256 * 1024] }
+        Self {
+            target,
+            opts,
+            stats: Stats::default(),
+            dirs: Vec::new(),
+            buf: vec![0; 256 * 1024],
+        }
     }
 
     fn run<R: Read>(mut self, reader: R) -> Result<Stats> {
-        let read_err = |source| Error::Read { archive: "stream".into(), source };
+        let read_err = |source| Error::Read {
+            archive: "stream".into(),
+            source,
+        };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
@@ -155,7 +184,10 @@ impl<'a> Extractor<'a> {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let refuse = |reason: String| Error::Refused { entry: name.clone(), reason };
+        let refuse = |reason: String| Error::Refused {
+            entry: name.clone(),
+            reason,
+        };
         let rel = archive_path(&entry.path_bytes()).map_err(&refuse)?;
         let header = entry.header();
         let kind = header.entry_type();
@@ -171,7 +203,10 @@ impl<'a> Extractor<'a> {
         }
         self.ensure_parents(&rel).map_err(&refuse)?;
         let dest = self.target.join(&rel);
-        let write_err = |source| Error::Write { path: dest.clone(), source };
+        let write_err = |source| Error::Write {
+            path: dest.clone(),
+            source,
+        };
         match kind {
             EntryType::Directory => {
                 match fs::symlink_metadata(&dest) {
@@ -180,15 +215,27 @@ impl<'a> Extractor<'a> {
                     Err(_) => fs::create_dir(&dest).map_err(write_err)?,
                 }
                 self.xattrs(entry, &dest)?;
-                self.dirs.push(DirMeta { path: dest, mode, owner, mtime });
+                self.dirs.push(DirMeta {
+                    path: dest,
+                    mode,
+                    owner,
+                    mtime,
+                });
                 return Ok(());
             }
             EntryType::Regular | EntryType::Continuous => {
                 self.clear(&dest).map_err(&refuse)?;
-                let mut file =
-                    OpenOptions::new().write(true).create_new(true).mode(0o600).open(&dest).map_err(write_err)?;
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&dest)
+                    .map_err(write_err)?;
                 loop {
-                    let n = entry.read(&mut self.buf).map_err(|source| Error::Read { archive: "stream".into(), source })?;
+                    let n = entry.read(&mut self.buf).map_err(|source| Error::Read {
+                        archive: "stream".into(),
+                        source,
+                    })?;
                     if n == 0 {
                         break;
                     }
@@ -198,7 +245,9 @@ impl<'a> Extractor<'a> {
                 file.set_times(times(mtime)).map_err(write_err)?;
             }
             EntryType::Symlink => {
-                let link = entry.link_name_bytes().ok_or_else(|| refuse("symlink without a target".into()))?;
+                let link = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| refuse("symlink without a target".into()))?;
                 check_symlink(&rel, &link, self.opts.absolute_symlinks).map_err(&refuse)?;
                 self.clear(&dest).map_err(&refuse)?;
                 symlink(bytes_path(&link), &dest).map_err(write_err)?;
@@ -208,13 +257,19 @@ impl<'a> Extractor<'a> {
                 return self.xattrs(entry, &dest);
             }
             EntryType::Link => {
-                let link = entry.link_name_bytes().ok_or_else(|| refuse("hardlink without a target".into()))?;
+                let link = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| refuse("hardlink without a target".into()))?;
                 let link_rel = archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}")))?;
                 self.ensure_parents(&link_rel).map_err(&refuse)?;
                 let source = self.target.join(&link_rel);
                 match fs::symlink_metadata(&source) {
                     Ok(m) if m.is_file() => {}
-                    _ => return Err(refuse("hardlink target is not a regular file extracted earlier".into())),
+                    _ => {
+                        return Err(refuse(
+                            "hardlink target is not a regular file extracted earlier".into(),
+                        ));
+                    }
                 }
                 self.clear(&dest).map_err(&refuse)?;
                 return fs::hard_link(&source, &dest).map_err(write_err);
@@ -242,7 +297,10 @@ impl<'a> Extractor<'a> {
             match fs::symlink_metadata(&cur) {
                 Ok(m) if m.is_dir() => {}
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!("path passes through the symlink {}", shown(self.target, &cur)));
+                    return Err(format!(
+                        "path passes through the symlink {}",
+                        shown(self.target, &cur)
+                    ));
                 }
                 Ok(_) => return Err(format!("parent {} is not a directory", shown(self.target, &cur))),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -263,17 +321,33 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn apply_meta(&self, path: &Path, mode: u32, owner: Option<(u32, u32)>, mtime: Option<u64>, file: bool) -> Result<()> {
-        let err = |source| Error::Write { path: path.to_path_buf(), source };
+    fn apply_meta(
+        &self,
+        path: &Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+        mtime: Option<u64>,
+        file: bool,
+    ) -> Result<()> {
+        let err = |source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         // chown first: it clears set-id bits that chmod must then restore.
         if let Some((uid, gid)) = owner {
             lchown(path, Some(uid), Some(gid)).map_err(err)?;
         }
-        if !file || fs::symlink_metadata(path).map(|m| !m.file_type().is_symlink()).unwrap_or(false) {
+        if !file
+            || fs::symlink_metadata(path)
+                .map(|m| !m.file_type().is_symlink())
+                .unwrap_or(false)
+        {
             fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777)).map_err(err)?;
         }
         if let Some(mtime) = mtime {
-            File::open(path).and_then(|f| f.set_times(times(mtime))).map_err(err)?;
+            File::open(path)
+                .and_then(|f| f.set_times(times(mtime)))
+                .map_err(err)?;
         }
         Ok(())
     }
@@ -282,7 +356,9 @@ impl<'a> Extractor<'a> {
         if !self.opts.xattrs {
             return Ok(());
         }
-        let Ok(Some(exts)) = entry.pax_extensions() else { return Ok(()) };
+        let Ok(Some(exts)) = entry.pax_extensions() else {
+            return Ok(());
+        };
         for ext in exts.flatten() {
             let Ok(key) = ext.key() else { continue };
             let name = match key.strip_prefix("SCHILY.xattr.") {
@@ -343,7 +419,12 @@ fn check_symlink(rel: &Path, link: &[u8], absolute: AbsoluteSymlinks) -> Result<
     let mut seen_name = false;
     for c in target.components() {
         match c {
-            Component::ParentDir if seen_name => return Err(format!("symlink target {} has `..` after a name", target.display())),
+            Component::ParentDir if seen_name => {
+                return Err(format!(
+                    "symlink target {} has `..` after a name",
+                    target.display()
+                ));
+            }
             Component::ParentDir => depth -= 1,
             Component::Normal(_) => seen_name = true,
             _ => {}

@@ -9,7 +9,14 @@ use std::path::Path;
 use lca_hostops::archive::{self, AbsoluteSymlinks, Error, Options};
 use tar::{EntryType, Header};
 
-fn raw(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: EntryType, data: &[u8], link: Option<&str>, mode: u32) {
+fn raw(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    kind: EntryType,
+    data: &[u8],
+    link: Option<&str>,
+    mode: u32,
+) {
     let mut h = Header::new_gnu();
     {
         let old = h.as_old_mut();
@@ -79,7 +86,8 @@ fn benign_tree_keeps_content_modes_links_and_xattrs() {
     b.append_dir_all("etc", s.join("etc")).unwrap();
     raw(&mut b, "etc/tool2", EntryType::Link, b"", Some("etc/tool"), 0o755);
     if user_xattr {
-        b.append_pax_extensions([("SCHILY.xattr.user.lca", &b"v"[..])]).unwrap();
+        b.append_pax_extensions([("SCHILY.xattr.user.lca", &b"v"[..])])
+            .unwrap();
         b.append_path_with_name(s.join("etc/tool"), "etc/tool3").unwrap();
     }
     let data = gz(&b.into_inner().unwrap());
@@ -92,11 +100,23 @@ fn benign_tree_keeps_content_modes_links_and_xattrs() {
     assert_eq!(fs::metadata(t.join("ssh")).unwrap().mode() & 0o7777, 0o700);
     assert_eq!(fs::metadata(t.join("tool")).unwrap().mode() & 0o7777, 0o4755);
     assert_eq!(fs::read_link(t.join("rel")).unwrap(), Path::new("ssh/key"));
-    assert_eq!(fs::read_link(t.join("abs")).unwrap(), Path::new("/usr/lib/systemd/system/x.service"));
-    assert_eq!(fs::metadata(t.join("tool")).unwrap().ino(), fs::metadata(t.join("tool2")).unwrap().ino());
-    assert_eq!(fs::metadata(t.join("tool")).unwrap().mtime(), fs::metadata(s.join("etc/tool")).unwrap().mtime());
+    assert_eq!(
+        fs::read_link(t.join("abs")).unwrap(),
+        Path::new("/usr/lib/systemd/system/x.service")
+    );
+    assert_eq!(
+        fs::metadata(t.join("tool")).unwrap().ino(),
+        fs::metadata(t.join("tool2")).unwrap().ino()
+    );
+    assert_eq!(
+        fs::metadata(t.join("tool")).unwrap().mtime(),
+        fs::metadata(s.join("etc/tool")).unwrap().mtime()
+    );
     if user_xattr {
-        assert_eq!(xattr::get(t.join("tool3"), "user.lca").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(
+            xattr::get(t.join("tool3"), "user.lca").unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
     }
 }
 
@@ -124,7 +144,16 @@ fn dotdot_member_is_refused() {
 #[test]
 fn escaping_relative_symlink_is_refused() {
     let (_t, target, outside) = scratch();
-    let data = tarball(|b| raw(b, "etc/link", EntryType::Symlink, b"", Some("../../outside"), 0o777));
+    let data = tarball(|b| {
+        raw(
+            b,
+            "etc/link",
+            EntryType::Symlink,
+            b"",
+            Some("../../outside"),
+            0o777,
+        )
+    });
     let (entry, reason) = refused(data, &target, &Options::default());
     assert_eq!(entry, "etc/link");
     assert!(reason.contains("escapes"), "{reason}");
@@ -144,7 +173,14 @@ fn dotdot_after_a_name_in_symlink_target_is_refused() {
 fn writing_through_a_symlink_is_refused() {
     let (_t, target, outside) = scratch();
     let data = tarball(|b| {
-        raw(b, "d", EntryType::Symlink, b"", Some(outside.to_str().unwrap()), 0o777);
+        raw(
+            b,
+            "d",
+            EntryType::Symlink,
+            b"",
+            Some(outside.to_str().unwrap()),
+            0o777,
+        );
         raw(b, "d/evil", EntryType::Regular, b"x", None, 0o644);
     });
     let (entry, reason) = refused(data, &target, &Options::default());
@@ -157,7 +193,10 @@ fn writing_through_a_symlink_is_refused() {
 fn absolute_symlink_is_refused_when_asked() {
     let (_t, target, _) = scratch();
     let data = tarball(|b| raw(b, "l", EntryType::Symlink, b"", Some("/etc/passwd"), 0o777));
-    let opts = Options { absolute_symlinks: AbsoluteSymlinks::Refuse, ..Options::default() };
+    let opts = Options {
+        absolute_symlinks: AbsoluteSymlinks::Refuse,
+        ..Options::default()
+    };
     let (_, reason) = refused(data, &target, &opts);
     assert!(reason.contains("absolute symlink"), "{reason}");
 }
@@ -174,7 +213,14 @@ fn escaping_hardlinks_are_refused() {
     }
     // A hardlink to a symlink that points outside would alias the outside file.
     let data = tarball(|b| {
-        raw(b, "s", EntryType::Symlink, b"", Some(outside.join("victim").to_str().unwrap()), 0o777);
+        raw(
+            b,
+            "s",
+            EntryType::Symlink,
+            b"",
+            Some(outside.join("victim").to_str().unwrap()),
+            0o777,
+        );
         raw(b, "h", EntryType::Link, b"", Some("s"), 0o644);
     });
     let (_, reason) = refused(data, &target, &Options::default());
@@ -188,7 +234,10 @@ fn device_nodes_are_refused() {
     for kind in [EntryType::Char, EntryType::Block] {
         let data = tarball(|b| raw(b, "dev/sda", kind, b"", None, 0o660));
         let (entry, reason) = refused(data, &target, &Options::default());
-        assert_eq!((entry.as_str(), reason.as_str()), ("dev/sda", "device nodes are not allowed"));
+        assert_eq!(
+            (entry.as_str(), reason.as_str()),
+            ("dev/sda", "device nodes are not allowed")
+        );
     }
 }
 
@@ -196,7 +245,9 @@ fn device_nodes_are_refused() {
 fn truncated_gzip_leaves_nothing_behind() {
     let t = tempfile::tempdir().unwrap();
     let body = vec![7u8; 3 << 20];
-    let data = gz(&tarball(|b| raw(b, "big", EntryType::Regular, &body, None, 0o644)));
+    let data = gz(&tarball(|b| {
+        raw(b, "big", EntryType::Regular, &body, None, 0o644)
+    }));
     let file = t.path().join("a.tgz");
     fs::write(&file, &data[..data.len() / 2]).unwrap();
     let target = t.path().join("out");
@@ -204,7 +255,10 @@ fn truncated_gzip_leaves_nothing_behind() {
     assert!(matches!(err, Error::Read { .. }), "{err:?}");
     assert!(err.to_string().contains("a.tgz"), "{err}");
     assert!(err.is_bad_archive());
-    let left: Vec<_> = fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("a.tgz")]);
 }
 
@@ -215,10 +269,13 @@ fn refused_archive_keeps_the_previous_target() {
     fs::create_dir(&target).unwrap();
     fs::write(target.join("old"), b"old").unwrap();
     let file = t.path().join("bad.tar");
-    fs::write(&file, tarball(|b| {
-        raw(b, "fine", EntryType::Regular, b"ok", None, 0o644);
-        raw(b, "../x", EntryType::Regular, b"x", None, 0o644);
-    }))
+    fs::write(
+        &file,
+        tarball(|b| {
+            raw(b, "fine", EntryType::Regular, b"ok", None, 0o644);
+            raw(b, "../x", EntryType::Regular, b"x", None, 0o644);
+        }),
+    )
     .unwrap();
     assert!(archive::extract_file_atomically(&file, &target, &Options::default()).is_err());
     assert_eq!(fs::read(target.join("old")).unwrap(), b"old");

@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod operator;
 pub mod process;
 pub mod registry;
+pub mod seednode;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;

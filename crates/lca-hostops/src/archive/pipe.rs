@@ -17,7 +17,11 @@ pub(super) fn gunzip_on_thread<R: Read + Send + 'static>(reader: R) -> ChannelRe
     // Four chunks in flight bound memory to a few MiB whatever the archive size.
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
     std::thread::spawn(move || inflate(reader, tx));
-    ChannelReader { rx, cur: Vec::new(), pos: 0 }
+    ChannelReader {
+        rx,
+        cur: Vec::new(),
+        pos: 0,
+    }
 }
 
 fn inflate<R: Read>(reader: R, tx: SyncSender<io::Result<Vec<u8>>>) {
@@ -86,7 +90,11 @@ impl Staging {
     pub fn new(target: &Path) -> io::Result<Self> {
         let dir = sibling(target, "partial")?;
         fs::create_dir(&dir)?;
-        Ok(Self { dir, target: target.to_path_buf(), committed: false })
+        Ok(Self {
+            dir,
+            target: target.to_path_buf(),
+            committed: false,
+        })
     }
 
     /// Where to write.
@@ -122,10 +130,16 @@ impl Drop for Staging {
 }
 
 fn sibling(target: &Path, tag: &str) -> io::Result<PathBuf> {
-    let name = target
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} has no file name", target.display())))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let name = target.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", target.display()),
+        )
+    })?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let unique = format!(".{}.{tag}-{}-{nanos}", name.to_string_lossy(), std::process::id());
     Ok(target.with_file_name(unique))
 }

@@ -1,0 +1,216 @@
+//! `lca-cli create` (spec §8.5): turn this node (or a simulated node under `--host-root`)
+//! into a v4 seed image and push it. Every step is marked done in `/var/tmp/checks`, so a
+//! re-run after a crash resumes where it stopped; the image's manifest is pushed last, so
+//! a failed run never moves the tag.
+
+mod node;
+pub mod ostree;
+mod var;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use lca_api::files::SeedClusterInfo;
+use lca_hostops::HostPaths;
+use lca_seed::layout::files;
+use lca_seed::{Credentials, Error, Progress, Result, SeedRegistry};
+
+pub use node::{NodeOps, RealNode, SimulatedNode};
+
+/// Arguments of `create`.
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// Docker auth JSON with credentials for the seed's registry (the `seedAuth` key).
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
+    /// Seed image reference to push.
+    #[arg(long)]
+    pub image: String,
+    #[arg(long, default_value = "quay.io/edge-infrastructure/recert:v0")]
+    pub recert_image: String,
+    #[arg(long)]
+    pub skip_recert_validation: bool,
+    /// Keep the backup dir and markers (and skip restarting kubelet) at the end.
+    #[arg(long)]
+    pub skip_cleanup: bool,
+    /// Seed cluster info JSON gathered by the operator (node path or absolute).
+    #[arg(long, default_value = "/var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json")]
+    pub cluster_info: PathBuf,
+    /// gzip level of the tarballs (1 fastest .. 9 smallest).
+    #[arg(long, default_value_t = lca_seed::pgzip::DEFAULT_LEVEL)]
+    pub level: u32,
+    /// Use the SIMULATED node back end (tests, demo): only ostree runs for real.
+    #[arg(long)]
+    pub simulated: bool,
+    /// Plain HTTP to the registry (default: only for loopback registries).
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// Shared state of the steps.
+pub struct Ctx<'a> {
+    pub paths: HostPaths,
+    pub node: &'a dyn NodeOps,
+    pub backup: PathBuf,
+    pub checks: PathBuf,
+    pub level: u32,
+    pub args: &'a CreateArgs,
+}
+
+impl Ctx<'_> {
+    /// Run `step` unless its marker exists; write the marker after success.
+    fn once(&self, name: &str, step: impl FnOnce(&Self) -> Result<()>) -> Result<()> {
+        let marker = self.checks.join(format!("{name}.done"));
+        if marker.exists() {
+            tracing::info!(step = name, "already done");
+            return Ok(());
+        }
+        tracing::info!(step = name, "running");
+        step(self)?;
+        fs::write(&marker, b"").map_err(Error::io("writing a step marker", &marker))
+    }
+}
+
+pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
+    let sim;
+    let real = RealNode;
+    let node: &dyn NodeOps = if args.simulated {
+        sim = SimulatedNode::new(host_root);
+        &sim
+    } else {
+        &real
+    };
+    let paths = HostPaths::new(host_root);
+    let image = lca_seed::parse_reference(&args.image)?;
+    let credentials = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;
+    let ctx = Ctx {
+        backup: paths.host("var/tmp/backup"),
+        checks: paths.host("var/tmp/checks"),
+        paths,
+        node,
+        level: args.level,
+        args,
+    };
+    for d in [&ctx.backup, &ctx.checks] {
+        fs::create_dir_all(d).map_err(Error::io("creating the work dir", d))?;
+    }
+    let result = build_and_push(&ctx, &image, &credentials).await;
+    if !args.skip_cleanup {
+        cleanup(&ctx);
+    }
+    result
+}
+
+async fn build_and_push(
+    ctx: &Ctx<'_>,
+    image: &lca_seed::registry::Reference,
+    credentials: &Credentials,
+) -> Result<()> {
+    copy_self(ctx)?;
+    ctx.once("containers-list", containers_list)?;
+    let info = ctx_cluster_info(ctx)?;
+    ctx.once("manifest", |c| write_json(c, files::MANIFEST, &info))?;
+    ctx.node.stop_cluster_services()?;
+    ctx.once("recert", recert)?;
+    for d in ["var/lib/ovn-ic/etc/ovnkube-node-certs", "etc/cni/multus/certs"] {
+        let _ = fs::remove_dir_all(ctx.paths.host(d));
+    }
+    ctx.once("var-tgz", var::var_tgz)?;
+    ctx.once("etc-tgz", ostree::etc)?;
+    ctx.once("ostree-tgz", ostree::ostree_tgz)?;
+    ctx.once("rpm-ostree", |c| {
+        let s = c.node.rpm_ostree_status()?;
+        write_file(c, files::RPM_OSTREE, s.as_bytes())
+    })?;
+    ctx.once("mco-currentconfig", |c| {
+        let cfg = fs::read(c.paths.host("etc/machine-config-daemon/currentconfig"))
+            .unwrap_or_else(|_| b"{}".to_vec());
+        write_file(c, files::MCO_CURRENT_CONFIG, &cfg)
+    })?;
+    ctx.once("origin", ostree::origin)?;
+
+    let blobs = ctx.paths.host("var/tmp/seed-blobs");
+    let progress = Progress::new("pack layer", None);
+    let layer = lca_seed::build_layer(&ctx.backup, &blobs, ctx.level, &progress)?;
+    tracing::info!(digest = %layer.digest, size = layer.size, raw = layer.uncompressed_size, "seed layer built");
+    let labels = lca_seed::layout::seed_labels(&info).map_err(|e| Error::Invalid(e.to_string()))?;
+    let plain = ctx.args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
+    let registry = SeedRegistry::new(image, credentials, plain);
+    let progress = Progress::new("push layer", Some(layer.size));
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let digest = registry
+        .push_seed(image, &layer, &labels, &created, &progress)
+        .await?;
+    let _ = fs::remove_dir_all(&blobs);
+    tracing::info!(image = %ctx.args.image, %digest, "seed image pushed");
+    println!("{digest}");
+    Ok(())
+}
+
+fn ctx_cluster_info(ctx: &Ctx) -> Result<SeedClusterInfo> {
+    let path = ctx.paths.host(&ctx.args.cluster_info);
+    let json = fs::read(&path).map_err(Error::io("reading the seed cluster info", &path))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| Error::Invalid(format!("invalid seed cluster info {}: {e}", path.display())))
+}
+
+/// Step 2: the binary itself goes into the seed (the new stateroot's post-pivot runs it).
+fn copy_self(ctx: &Ctx) -> Result<()> {
+    let exe = std::env::current_exe().map_err(Error::io("locating lca-cli", "/proc/self/exe"))?;
+    let dst = ctx.backup.join(files::LCA_CLI);
+    fs::copy(&exe, &dst).map_err(Error::io("copying lca-cli", &dst))?;
+    Ok(())
+}
+
+fn containers_list(ctx: &Ctx) -> Result<()> {
+    let mut images = ctx.node.list_images()?;
+    images.push(ctx.args.recert_image.clone());
+    images.retain(|i| !(i.starts_with("registry.redhat.io/redhat/") && i.contains("-index:")));
+    images.sort();
+    images.dedup();
+    write_file(
+        ctx,
+        files::CONTAINERS_LIST,
+        format!("{}\n", images.join("\n")).as_bytes(),
+    )
+}
+
+fn recert(ctx: &Ctx) -> Result<()> {
+    let config = serde_json::json!({
+        "dry_run": false,
+        "etcd_endpoint": "localhost:2379",
+        "crypto_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
+        "crypto_files": ["/host-etc/mcs-machine-config-content.json"],
+        "cluster_customization_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
+        "cluster_customization_files": ["/host-etc/mcs-machine-config-content.json"],
+        "force_expire": true,
+        "etcd_defrag": true,
+        "summary_file_clean": "/kubernetes/recert-seed-creation-summary.yaml",
+    });
+    write_json(ctx, files::RECERT_CONFIG, &config)?;
+    if ctx.args.skip_recert_validation {
+        return Ok(());
+    }
+    ctx.node
+        .recert_force_expire(&ctx.backup.join(files::RECERT_CONFIG), &ctx.args.recert_image)
+}
+
+fn write_json(ctx: &Ctx, name: &str, v: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec(v).map_err(|e| Error::Invalid(format!("serializing {name}: {e}")))?;
+    write_file(ctx, name, &bytes)
+}
+
+fn write_file(ctx: &Ctx, name: &str, data: &[u8]) -> Result<()> {
+    let path = ctx.backup.join(name);
+    fs::write(&path, data).map_err(Error::io("writing a seed file", &path))
+}
+
+/// Step 12: leave the node as it was, whatever happened.
+fn cleanup(ctx: &Ctx) {
+    for d in [&ctx.backup, &ctx.checks, &ctx.paths.host("var/tmp/seed-blobs")] {
+        let _ = fs::remove_dir_all(d);
+    }
+    if let Err(e) = ctx.node.start_cluster_services() {
+        tracing::error!(error = %e, "restarting kubelet");
+    }
+}

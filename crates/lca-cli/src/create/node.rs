@@ -1,0 +1,209 @@
+//! What `lca-cli create` needs from the node that cannot be plain file access: ostree,
+//! the container image list, stopping kubelet/CRI-O, recert, rpm-ostree. [`RealNode`] runs
+//! the real commands (argv vectors) as the reference does; [`SimulatedNode`] is the test
+//! and demo stand-in for a node directory with a real ostree sysroot, where only ostree is
+//! real and the rest is recorded in `<root>/sim/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lca_seed::{Error, Result};
+
+/// Node operations of seed creation.
+pub trait NodeOps {
+    /// `ostree admin <args>` on the node's sysroot; stdout.
+    fn ostree_admin(&self, args: &[&str]) -> Result<String>;
+    /// Images in the node's container storage (`crictl images`).
+    fn list_images(&self) -> Result<Vec<String>>;
+    /// Stop kubelet and CRI-O (spec §8.5 step 6).
+    fn stop_cluster_services(&self) -> Result<()>;
+    /// Re-enable and start kubelet (step 12).
+    fn start_cluster_services(&self) -> Result<()>;
+    /// recert force-expire with the config at `config` (step 7).
+    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()>;
+    /// `rpm-ostree status -v --json`.
+    fn rpm_ostree_status(&self) -> Result<String>;
+}
+
+/// Run `argv`, returning stdout; the error names the command and the tail of stderr.
+pub fn run(argv: &[&str]) -> Result<String> {
+    let shown = argv.join(" ");
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::Invalid("empty command".into()))?;
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| Error::Command {
+            argv: shown.clone(),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::Command {
+            argv: shown,
+            message: format!("{}: {}", out.status, tail.join(" | ")),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A real node: lca-cli runs in the host's namespaces (the imager container is
+/// `--privileged --pid=host` and enters PID 1's namespaces).
+pub struct RealNode;
+
+impl NodeOps for RealNode {
+    fn ostree_admin(&self, args: &[&str]) -> Result<String> {
+        run(&[&["ostree", "admin"], args].concat())
+    }
+
+    fn list_images(&self) -> Result<Vec<String>> {
+        let json = run(&["crictl", "images", "-o", "json"])?;
+        let v: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("crictl images output: {e}")))?;
+        let mut out = Vec::new();
+        for img in v["images"].as_array().into_iter().flatten() {
+            let tags = img["repoTags"]
+                .as_array()
+                .filter(|t| !t.is_empty())
+                .or(img["repoDigests"].as_array());
+            out.extend(
+                tags.into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(String::from)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn stop_cluster_services(&self) -> Result<()> {
+        run(&["systemctl", "stop", "kubelet.service"])?;
+        run(&["systemctl", "disable", "kubelet.service"])?;
+        // `is-active` exits 3 when inactive: then there is nothing to stop.
+        if run(&["systemctl", "is-active", "crio"]).is_ok() {
+            let ids = run(&["crictl", "ps", "-q"])?;
+            for id in ids.split_whitespace() {
+                run(&["crictl", "stop", "--timeout", "5", id])?;
+            }
+            let pods = run(&["crictl", "pods", "-q"]).unwrap_or_default();
+            for pod in pods.split_whitespace() {
+                if let Err(e) = run(&["crictl", "rmp", "-f", pod]) {
+                    tracing::warn!(error = %e, "removing pod (non-fatal)");
+                }
+            }
+            run(&["systemctl", "stop", "crio.service"])?;
+        }
+        Ok(())
+    }
+
+    fn start_cluster_services(&self) -> Result<()> {
+        run(&["systemctl", "enable", "kubelet.service", "--now"]).map(|_| ())
+    }
+
+    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
+        let cfg = config.display().to_string();
+        let dir = config
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let volume = format!("{dir}:{dir}");
+        let env = format!("RECERT_CONFIG={cfg}");
+        run(&[
+            "podman",
+            "run",
+            "--rm",
+            "--name",
+            "recert",
+            "--network=host",
+            "--privileged",
+            "-v",
+            "/etc:/host-etc",
+            "-v",
+            "/etc/kubernetes:/kubernetes",
+            "-v",
+            "/var/lib/kubelet:/kubelet",
+            "-v",
+            &volume,
+            "-e",
+            &env,
+            recert_image,
+        ])
+        .map(|_| ())
+    }
+
+    fn rpm_ostree_status(&self) -> Result<String> {
+        run(&["rpm-ostree", "status", "-v", "--json"])
+    }
+}
+
+/// SIMULATED node for tests and the demo: a directory with a real ostree sysroot at
+/// `<root>/sysroot`. Services, recert and crictl are not run; what would have happened is
+/// appended to `<root>/sim/events.log`, and images come from `<root>/sim/images.list`.
+pub struct SimulatedNode {
+    root: PathBuf,
+}
+
+impl SimulatedNode {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn event(&self, what: &str) -> Result<()> {
+        use std::io::Write;
+        let path = self.root.join("sim/events.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(Error::io("recording a simulated event", &path))?;
+        writeln!(f, "{what}").map_err(Error::io("recording a simulated event", &path))
+    }
+}
+
+impl NodeOps for SimulatedNode {
+    fn ostree_admin(&self, args: &[&str]) -> Result<String> {
+        let sysroot = format!("--sysroot={}", self.root.join("sysroot").display());
+        let (cmd, rest) = args
+            .split_first()
+            .ok_or_else(|| Error::Invalid("empty ostree admin command".into()))?;
+        run(&[&["ostree", "admin", cmd, &sysroot], rest].concat())
+    }
+
+    fn list_images(&self) -> Result<Vec<String>> {
+        let path = self.root.join("sim/images.list");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect())
+    }
+
+    fn stop_cluster_services(&self) -> Result<()> {
+        self.event("stop kubelet crio")
+    }
+
+    fn start_cluster_services(&self) -> Result<()> {
+        self.event("start kubelet")
+    }
+
+    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
+        self.event(&format!(
+            "recert force-expire {} {recert_image}",
+            config.display()
+        ))
+    }
+
+    fn rpm_ostree_status(&self) -> Result<String> {
+        let status = self.ostree_admin(&["status"])?;
+        let deployments: Vec<serde_json::Value> = super::ostree::deployments(&status)
+            .into_iter()
+            .map(|(os, id)| serde_json::json!({ "osname": os, "id": format!("{os}-{id}"), "checksum": id.split('.').next() }))
+            .collect();
+        Ok(serde_json::json!({ "deployments": deployments, "simulated": true }).to_string())
+    }
+}

@@ -1,0 +1,38 @@
+//! `lca-cli inspect`: a seed's labels from its manifest and config, without layers, and
+//! the format check of spec §5.2 (the cluster-dependent checks need the operator).
+
+use std::path::PathBuf;
+
+use lca_seed::checks::{ClusterFacts, check_seed_labels};
+use lca_seed::{Error, Result, SeedRegistry};
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
+    /// Seed image reference.
+    pub image: String,
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+pub async fn run(args: &InspectArgs) -> Result<()> {
+    let image = lca_seed::parse_reference(&args.image)?;
+    let creds = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;
+    let plain = args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
+    let info = SeedRegistry::new(&image, &creds, plain).inspect(&image).await?;
+    let out =
+        serde_json::json!({ "digest": info.manifest_digest, "labels": info.labels, "layers": info.layers });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).map_err(|e| Error::Invalid(e.to_string()))?
+    );
+    // Only the format half of the checks is meaningful without a cluster.
+    let facts = ClusterFacts::default();
+    if let Err(msg) = check_seed_labels(&info.labels, &facts)
+        && (msg.contains("format version") || msg.contains("missing the"))
+    {
+        return Err(Error::Invalid(msg));
+    }
+    Ok(())
+}

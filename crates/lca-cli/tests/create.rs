@@ -1,0 +1,227 @@
+//! `lca-cli create` on a simulated seed node against a real registry (Debian
+//! docker-registry with htpasswd), then Prep's side through the lca-seed API: inspect the
+//! labels, run the §5.2 checks, pull by digest, unpack, and compare trees with the node.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use lca_hostops::archive;
+use lca_seed::checks::{ClusterFacts, check_seed_labels};
+use lca_seed::{Credentials, Error, SeedRegistry};
+use lca_testkit::Registry;
+use lca_testkit::seednode::SeedNode;
+
+fn create(node: &SeedNode, image: &str, authfile: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+        .arg("--host-root")
+        .arg(node.root())
+        .args(["create", "--simulated", "--image", image, "--authfile"])
+        .arg(authfile)
+        .output()
+        .unwrap()
+}
+
+fn same_file(a: &Path, b: &Path) {
+    let (ma, mb) = (fs::symlink_metadata(a).unwrap(), fs::symlink_metadata(b).unwrap());
+    assert_eq!(ma.mode(), mb.mode(), "{}", a.display());
+    if ma.file_type().is_symlink() {
+        assert_eq!(fs::read_link(a).unwrap(), fs::read_link(b).unwrap());
+    } else if ma.is_file() {
+        assert!(
+            fs::read(a).unwrap() == fs::read(b).unwrap(),
+            "{} differs",
+            a.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_push_inspect_pull_unpack_round_trip() {
+    let registry = Registry::start_with_auth("lca", "s3cret").unwrap();
+    let node = SeedNode::build(2048).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    fs::write(
+        &authfile,
+        Credentials::auth_json(registry.addr(), "lca", "s3cret"),
+    )
+    .unwrap();
+    let image = format!("{}/seed/sno:4.17.0", registry.addr());
+
+    // Wrong credentials: a clear 401 and no tag.
+    let badauth = work.path().join("bad.json");
+    fs::write(&badauth, Credentials::auth_json(registry.addr(), "lca", "wrong")).unwrap();
+    let out = create(&node, &image, &badauth);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rejected the credentials (401 Unauthorized)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong"), "password leaked: {stderr}");
+
+    let out = create(&node, &image, &authfile);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !node.root().join("var/tmp/backup").exists(),
+        "backup dir cleaned up"
+    );
+    let events = fs::read_to_string(node.root().join("sim/events.log")).unwrap();
+    assert!(
+        events.contains("stop kubelet crio") && events.ends_with("start kubelet\n"),
+        "{events}"
+    );
+
+    let reference = lca_seed::parse_reference(&image).unwrap();
+    let creds = Credentials::Basic {
+        user: "lca".into(),
+        password: "s3cret".into(),
+    };
+    let reg = SeedRegistry::new(&reference, &creds, true);
+    let info = reg.inspect(&reference).await.unwrap();
+    let seed = check_seed_labels(&info.labels, &ClusterFacts::default()).unwrap();
+    assert_eq!(seed.seed_cluster_ocp_version, "4.17.0");
+    assert_eq!(info.layers.len(), 1);
+
+    let target = work.path().join("seed");
+    lca_seed::pull_and_unpack(&reg, &reference, &target)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let origin = format!("ostree-{}.origin", node.deployment);
+    let mut expected = vec![
+        "containers.list",
+        "etc.deletions",
+        "etc.tgz",
+        "lca-cli",
+        "manifest.json",
+        "mco-currentconfig.json",
+        &origin,
+        "ostree.tgz",
+        "recert_config.json",
+        "rpm-ostree.json",
+        "var.tgz",
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(
+        fs::read_to_string(target.join("etc.deletions")).unwrap(),
+        "/etc/removed.conf\n"
+    );
+    let list = fs::read_to_string(target.join("containers.list")).unwrap();
+    assert!(
+        list.contains("quay.io/openshift/a@sha256:1") && !list.contains("-index:"),
+        "{list}"
+    );
+
+    // Unpack the inner tarballs and compare with the node.
+    let tree = work.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let opts = archive::Options::default();
+    for t in ["var.tgz", "etc.tgz"] {
+        archive::extract_tar_gz(fs::File::open(target.join(t)).unwrap(), &tree, &opts).unwrap();
+    }
+    let var = node.root().join("var");
+    for f in [
+        "lib/kubelet/config.json",
+        "lib/kubelet/secret",
+        "lib/etcd/member/snap/db",
+        "lib/kubelet/etcd-link",
+        "home/core/notes",
+        "lib/containers/keep.conf",
+    ] {
+        same_file(&tree.join("var").join(f), &var.join(f));
+    }
+    for gone in [
+        "lib/kubelet/pods/p1",
+        "lib/containers/storage",
+        "log/messages",
+        "tmp/scratch",
+        "home/core/.bash_history",
+        "lib/lca",
+    ] {
+        assert!(!tree.join("var").join(gone).exists(), "{gone} must be excluded");
+    }
+    assert!(tree.join("var/log").is_dir() && tree.join("var/tmp").is_dir());
+    same_file(&tree.join("etc/foo.conf"), &node.root().join("etc/foo.conf"));
+    same_file(&tree.join("etc/local.conf"), &node.root().join("etc/local.conf"));
+    for gone in ["hostname", "NetworkManager/system-connections", "os-release"] {
+        assert!(
+            !tree.join("etc").join(gone).exists(),
+            "etc/{gone} must be excluded"
+        );
+    }
+    let repo = work.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    archive::extract_tar_gz(fs::File::open(target.join("ostree.tgz")).unwrap(), &repo, &opts).unwrap();
+    let log = Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["log", "rhcos/4.17"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("417.94.sim"),
+        "ostree repo usable after round trip"
+    );
+    assert!(
+        Command::new("ostree")
+            .arg(format!("--repo={}", repo.display()))
+            .args(["fsck", "-q"])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupted_blob_and_unreachable_registry_leave_nothing() {
+    let registry = Registry::start().unwrap();
+    let node = SeedNode::build(64).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
+    let image = format!("{}/seed/sno:4.17.0", registry.addr());
+    let out = create(&node, &image, &authfile);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let reference = lca_seed::parse_reference(&image).unwrap();
+    let reg = SeedRegistry::new(&reference, &Credentials::Anonymous, true);
+    let info = reg.inspect(&reference).await.unwrap();
+    // Corrupt the layer in the registry's storage (the registry serves it unchecked).
+    let hex = info.layers[0].digest.trim_start_matches("sha256:").to_string();
+    let data = registry.dir().join(format!(
+        "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let mut bytes = fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&data, bytes).unwrap();
+    let target = work.path().join("seed");
+    let err = lca_seed::pull_and_unpack(&reg, &reference, &target)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Digest { .. }), "{err:?}");
+    assert_eq!(err.category(), lca_seed::Category::Invalid);
+    assert_eq!(
+        fs::read_dir(work.path()).unwrap().count(),
+        1,
+        "only auth.json is left"
+    );
+
+    let addr = registry.addr().to_string();
+    drop(registry);
+    let gone = lca_seed::parse_reference(&format!("{addr}/seed/sno:4.17.0")).unwrap();
+    let err = SeedRegistry::new(&gone, &Credentials::Anonymous, true)
+        .inspect(&gone)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    assert_eq!(err.category(), lca_seed::Category::Transient);
+}

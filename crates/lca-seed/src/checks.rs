@@ -1,0 +1,107 @@
+//! Prep's seed compatibility checks on the seed's OCI labels (spec §5.2), as a pure
+//! function: the operator gathers [`ClusterFacts`] from the API and calls
+//! [`check_seed_labels`] before pulling. Messages are the reference's, byte for byte.
+
+use std::collections::BTreeMap;
+
+use lca_api::consts::labels;
+use lca_api::files::SeedClusterInfo;
+
+/// What the cluster being upgraded looks like, for the checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// Proxy `cluster` has any of httpProxy / httpsProxy / noProxy.
+    pub has_proxy: bool,
+    /// `spec.fips` of the node's current MachineConfig.
+    pub has_fips: bool,
+    /// `openshift-config/user-ca-bundle` has a non-empty `ca-bundle.crt`.
+    pub has_user_ca_bundle: bool,
+    /// Proxy `spec.trustedCA.name` ("" when unset).
+    pub proxy_trusted_ca_name: String,
+    /// That ConfigMap has non-empty `ca-bundle.crt` (ignored for `user-ca-bundle`).
+    pub proxy_trusted_ca_has_content: bool,
+    pub container_storage_mountpoint_target: String,
+}
+
+/// Run every label check in the reference's order; the first failure's message is the
+/// error. On success returns the seed cluster info (default when the label is absent).
+pub fn check_seed_labels(
+    labels_: &BTreeMap<String, String>,
+    cluster: &ClusterFacts,
+) -> Result<SeedClusterInfo, String> {
+    let version = labels_.get(labels::SEED_FORMAT_VERSION).ok_or_else(|| {
+        format!(
+            "seed image is missing the {} label, please build a new image using the latest version of the lca-cli",
+            labels::SEED_FORMAT_VERSION
+        )
+    })?;
+    if version.trim() != labels::SEED_FORMAT.to_string() {
+        return Err(format!(
+            "seed image format version mismatch: expected {}, got {version}",
+            labels::SEED_FORMAT
+        ));
+    }
+    let info: SeedClusterInfo = match labels_.get(labels::SEED_CLUSTER_INFO) {
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            format!(
+                "failed to parse seed cluster info from the {} label: {e}",
+                labels::SEED_CLUSTER_INFO
+            )
+        })?,
+        None => SeedClusterInfo::default(),
+    };
+    match (info.has_proxy, cluster.has_proxy) {
+        (true, false) => {
+            return Err("seed image has a proxy but the cluster being upgraded does not, this combination is not supported".into());
+        }
+        (false, true) => {
+            return Err("seed image does not have a proxy but the cluster being upgraded does, this combination is not supported".into());
+        }
+        _ => {}
+    }
+    match (info.has_fips, cluster.has_fips) {
+        (true, false) => {
+            return Err("seed image has FIPS enabled but the cluster being upgraded does not, this combination is not supported".into());
+        }
+        (false, true) => {
+            return Err("seed image does not have FIPS enabled but the cluster being upgraded does, this combination is not supported".into());
+        }
+        _ => {}
+    }
+    if let Some(bundle) = &info.additional_trust_bundle {
+        check_trust_bundle(bundle, cluster)?;
+    }
+    let seed_storage = &info.container_storage_mountpoint_target;
+    if !seed_storage.is_empty() && *seed_storage != cluster.container_storage_mountpoint_target {
+        return Err(format!(
+            "container storage mountpoint target mismatch: seed={seed_storage}, cluster={}",
+            cluster.container_storage_mountpoint_target
+        ));
+    }
+    Ok(info)
+}
+
+fn check_trust_bundle(
+    bundle: &lca_api::files::AdditionalTrustBundle,
+    cluster: &ClusterFacts,
+) -> Result<(), String> {
+    match (bundle.has_user_ca_bundle, cluster.has_user_ca_bundle) {
+        (true, false) => return Err("seed image has an openshift-config/user-ca-bundle configmap but the cluster being upgraded does not, this combination is not supported".into()),
+        (false, true) => return Err("seed image does not have an openshift-config/user-ca-bundle configmap but the cluster being upgraded does, this combination is not supported".into()),
+        _ => {}
+    }
+    let name = cluster.proxy_trusted_ca_name.as_str();
+    // user-ca-bundle's content was checked above; any other CM must have content.
+    if !name.is_empty() && name != "user-ca-bundle" && !cluster.proxy_trusted_ca_has_content {
+        return Err(format!(
+            "proxy trustedCA configmap openshift-config/{name} exists but is empty"
+        ));
+    }
+    if bundle.proxy_configmap_name != name {
+        return Err(format!(
+            "seed image's Proxy trustedCA configmap name {:?} (oc get proxy -oyaml) mismatches cluster's name {:?}, this combination is not supported",
+            bundle.proxy_configmap_name, name
+        ));
+    }
+    Ok(())
+}

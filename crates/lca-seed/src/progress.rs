@@ -1,0 +1,95 @@
+//! Progress of long transfers: a bar when stderr is a terminal (a person runs `lca-cli`),
+//! otherwise a tracing line every few seconds (a systemd unit or a Job log).
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Byte progress of one phase (packing, pushing, pulling); clones share the count.
+#[derive(Clone)]
+pub struct Progress(Arc<Inner>);
+
+struct Inner {
+    what: String,
+    total: Option<u64>,
+    done: AtomicU64,
+    started: Instant,
+    last_log: Mutex<Instant>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(what: impl Into<String>, total: Option<u64>) -> Self {
+        let what = what.into();
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(t) => indicatif::ProgressBar::new(t),
+                None => indicatif::ProgressBar::no_length(),
+            };
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg:12} [{elapsed_precise}] {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(what.clone());
+            bar
+        });
+        let now = Instant::now();
+        Self(Arc::new(Inner {
+            what,
+            total,
+            done: AtomicU64::new(0),
+            started: now,
+            last_log: Mutex::new(now),
+            bar,
+        }))
+    }
+
+    /// A progress that reports nothing (library callers that have their own).
+    pub fn hidden() -> Self {
+        let now = Instant::now();
+        Self(Arc::new(Inner {
+            what: String::new(),
+            total: None,
+            done: AtomicU64::new(0),
+            started: now,
+            last_log: Mutex::new(now),
+            bar: Some(indicatif::ProgressBar::hidden()),
+        }))
+    }
+
+    pub fn inc(&self, n: u64) {
+        let s = &self.0;
+        let done = s.done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &s.bar {
+            bar.inc(n);
+            return;
+        }
+        if let Ok(mut last) = s.last_log.try_lock()
+            && last.elapsed() >= LOG_EVERY
+        {
+            *last = Instant::now();
+            tracing::info!(phase = %s.what, bytes = done, total = ?s.total, mb_per_s = self.rate(done), "progress");
+        }
+    }
+
+    fn rate(&self, done: u64) -> u64 {
+        let secs = self.0.started.elapsed().as_secs_f64().max(0.001);
+        (done as f64 / secs / 1e6) as u64
+    }
+
+    /// Close the bar and log the phase's total and throughput.
+    pub fn finish(&self) {
+        let s = &self.0;
+        let done = s.done.load(Ordering::Relaxed);
+        if let Some(bar) = &s.bar {
+            bar.finish_and_clear();
+        }
+        if !s.what.is_empty() {
+            tracing::info!(phase = %s.what, bytes = done, secs = s.started.elapsed().as_secs_f64(), mb_per_s = self.rate(done), "done");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A simulated seed node: a directory laid out like an RHCOS node, with a real ostree
+//! sysroot (`init-fs`, a tiny commit with a kernel and `usr/etc`, `os-init`, `deploy`),
+//! `/etc` changed against the deployment's defaults (so `config-diff` has M/A/D entries),
+//! and a `/var` that exercises every exclusion and force-include rule of `var.tgz`.
+//! `lca-cli create --simulated --host-root <root>` packs it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{Error, Result, io};
+
+/// The stateroot of the simulated node.
+pub const OS: &str = "rhcos";
+
+/// A simulated seed node in a temp dir.
+pub struct SeedNode {
+    dir: tempfile::TempDir,
+    /// `<csum>.<serial>` of deployment 0.
+    pub deployment: String,
+}
+
+fn run(argv: &[&str]) -> Result<String> {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .map_err(io(format!("running {}", argv.join(" "))))?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "{} failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(io(format!("creating {}", p.display())))?;
+    }
+    fs::write(path, data).map_err(io(format!("writing {}", path.display())))
+}
+
+impl SeedNode {
+    /// Build a node whose `/var/lib/etcd` holds `payload_kib` KiB of mixed data.
+    pub fn build(payload_kib: usize) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lca-seednode-")
+            .tempdir()
+            .map_err(io("creating the node dir"))?;
+        let root = dir.path();
+        let sysroot = root.join("sysroot");
+        let sys = sysroot.display().to_string();
+        let repo = sysroot.join("ostree/repo").display().to_string();
+        fs::create_dir_all(&sysroot).map_err(io("creating the sysroot"))?;
+        run(&["ostree", "admin", "init-fs", &sys])?;
+        run(&[
+            "ostree",
+            "config",
+            &format!("--repo={repo}"),
+            "set",
+            "sysroot.bootloader",
+            "none",
+        ])?;
+        let tree = root.join("tree");
+        write(&tree.join("usr/lib/modules/6.0.0-sim/vmlinuz"), b"kernel")?;
+        write(&tree.join("usr/etc/os-release"), b"ID=rhcos\nVERSION_ID=4.17\n")?;
+        write(&tree.join("usr/etc/foo.conf"), b"setting=default\n")?;
+        write(&tree.join("usr/etc/removed.conf"), b"gone\n")?;
+        write(&tree.join("usr/etc/hostname"), b"seed\n")?;
+        write(&tree.join("usr/bin/hello"), b"#!/bin/sh\necho hello\n")?;
+        let tree_arg = format!("--tree=dir={}", tree.display());
+        run(&[
+            "ostree",
+            &format!("--repo={repo}"),
+            "commit",
+            "--branch=rhcos/4.17",
+            &tree_arg,
+            "--add-metadata-string=version=417.94.sim",
+        ])?;
+        fs::remove_dir_all(&tree).map_err(io("removing the commit tree"))?;
+        run(&["ostree", "admin", "os-init", &format!("--sysroot={sys}"), OS])?;
+        run(&[
+            "ostree",
+            "admin",
+            "deploy",
+            &format!("--sysroot={sys}"),
+            &format!("--os={OS}"),
+            "--karg=root=UUID=fake",
+            "rhcos/4.17",
+        ])?;
+        let status = run(&["ostree", "admin", "status", &format!("--sysroot={sys}")])?;
+        let deployment = status
+            .lines()
+            .find_map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .filter(|id| id.contains('.'))
+                    .map(String::from)
+            })
+            .ok_or_else(|| Error::Setup(format!("no deployment in: {status}")))?;
+        let deploy_rel = format!("sysroot/ostree/deploy/{OS}/deploy/{deployment}");
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).map_err(io(format!("linking {name}")))
+        };
+        link("sysroot/ostree", "ostree")?;
+        link(&format!("{deploy_rel}/etc"), "etc")?;
+        link(&format!("sysroot/ostree/deploy/{OS}/var"), "var")?;
+
+        let etc = root.join("etc");
+        write(&etc.join("foo.conf"), b"setting=LOCAL\n")?;
+        write(&etc.join("local.conf"), b"added=1\n")?;
+        fs::remove_file(etc.join("removed.conf")).map_err(io("removing removed.conf"))?;
+        write(&etc.join("hostname"), b"seed-node\n")?;
+        write(
+            &etc.join("NetworkManager/system-connections/eth0.nmconnection"),
+            b"[connection]\n",
+        )?;
+        let mc = br#"{"spec":{"config":{"storage":{"files":[{"path":"/var/lib/containers/keep.conf"},{"path":"/etc/x"}]}}}}"#;
+        write(&etc.join("machine-config-daemon/currentconfig"), mc)?;
+
+        let var = root.join("var");
+        write(&var.join("lib/kubelet/config.json"), b"{\"auths\":{}}")?;
+        write(&var.join("lib/kubelet/pods/p1/volume"), b"pod data")?;
+        write(&var.join("lib/containers/storage/overlay/l1"), b"layer")?;
+        write(&var.join("lib/containers/keep.conf"), b"mcd managed")?;
+        write(&var.join("log/messages"), b"log")?;
+        write(&var.join("tmp/scratch"), b"tmp")?;
+        write(&var.join("home/core/.bash_history"), b"history")?;
+        write(&var.join("home/core/notes"), b"notes")?;
+        write(&var.join("lib/lca/ibu-seedgen-orch/seed-cluster-info.json"), br#"{"seed_cluster_ocp_version":"4.17.0","base_domain":"example.com","cluster_name":"seed","has_proxy":false,"has_fips":false,"node_ips":["192.168.1.10"]}"#)?;
+        write(&var.join("lib/etcd/member/snap/db"), &payload(payload_kib * 1024))?;
+        let secret = var.join("lib/kubelet/secret");
+        write(&secret, b"s")?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).map_err(io("chmod"))?;
+        std::os::unix::fs::symlink("../etcd/member", var.join("lib/kubelet/etcd-link"))
+            .map_err(io("symlink"))?;
+        write(
+            &root.join("sim/images.list"),
+            b"quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\n",
+        )?;
+        Ok(Self { dir, deployment })
+    }
+
+    /// The node's `/`.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The deployment directory (its `/etc` is the node's `/etc`).
+    pub fn deployment_dir(&self) -> PathBuf {
+        self.root()
+            .join(format!("sysroot/ostree/deploy/{OS}/deploy/{}", self.deployment))
+    }
+}
+
+/// Half compressible text, half pseudo-random bytes, like an etcd db with certificates.
+pub fn payload(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while out.len() < len {
+        for _ in 0..512 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&b"apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n".repeat(80));
+    }
+    out.truncate(len);
+    out
+}
+
+impl Drop for SeedNode {
+    fn drop(&mut self) {
+        // ostree marks deployment dirs immutable; the temp dir cannot go otherwise.
+        let _ = Command::new("chattr")
+            .arg("-i")
+            .arg(self.deployment_dir())
+            .status();
+    }
+}
