@@ -13,6 +13,9 @@ PACKAGES=(
   curl ca-certificates
 )
 
+# kubectl: the machine image ships one; Debian's kubernetes-client is the fallback.
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   [[ "$p" == \#* ]] && continue

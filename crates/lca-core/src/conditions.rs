@@ -35,7 +35,12 @@ pub struct Write<'a> {
 
 impl<'a> Write<'a> {
     pub const fn new(type_: &'a str, status: &'a str, reason: &'a str, message: &'a str) -> Self {
-        Self { type_, status, reason, message }
+        Self {
+            type_,
+            status,
+            reason,
+            message,
+        }
     }
 }
 
@@ -96,9 +101,24 @@ mod tests {
     #[test]
     fn rewrite_with_new_status_moves_to_end_and_stamps_time() {
         let mut c = Vec::new();
-        set(&mut c, Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"), 1, &t(1));
-        set(&mut c, Write::new(ct::PREP_COMPLETED, FALSE, r::FAILED, "x"), 1, &t(2));
-        set(&mut c, Write::new(ct::PREP_IN_PROGRESS, FALSE, r::COMPLETED, "Prep completed"), 2, &t(3));
+        set(
+            &mut c,
+            Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"),
+            1,
+            &t(1),
+        );
+        set(
+            &mut c,
+            Write::new(ct::PREP_COMPLETED, FALSE, r::FAILED, "x"),
+            1,
+            &t(2),
+        );
+        set(
+            &mut c,
+            Write::new(ct::PREP_IN_PROGRESS, FALSE, r::COMPLETED, "Prep completed"),
+            2,
+            &t(3),
+        );
         assert_eq!(types(&c), [ct::PREP_COMPLETED, ct::PREP_IN_PROGRESS]);
         assert_eq!(c[1].last_transition_time, t(3));
         assert_eq!(c[1].observed_generation, Some(2));
@@ -107,9 +127,29 @@ mod tests {
     #[test]
     fn rewrite_with_same_status_keeps_place_and_time() {
         let mut c = Vec::new();
-        set(&mut c, Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"), 1, &t(1));
-        set(&mut c, Write::new(ct::PREP_COMPLETED, FALSE, r::FAILED, "x"), 1, &t(2));
-        set(&mut c, Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "Precache job in progress"), 1, &t(3));
+        set(
+            &mut c,
+            Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"),
+            1,
+            &t(1),
+        );
+        set(
+            &mut c,
+            Write::new(ct::PREP_COMPLETED, FALSE, r::FAILED, "x"),
+            1,
+            &t(2),
+        );
+        set(
+            &mut c,
+            Write::new(
+                ct::PREP_IN_PROGRESS,
+                TRUE,
+                r::IN_PROGRESS,
+                "Precache job in progress",
+            ),
+            1,
+            &t(3),
+        );
         assert_eq!(types(&c), [ct::PREP_IN_PROGRESS, ct::PREP_COMPLETED]);
         assert_eq!(c[0].last_transition_time, t(1));
         assert_eq!(c[0].message, "Precache job in progress");
@@ -118,9 +158,24 @@ mod tests {
     #[test]
     fn idle_always_moves_to_end() {
         let mut c = Vec::new();
-        set(&mut c, Write::new(ct::IDLE, FALSE, r::IN_PROGRESS, "In progress"), 1, &t(1));
-        set(&mut c, Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"), 1, &t(1));
-        set(&mut c, Write::new(ct::IDLE, FALSE, r::ABORTING, "Aborting"), 1, &t(2));
+        set(
+            &mut c,
+            Write::new(ct::IDLE, FALSE, r::IN_PROGRESS, "In progress"),
+            1,
+            &t(1),
+        );
+        set(
+            &mut c,
+            Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, "In progress"),
+            1,
+            &t(1),
+        );
+        set(
+            &mut c,
+            Write::new(ct::IDLE, FALSE, r::ABORTING, "Aborting"),
+            1,
+            &t(2),
+        );
         assert_eq!(types(&c), [ct::PREP_IN_PROGRESS, ct::IDLE]);
         // The reference removes and re-appends it, so even the same status gets a new time.
         assert_eq!(c[1].last_transition_time, t(2));

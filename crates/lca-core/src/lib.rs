@@ -3,9 +3,12 @@
 //! so every rule of the stage machine is unit- and property-tested here.
 
 pub mod conditions;
+pub mod history;
 pub mod image_cleanup;
+pub mod outcome;
 pub mod stage;
 pub mod transition;
 
+pub use outcome::{IdleOutcome, StepOutcome};
 pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
 pub use transition::{IdleKind, Outcome, apply_transition};

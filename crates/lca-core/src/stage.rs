@@ -44,16 +44,16 @@ pub fn is_completed_or_failed(conds: &[Condition], stage: Stage) -> bool {
 }
 
 /// Idle's reasons that mean abort or finalize work is under way.
-pub const IDLE_IN_PROGRESS_REASONS: [&str; 4] = [r::ABORTING, r::ABORT_FAILED, r::FINALIZING, r::FINALIZE_FAILED];
+pub const IDLE_IN_PROGRESS_REASONS: [&str; 4] =
+    [r::ABORTING, r::ABORT_FAILED, r::FINALIZING, r::FINALIZE_FAILED];
 
 /// The stage's work is under way. For Idle that means abort or finalize (including their
 /// failed states, which wait for manual cleanup); `InProgress`, `InvalidTransition` and
 /// `Blocked` on Idle do not count.
 pub fn is_in_progress(conds: &[Condition], stage: Stage) -> bool {
     match stage {
-        Stage::Idle => {
-            find(conds, ct::IDLE).is_some_and(|c| c.status == FALSE && IDLE_IN_PROGRESS_REASONS.contains(&c.reason.as_str()))
-        }
+        Stage::Idle => find(conds, ct::IDLE)
+            .is_some_and(|c| c.status == FALSE && IDLE_IN_PROGRESS_REASONS.contains(&c.reason.as_str())),
         other => has_status(conds, in_progress_type(other), TRUE),
     }
 }
@@ -66,14 +66,19 @@ pub fn in_progress_stage(conds: &[Condition]) -> Option<Stage> {
 /// The stages `spec.stage` may move to next; the first matching rule of §2.3 wins.
 pub fn valid_next_stages(conds: &[Condition], spec_stage: Option<Stage>, after_pivot: bool) -> Vec<Stage> {
     let ips = in_progress_stage(conds);
-    if ips == Some(Stage::Idle) || is_in_progress(conds, Stage::Rollback) || is_failed(conds, Stage::Rollback) {
+    if ips == Some(Stage::Idle) || is_in_progress(conds, Stage::Rollback) || is_failed(conds, Stage::Rollback)
+    {
         return vec![];
     }
     if ips == Some(Stage::Prep) || is_failed(conds, Stage::Prep) {
         return vec![Stage::Idle];
     }
     if ips == Some(Stage::Upgrade) || is_failed(conds, Stage::Upgrade) {
-        return if after_pivot { vec![Stage::Rollback] } else { vec![Stage::Idle] };
+        return if after_pivot {
+            vec![Stage::Rollback]
+        } else {
+            vec![Stage::Idle]
+        };
     }
     if is_completed(conds, Stage::Rollback) {
         return vec![Stage::Idle];

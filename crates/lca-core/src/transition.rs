@@ -32,7 +32,9 @@ pub fn rejection_message(conds: &[Condition], stage: Stage, after_pivot: bool) -
         Stage::Prep | Stage::Upgrade => m::PREVIOUS_STAGE_NOT_SUCCEEDED,
         Stage::Rollback => m::UPGRADE_NOT_STARTED_OR_FINALIZED,
         Stage::Idle if is_failed(conds, Stage::Rollback) => m::IDLE_NOT_ALLOWED_ROLLBACK_FAILED,
-        Stage::Idle if after_pivot && is_in_progress(conds, Stage::Rollback) => m::IDLE_NOT_ALLOWED_ROLLBACK_IN_PROGRESS,
+        Stage::Idle if after_pivot && is_in_progress(conds, Stage::Rollback) => {
+            m::IDLE_NOT_ALLOWED_ROLLBACK_IN_PROGRESS
+        }
         Stage::Idle if after_pivot => m::IDLE_NOT_ALLOWED_ROLLBACK_FIRST,
         Stage::Idle => m::ABORT_OR_FINALIZE_NOT_ALLOWED,
     }
@@ -58,27 +60,58 @@ pub fn apply_transition(
     let idle = match stage {
         Stage::Prep => {
             set(Write::new(ct::IDLE, FALSE, r::IN_PROGRESS, m::IN_PROGRESS));
-            set(Write::new(ct::PREP_IN_PROGRESS, TRUE, r::IN_PROGRESS, m::IN_PROGRESS));
+            set(Write::new(
+                ct::PREP_IN_PROGRESS,
+                TRUE,
+                r::IN_PROGRESS,
+                m::IN_PROGRESS,
+            ));
             None
         }
         Stage::Upgrade => {
-            set(Write::new(ct::UPGRADE_IN_PROGRESS, TRUE, r::IN_PROGRESS, m::IN_PROGRESS));
+            set(Write::new(
+                ct::UPGRADE_IN_PROGRESS,
+                TRUE,
+                r::IN_PROGRESS,
+                m::IN_PROGRESS,
+            ));
             None
         }
         Stage::Rollback => {
-            set(Write::new(ct::UPGRADE_COMPLETED, FALSE, r::FAILED, m::ROLLBACK_REQUESTED));
-            set(Write::new(ct::UPGRADE_IN_PROGRESS, FALSE, r::FAILED, m::ROLLBACK_REQUESTED));
-            set(Write::new(ct::ROLLBACK_IN_PROGRESS, TRUE, r::IN_PROGRESS, m::IN_PROGRESS));
+            set(Write::new(
+                ct::UPGRADE_COMPLETED,
+                FALSE,
+                r::FAILED,
+                m::ROLLBACK_REQUESTED,
+            ));
+            set(Write::new(
+                ct::UPGRADE_IN_PROGRESS,
+                FALSE,
+                r::FAILED,
+                m::ROLLBACK_REQUESTED,
+            ));
+            set(Write::new(
+                ct::ROLLBACK_IN_PROGRESS,
+                TRUE,
+                r::IN_PROGRESS,
+                m::IN_PROGRESS,
+            ));
             None
         }
         Stage::Idle => Some(idle_kind(conds, after_pivot).map_or(IdleKind::Initial, |kind| {
             match kind {
-                IdleKind::Finalize => {
-                    conditions::set(conds, Write::new(ct::IDLE, FALSE, r::FINALIZING, m::FINALIZING), generation, now)
-                }
-                IdleKind::Abort => {
-                    conditions::set(conds, Write::new(ct::IDLE, FALSE, r::ABORTING, m::ABORTING), generation, now)
-                }
+                IdleKind::Finalize => conditions::set(
+                    conds,
+                    Write::new(ct::IDLE, FALSE, r::FINALIZING, m::FINALIZING),
+                    generation,
+                    now,
+                ),
+                IdleKind::Abort => conditions::set(
+                    conds,
+                    Write::new(ct::IDLE, FALSE, r::ABORTING, m::ABORTING),
+                    generation,
+                    now,
+                ),
                 IdleKind::Initial => reset_to_idle(conds, generation, now),
             }
             kind
@@ -103,11 +136,19 @@ fn idle_kind(conds: &[Condition], after_pivot: bool) -> Option<IdleKind> {
 
 /// Drop every condition left by an earlier rejected request.
 fn clear_invalid_transitions(conds: &mut Vec<Condition>, generation: i64, now: &Time) {
-    let invalid: Vec<String> =
-        conds.iter().filter(|c| c.reason == r::INVALID_TRANSITION).map(|c| c.type_.clone()).collect();
+    let invalid: Vec<String> = conds
+        .iter()
+        .filter(|c| c.reason == r::INVALID_TRANSITION)
+        .map(|c| c.type_.clone())
+        .collect();
     for t in invalid {
         if t == ct::IDLE {
-            conditions::set(conds, Write::new(ct::IDLE, FALSE, r::IN_PROGRESS, m::IN_PROGRESS), generation, now);
+            conditions::set(
+                conds,
+                Write::new(ct::IDLE, FALSE, r::IN_PROGRESS, m::IN_PROGRESS),
+                generation,
+                now,
+            );
         } else {
             conditions::remove(conds, &t);
         }
@@ -117,5 +158,10 @@ fn clear_invalid_transitions(conds: &mut Vec<Condition>, generation: i64, now: &
 /// Start a new cycle: every condition goes, `Idle` True is the only one left.
 pub fn reset_to_idle(conds: &mut Vec<Condition>, generation: i64, now: &Time) {
     conds.clear();
-    conditions::set(conds, Write::new(ct::IDLE, TRUE, r::IDLE, m::IDLE), generation, now);
+    conditions::set(
+        conds,
+        Write::new(ct::IDLE, TRUE, r::IDLE, m::IDLE),
+        generation,
+        now,
+    );
 }

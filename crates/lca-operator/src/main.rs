@@ -1,1 +1,158 @@
-fn main() {}
+//! `lca-operator`: the manager binary. Loads the kube config (in-cluster or `KUBECONFIG`),
+//! waits for the API server, makes sure the singleton IBU exists, then runs the controllers
+//! until SIGTERM/SIGINT, serving health and readiness probes meanwhile.
+
+mod context;
+mod error;
+mod health;
+mod ibu;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kube::{Client, Config};
+use lca_hostops::HostPaths;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::context::Context;
+
+/// Lifecycle Agent operator (lca-rs).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The node's root filesystem as mounted in the operator's pod.
+    #[arg(long, default_value = "/host")]
+    host_root: PathBuf,
+    /// Address of the /healthz and /readyz probes.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// How long to wait for the API server at start-up before giving up.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    startup_timeout: Duration,
+    /// Namespace of the operator (downward API).
+    #[arg(long, env = "MY_POD_NAMESPACE", default_value = lca_api::consts::names::OPERATOR_NAMESPACE)]
+    namespace: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("lca-operator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let started = Instant::now();
+    let config = Config::infer().await.map_err(|e| {
+        format!("no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG/~/.kube/config ({e})")
+    })?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| format!("cannot build a client for {server}: {e}"))?;
+    wait_for_api(&client, &server, args.startup_timeout).await?;
+
+    let paths = HostPaths::new(&args.host_root);
+    let lca_dir = paths.lca_dir();
+    std::fs::create_dir_all(&lca_dir).map_err(|e| format!("cannot create {}: {e}", lca_dir.display()))?;
+    let work: Arc<dyn ibu::work::StageWork> = Arc::new(ibu::work::Unsupported);
+    let ctx = Context::new(client, paths, args.namespace, work);
+
+    let ready = health::Readiness::default();
+    let listener = health::bind(args.health_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} for probes: {e}", args.health_addr))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(addr = %bound, "health probes listening");
+    tokio::spawn(health::serve(listener, ready.clone()));
+
+    ensure_ibu(&ctx).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let controller = tokio::spawn(ibu::run(ctx.clone(), shutdown));
+    ready.set_ready();
+    info!(elapsed_ms = started.elapsed().as_millis() as u64, namespace = %ctx.namespace, "lca-operator started");
+
+    wait_for_signal().await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(8), controller).await.is_err() {
+        warn!("controllers did not stop within 8s");
+    }
+    Ok(())
+}
+
+/// Retry the API server with back-off until it answers or `limit` passes.
+async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match client.apiserver_version().await {
+            Ok(v) => {
+                info!(server, version = %v.git_version, "connected to the API server");
+                return Ok(());
+            }
+            Err(e) if start.elapsed() + delay > limit => {
+                return Err(format!("API server {server} unreachable after {}s: {e}", limit.as_secs()));
+            }
+            Err(e) => {
+                warn!(server, error = %e, retry_in = ?delay, "API server not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Create or restore the singleton IBU, retrying API errors with back-off.
+async fn ensure_ibu(ctx: &Context) {
+    let mut attempt = 0;
+    loop {
+        match ibu::init::init_ibu(ctx).await {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = error::backoff(e.category(), attempt);
+                warn!(error = %e, retry_in = ?delay, "cannot initialize the ImageBasedUpgrade");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        warn!("cannot install signal handlers; running until killed");
+        return futures::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

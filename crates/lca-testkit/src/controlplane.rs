@@ -88,6 +88,7 @@ impl ControlPlane {
         write(&pki.join("serving.crt"), &serving.cert.pem())?;
         write(&pki.join("serving.key"), &serving.signing_key.serialize_pem())?;
         write(&pki.join("sa.key"), &sa_key.serialize_pem())?;
+        write(&pki.join("sa.pub"), &sa_key.public_key_pem())?;
         write(&pki.join("tokens.csv"), &format!("{token},lca-admin,lca-admin,system:masters\n"))?;
 
         let port = free_port()?;
@@ -105,7 +106,7 @@ impl ControlPlane {
                 format!("--tls-private-key-file={}", pki.join("serving.key").display()),
                 format!("--token-auth-file={}", pki.join("tokens.csv").display()),
                 "--authorization-mode=RBAC".into(),
-                format!("--service-account-key-file={}", pki.join("sa.key").display()),
+                format!("--service-account-key-file={}", pki.join("sa.pub").display()),
                 format!("--service-account-signing-key-file={}", pki.join("sa.key").display()),
                 "--service-account-issuer=https://kubernetes.default.svc".into(),
                 "--service-cluster-ip-range=10.0.0.0/24".into(),
@@ -184,7 +185,7 @@ impl ControlPlane {
                     return Ok(());
                 }
             }
-            if !self.apiserver.is_running() || !self.etcd.is_running() {
+            if !self.apiserver.child_alive() || !self.etcd.child_alive() {
                 return Err(Error::Setup(format!(
                     "the control plane exited during start-up\n--- etcd ---\n{}\n--- kube-apiserver ---\n{}",
                     self.etcd.log_tail(20),

@@ -1,1 +1,107 @@
-//! Test-only crate: see `tests/`.
+//! Shared helpers of the end-to-end tests: a control plane + simulated node + operator
+//! "cluster", `kubectl` runs against it, and polling for the IBU status.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kube::api::Api;
+use kube::Client;
+use lca_api::ImageBasedUpgrade;
+use lca_testkit::{ControlPlane, OperatorProcess};
+
+/// A loopback control plane, a simulated node directory and (optionally) the operator.
+pub struct Cluster {
+    pub operator: Option<OperatorProcess>,
+    pub node: tempfile::TempDir,
+    pub cp: ControlPlane,
+    pub client: Client,
+}
+
+impl Cluster {
+    /// Control plane with our CRDs and an empty simulated node; no operator yet.
+    pub async fn start() -> Self {
+        let cp = ControlPlane::start().await.expect("control plane starts");
+        let client = cp.client().await.expect("admin client");
+        let node = tempfile::Builder::new().prefix("lca-node-").tempdir().expect("node dir");
+        Self { operator: None, node, cp, client }
+    }
+
+    /// Control plane, simulated node and a running operator.
+    pub async fn with_operator() -> Self {
+        let mut c = Self::start().await;
+        c.start_operator();
+        c
+    }
+
+    pub fn node_root(&self) -> &Path {
+        self.node.path()
+    }
+
+    pub fn operator_log_path(&self) -> PathBuf {
+        self.cp.dir().join("operator.log")
+    }
+
+    pub fn start_operator(&mut self) {
+        let op = OperatorProcess::start(self.cp.kubeconfig(), self.node.path(), &self.operator_log_path())
+            .expect("operator starts");
+        self.operator = Some(op);
+    }
+
+    pub fn ibus(&self) -> Api<ImageBasedUpgrade> {
+        Api::all(self.client.clone())
+    }
+
+    /// Run kubectl against this cluster; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("kubectl")
+            .arg(format!("--kubeconfig={}", self.cp.kubeconfig().display()))
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// Apply a YAML document with kubectl (stdin).
+    pub fn kubectl_apply(&self, yaml: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .arg(format!("--kubeconfig={}", self.cp.kubeconfig().display()))
+            .args(["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
+        let out = child.wait_with_output().expect("kubectl finishes");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// Poll the IBU until `pred` holds; panics with the last object and the operator log.
+    pub async fn wait_ibu(&self, what: &str, limit: Duration, pred: impl Fn(&ImageBasedUpgrade) -> bool) -> ImageBasedUpgrade {
+        let start = Instant::now();
+        let mut last = None;
+        while start.elapsed() < limit {
+            if let Ok(Some(ibu)) = self.ibus().get_opt("upgrade").await {
+                if pred(&ibu) {
+                    return ibu;
+                }
+                last = Some(ibu);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();
+        panic!("timed out waiting for {what}; last IBU: {:#?}\n--- operator log ---\n{log}", last.map(|i| i.status));
+    }
+}
+
+/// The condition of `type_` on an IBU, as (status, reason, message).
+pub fn condition(ibu: &ImageBasedUpgrade, type_: &str) -> Option<(String, String, String)> {
+    ibu.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Path of the shared documentation/spec directory next to the repo.
+pub fn shared_dir() -> PathBuf {
+    lca_testkit::assets::repo_root().join("../shared")
+}

@@ -1,0 +1,133 @@
+//! The ImageBasedUpgrade controller: watch wiring, event filtering (spec §2.8), deletion
+//! handling (§2.10) and error policy. The decisions live in `reconcile` and `lca-core`.
+
+pub mod init;
+pub mod persist;
+pub mod reconcile;
+pub mod work;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, reflector::Store};
+use kube::{Resource, ResourceExt};
+use lca_api::ImageBasedUpgrade;
+use lca_api::consts::annotations;
+use tracing::{info, warn};
+
+use crate::context::Context;
+use crate::error::{Error, backoff};
+
+/// What makes an update worth a reconcile: a spec change, the manual-cleanup annotation
+/// appearing or going, or the trigger annotation changing. Status writes are not in it, so
+/// our own writes do not loop.
+fn trigger_key(ibu: &ImageBasedUpgrade) -> (Option<i64>, bool, Option<String>) {
+    let a = ibu.annotations();
+    (
+        ibu.metadata.generation,
+        a.contains_key(annotations::MANUAL_CLEANUP_DONE),
+        a.get(annotations::TRIGGER_RECONCILE).cloned(),
+    )
+}
+
+async fn recreate_after_delete(ctx: Arc<Context>) {
+    for attempt in 0..10u32 {
+        let res = {
+            let _serial = ctx.lock.lock().await;
+            init::init_ibu(&ctx).await
+        };
+        match res {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = backoff(e.category(), attempt);
+                warn!(error = %e, retry_in = ?delay, "cannot re-create the ImageBasedUpgrade");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn report_error(ctx: Arc<Context>, obj: Arc<ImageBasedUpgrade>, reason: &'static str, note: String) {
+    let event = kube::runtime::events::Event {
+        type_: kube::runtime::events::EventType::Warning,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!("cannot publish event: {e}");
+    }
+}
+
+/// Run the controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
+    let writer: Writer<ImageBasedUpgrade> = Writer::default();
+    let reader: Store<ImageBasedUpgrade> = writer.as_reader();
+    let mut seen: HashMap<String, (Option<i64>, bool, Option<String>)> = HashMap::new();
+    let delete_ctx = ctx.clone();
+    let triggers = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()).default_backoff())
+        .filter_map(move |event| {
+            let out = match event {
+                Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
+                    let key = trigger_key(&obj);
+                    let changed = seen.insert(obj.name_any(), key.clone()).as_ref() != Some(&key);
+                    changed.then_some(Ok(obj))
+                }
+                Ok(Event::Delete(obj)) => {
+                    seen.remove(&obj.name_any());
+                    persist::on_delete(&delete_ctx, &obj);
+                    // The controller skips objects missing from its cache, so re-create
+                    // (or restore) the singleton here rather than through a reconcile.
+                    tokio::spawn(recreate_after_delete(delete_ctx.clone()));
+                    None
+                }
+                Ok(Event::Init | Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        });
+    let failures = Arc::new(AtomicU32::new(0));
+    Controller::for_stream(triggers, reader)
+        .graceful_shutdown_on(shutdown)
+        .run(
+            {
+                let failures = failures.clone();
+                move |obj, ctx| {
+                    let failures = failures.clone();
+                    async move {
+                        let res = reconcile::reconcile(obj, ctx).await;
+                        if res.is_ok() {
+                            failures.store(0, Ordering::Relaxed);
+                        }
+                        res
+                    }
+                }
+            },
+            move |obj, err: &Error, ctx: Arc<Context>| {
+                let n = failures.fetch_add(1, Ordering::Relaxed);
+                let delay = backoff(err.category(), n);
+                warn!(error = %err, retry_in = ?delay, "reconcile failed");
+                // Report each new failure streak once, not every retry.
+                if n == 0 {
+                    tokio::spawn(report_error(ctx, obj, err.event_reason(), err.to_string()));
+                }
+                Action::requeue(delay)
+            },
+            ctx,
+        )
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                warn!("controller: {e}");
+            }
+        })
+        .await;
+    info!("ImageBasedUpgrade controller stopped");
+}

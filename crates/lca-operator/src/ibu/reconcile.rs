@@ -1,0 +1,199 @@
+//! One reconcile of the ImageBasedUpgrade (spec §2.2): observe the CR (uncached) and the
+//! node, let `lca-core` decide the transition and the conditions, run at most one step of
+//! the in-progress stage's work, then write the status once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use lca_api::consts::{annotations, condition_types as ct, names, reasons as r};
+use lca_api::{ImageBasedUpgrade, ImageBasedUpgradeStatus, Stage, Time};
+use lca_core::stage::{completed_type, in_progress_type};
+use lca_core::{IdleOutcome, Outcome, StepOutcome, conditions, history, outcome};
+use tracing::{error, info};
+
+use super::init::{init_ibu, post_params};
+use crate::context::{CONTROLLER_NAME, Context};
+use crate::error::{Error, Result};
+
+/// Requeue intervals of the reference (§2.7).
+pub const REQUEUE_HEALTH_CHECK: Duration = Duration::from_secs(20);
+pub const REQUEUE_LONG: Duration = Duration::from_secs(300);
+
+/// An event to publish after the status write.
+struct Note {
+    type_: EventType,
+    reason: &'static str,
+    note: String,
+}
+
+pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result<Action> {
+    let _serial = ctx.lock.lock().await;
+    if obj.name_any() != names::IBU {
+        error!(name = %obj.name_any(), "ignoring an ImageBasedUpgrade not named {}", names::IBU);
+        return Ok(Action::await_change());
+    }
+    let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
+    let Some(ibu) = api.get_opt(names::IBU).await.map_err(Error::kube("reading the ImageBasedUpgrade"))? else {
+        init_ibu(&ctx).await?;
+        return Ok(Action::await_change());
+    };
+    let after_pivot = ctx.work.after_pivot(&ibu).await;
+    let generation = ibu.metadata.generation.unwrap_or_default();
+    let now = Time(lca_api::jiff::Timestamp::now());
+    let mut status = ibu.status.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+
+    if let Some(stage) = ibu.spec.stage
+        && lca_core::is_transition_requested(&status.conditions, stage)
+    {
+        match lca_core::apply_transition(&mut status.conditions, stage, after_pivot, generation, &now) {
+            Outcome::Accepted { stage, idle } => {
+                let what = idle.map(|k| format!(" ({k:?})")).unwrap_or_default();
+                info!(%stage, "stage transition accepted{what}");
+                notes.push(Note { type_: EventType::Normal, reason: "StageTransition", note: format!("{stage}{what} accepted") });
+            }
+            Outcome::Rejected { stage, message } => {
+                info!(%stage, message, "stage transition rejected");
+                notes.push(Note { type_: EventType::Warning, reason: r::INVALID_TRANSITION, note: format!("{stage}: {message}") });
+            }
+        }
+    }
+
+    let mut requeue = None;
+    if let Some(stage) = lca_core::in_progress_stage(&status.conditions) {
+        requeue = handle_stage(&ctx, &api, &ibu, stage, &mut status, generation, &now, &mut notes).await?;
+    }
+
+    status.valid_next_stages = lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, after_pivot);
+    write_status(&api, &ibu, status, generation).await?;
+    publish(&ctx, &ibu, notes).await;
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Run one step of the in-progress stage and record its outcome (`handleStage`).
+#[allow(clippy::too_many_arguments)]
+async fn handle_stage(
+    ctx: &Context,
+    api: &Api<ImageBasedUpgrade>,
+    ibu: &ImageBasedUpgrade,
+    stage: Stage,
+    status: &mut ImageBasedUpgradeStatus,
+    generation: i64,
+    now: &Time,
+    notes: &mut Vec<Note>,
+) -> Result<Option<Duration>> {
+    if ibu.spec.stage == Some(Stage::Idle) {
+        status.history.clear();
+    } else if stage != Stage::Idle {
+        history::start_stage(&mut status.history, stage, now);
+    }
+    if stage == Stage::Idle {
+        return handle_idle(ctx, api, ibu, status, generation, now, notes).await;
+    }
+    let step = match stage {
+        Stage::Prep => ctx.work.prep(ibu).await,
+        Stage::Upgrade => ctx.work.upgrade(ibu).await,
+        _ => ctx.work.rollback(ibu).await,
+    };
+    outcome::apply_step(&mut status.conditions, stage, &step, generation, now);
+    Ok(match step {
+        StepOutcome::InProgress { requeue, .. } => Some(requeue),
+        StepOutcome::Completed { .. } => {
+            history::complete_stage(&mut status.history, stage, now);
+            notes.push(Note { type_: EventType::Normal, reason: "StageCompleted", note: format!("{stage} completed") });
+            None
+        }
+        StepOutcome::Failed { message } => {
+            notes.push(Note { type_: EventType::Warning, reason: "StageFailed", note: format!("{stage} failed: {message}") });
+            // Prep and Upgrade failures wait for the user; a failed rollback is terminal.
+            None
+        }
+    })
+}
+
+/// Abort or finalize, including the retry after manual cleanup (spec §2.6).
+#[allow(clippy::too_many_arguments)]
+async fn handle_idle(
+    ctx: &Context,
+    api: &Api<ImageBasedUpgrade>,
+    ibu: &ImageBasedUpgrade,
+    status: &mut ImageBasedUpgradeStatus,
+    generation: i64,
+    now: &Time,
+    notes: &mut Vec<Note>,
+) -> Result<Option<Duration>> {
+    let reason = conditions::find(&status.conditions, ct::IDLE).map(|c| c.reason.clone()).unwrap_or_default();
+    let finalize = matches!(reason.as_str(), r::FINALIZING | r::FINALIZE_FAILED);
+    if reason == r::ABORT_FAILED || reason == r::FINALIZE_FAILED {
+        if !ibu.annotations().contains_key(annotations::MANUAL_CLEANUP_DONE) {
+            return Ok(Some(REQUEUE_LONG));
+        }
+        let patch = serde_json::json!({"metadata": {"annotations": {annotations::MANUAL_CLEANUP_DONE: null}}});
+        api.patch(names::IBU, &PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..Default::default() }, &Patch::Merge(&patch))
+            .await
+            .map_err(Error::kube("removing the manual-cleanup-done annotation"))?;
+        info!("manual cleanup reported; retrying {}", if finalize { "finalize" } else { "abort" });
+    }
+    let result = ctx.work.idle(ibu, finalize).await;
+    outcome::apply_idle(&mut status.conditions, finalize, &result, generation, now);
+    let kind = if finalize { "Finalize" } else { "Abort" };
+    Ok(match result {
+        IdleOutcome::Waiting { .. } => Some(REQUEUE_HEALTH_CHECK),
+        IdleOutcome::Done => {
+            status.rollback_availability_expiration = None;
+            status.history.clear();
+            notes.push(Note { type_: EventType::Normal, reason: "Idle", note: format!("{kind} completed") });
+            None
+        }
+        IdleOutcome::Failed { errors } => {
+            notes.push(Note { type_: EventType::Warning, reason: "CleanupFailed", note: format!("{kind} failed: {}", errors.join("; ")) });
+            Some(REQUEUE_LONG)
+        }
+    })
+}
+
+/// Write the status through the status subresource when it changed (`UpdateIBUStatus`).
+async fn write_status(
+    api: &Api<ImageBasedUpgrade>,
+    ibu: &ImageBasedUpgrade,
+    mut status: ImageBasedUpgradeStatus,
+    generation: i64,
+) -> Result<()> {
+    status.observed_generation = generation;
+    if let Some(stage) = ibu.spec.stage {
+        for t in [in_progress_type(stage), completed_type(stage)] {
+            if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == t) {
+                c.observed_generation = Some(generation);
+            }
+        }
+    }
+    if ibu.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let mut updated = ibu.clone();
+    updated.status = Some(status);
+    api.replace_status(names::IBU, &post_params(), &updated)
+        .await
+        .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, ibu: &ImageBasedUpgrade, notes: Vec<Note>) {
+    let reference = ibu.object_ref(&());
+    for n in notes {
+        let event = kube::runtime::events::Event {
+            type_: n.type_,
+            reason: n.reason.into(),
+            note: Some(n.note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!("cannot publish event: {e}");
+        }
+    }
+}
