@@ -2,6 +2,8 @@
 //! docker-registry with htpasswd), then Prep's side through the lca-seed API: inspect the
 //! labels, run the §5.2 checks, pull by digest, unpack, and compare trees with the node.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

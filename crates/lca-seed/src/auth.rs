@@ -111,6 +111,7 @@ pub fn seed_auth_from_secret(data: &BTreeMap<String, Vec<u8>>) -> Result<&[u8]> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -105,3 +105,106 @@ fn check_trust_bundle(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn labels(version: Option<&str>, info: Option<&str>) -> BTreeMap<String, String> {
+        let mut l = BTreeMap::new();
+        if let Some(v) = version {
+            l.insert(labels::SEED_FORMAT_VERSION.to_string(), v.to_string());
+        }
+        if let Some(i) = info {
+            l.insert(labels::SEED_CLUSTER_INFO.to_string(), i.to_string());
+        }
+        l
+    }
+
+    fn err(l: &BTreeMap<String, String>, c: &ClusterFacts) -> String {
+        check_seed_labels(l, c).unwrap_err()
+    }
+
+    #[test]
+    fn format_version_messages_are_exact() {
+        let c = ClusterFacts::default();
+        assert_eq!(
+            err(&labels(None, None), &c),
+            "seed image is missing the com.openshift.lifecycle-agent.seed_format_version label, please build a new image using the latest version of the lca-cli"
+        );
+        assert_eq!(
+            err(&labels(Some("3"), None), &c),
+            "seed image format version mismatch: expected 4, got 3"
+        );
+        assert!(check_seed_labels(&labels(Some("4"), None), &c).is_ok());
+    }
+
+    #[test]
+    fn proxy_fips_bundle_and_storage_checks() {
+        let proxy = labels(Some("4"), Some(r#"{"has_proxy":true,"has_fips":false}"#));
+        assert_eq!(
+            err(&proxy, &ClusterFacts::default()),
+            "seed image has a proxy but the cluster being upgraded does not, this combination is not supported"
+        );
+        let plain = labels(Some("4"), Some(r#"{"has_proxy":false,"has_fips":false}"#));
+        let c = ClusterFacts {
+            has_proxy: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            err(&plain, &c),
+            "seed image does not have a proxy but the cluster being upgraded does, this combination is not supported"
+        );
+        let c = ClusterFacts {
+            has_fips: true,
+            ..Default::default()
+        };
+        assert!(err(&plain, &c).starts_with("seed image does not have FIPS enabled but"));
+        let bundle = labels(
+            Some("4"),
+            Some(
+                r#"{"has_proxy":false,"has_fips":false,"additionalTrustBundle":{"hasUserCaBundle":true,"proxyConfigmapName":"user-ca-bundle"}}"#,
+            ),
+        );
+        assert!(
+            err(&bundle, &ClusterFacts::default())
+                .starts_with("seed image has an openshift-config/user-ca-bundle configmap but the cluster")
+        );
+        let c = ClusterFacts {
+            has_user_ca_bundle: true,
+            proxy_trusted_ca_name: "user-ca-bundle".into(),
+            ..Default::default()
+        };
+        assert!(check_seed_labels(&bundle, &c).is_ok());
+        let c = ClusterFacts {
+            has_user_ca_bundle: true,
+            proxy_trusted_ca_name: "other".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            err(&bundle, &c),
+            "proxy trustedCA configmap openshift-config/other exists but is empty"
+        );
+        let c = ClusterFacts {
+            proxy_trusted_ca_has_content: true,
+            ..c
+        };
+        assert_eq!(
+            err(&bundle, &c),
+            "seed image's Proxy trustedCA configmap name \"user-ca-bundle\" (oc get proxy -oyaml) mismatches cluster's name \"other\", this combination is not supported"
+        );
+        let storage = labels(
+            Some("4"),
+            Some(r#"{"container_storage_mountpoint_target":"/var/lib/containers"}"#),
+        );
+        let c = ClusterFacts {
+            container_storage_mountpoint_target: "/sysroot/containers".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            err(&storage, &c),
+            "container storage mountpoint target mismatch: seed=/var/lib/containers, cluster=/sysroot/containers"
+        );
+    }
+}

@@ -99,6 +99,7 @@ pub fn etc(ctx: &Ctx) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn parses_status_deployment_zero_first() {

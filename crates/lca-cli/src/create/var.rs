@@ -82,6 +82,7 @@ fn excluded_or_under(f: &Path) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
