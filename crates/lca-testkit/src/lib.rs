@@ -8,6 +8,7 @@ pub mod assets;
 pub mod controlplane;
 pub mod operator;
 pub mod process;
+pub mod rbac;
 pub mod registry;
 pub mod seednode;
 

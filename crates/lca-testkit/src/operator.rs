@@ -23,7 +23,11 @@ impl OperatorProcess {
 
     /// As [`OperatorProcess::start`], with extra command-line arguments.
     pub fn start_with_args(kubeconfig: &Path, host_root: &Path, log: &Path, extra: &[&str]) -> Result<Self> {
-        let bin = assets::workspace_binary("lca-operator")?;
+        // Benchmarks point this at a release build.
+        let bin = match std::env::var_os("LCA_OPERATOR_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => assets::workspace_binary("lca-operator")?,
+        };
         let mut argv = vec![
             bin.display().to_string(),
             format!("--host-root={}", host_root.display()),
@@ -55,6 +59,11 @@ impl OperatorProcess {
     /// The operator's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.process.log()).unwrap_or_default()
+    }
+
+    /// Process id of the operator.
+    pub fn pid(&self) -> i32 {
+        self.process.pid()
     }
 
     /// Path of the operator's log.

@@ -42,8 +42,10 @@ impl Cluster {
         self.cp.dir().join("operator.log")
     }
 
+    /// Start the operator with the ServiceAccount and RBAC of `config/rbac/`.
     pub fn start_operator(&mut self) {
-        let op = OperatorProcess::start(self.cp.kubeconfig(), self.node.path(), &self.operator_log_path())
+        let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&self.cp).expect("operator RBAC installs");
+        let op = OperatorProcess::start(&kubeconfig, self.node.path(), &self.operator_log_path())
             .expect("operator starts");
         self.operator = Some(op);
     }

@@ -35,7 +35,8 @@ async fn run(dir: PathBuf) -> Result<(), String> {
     std::fs::copy(cp.kubeconfig(), &kubeconfig).map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
     let node = dir.join("node");
     std::fs::create_dir_all(&node).map_err(|e| format!("creating {}: {e}", node.display()))?;
-    let operator = OperatorProcess::start(&kubeconfig, &node, &dir.join("operator.log")).map_err(|e| e.to_string())?;
+    let operator_kc = lca_testkit::rbac::operator_kubeconfig(&cp).map_err(|e| e.to_string())?;
+    let operator = OperatorProcess::start(&operator_kc, &node, &dir.join("operator.log")).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("ready"), format!("{}\n", cp.server())).map_err(|e| e.to_string())?;
     println!("lca-dev: control plane at {}, operator running, node root {}", cp.server(), node.display());
     tokio::select! {

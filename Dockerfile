@@ -1,0 +1,13 @@
+# Operator image: the manager and the host-side lca-cli in one minimal image.
+FROM docker.io/library/rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libostree-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release -p lca-operator -p lca-cli --bins
+
+FROM docker.io/library/debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libostree-1-1 ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/lca-operator /usr/local/bin/lca-operator
+COPY --from=build /src/target/release/lca-cli /usr/local/bin/lca-cli
+USER 0
+ENTRYPOINT ["/usr/local/bin/lca-operator"]
