@@ -13,11 +13,19 @@ use crate::consts::messages;
 use crate::{ImageBasedUpgrade, SeedGenerator};
 
 /// The fields that cannot change while an upgrade is in progress (CEL rules 2–5).
-const IMMUTABLE_WHILE_IN_PROGRESS: [&str; 4] =
-    ["seedImageRef", "oadpContent", "extraManifests", "autoRollbackOnFailure"];
+const IMMUTABLE_WHILE_IN_PROGRESS: [&str; 4] = [
+    "seedImageRef",
+    "oadpContent",
+    "extraManifests",
+    "autoRollbackOnFailure",
+];
 
 fn rule(rule: String, message: String) -> ValidationRule {
-    ValidationRule { rule, message: Some(message), ..Default::default() }
+    ValidationRule {
+        rule,
+        message: Some(message),
+        ..Default::default()
+    }
 }
 
 fn immutable_while_in_progress(field: &str) -> ValidationRule {
@@ -32,9 +40,16 @@ fn immutable_while_in_progress(field: &str) -> ValidationRule {
 }
 
 fn root_schema(crd: &mut CustomResourceDefinition) -> &mut JSONSchemaProps {
-    let version = crd.spec.versions.first_mut().expect("derived CRDs have one version");
+    let version = crd
+        .spec
+        .versions
+        .first_mut()
+        .expect("derived CRDs have one version");
     let validation = version.schema.as_mut().expect("derived CRDs have a schema");
-    validation.open_api_v3_schema.as_mut().expect("derived CRDs have an OpenAPI schema")
+    validation
+        .open_api_v3_schema
+        .as_mut()
+        .expect("derived CRDs have an OpenAPI schema")
 }
 
 /// The `imagebasedupgrades.lca.openshift.io` CRD.
@@ -45,7 +60,11 @@ pub fn image_based_upgrade() -> CustomResourceDefinition {
         "self.metadata.name == 'upgrade'".into(),
         messages::IBU_SINGLETON.into(),
     )];
-    rules.extend(IMMUTABLE_WHILE_IN_PROGRESS.iter().map(|f| immutable_while_in_progress(f)));
+    rules.extend(
+        IMMUTABLE_WHILE_IN_PROGRESS
+            .iter()
+            .map(|f| immutable_while_in_progress(f)),
+    );
     rules.push(rule(
         "!has(oldSelf.status) || has(oldSelf.status.validNextStages) && self.spec.stage in \
          oldSelf.status.validNextStages || has(oldSelf.spec.stage) && has(self.spec.stage) && \
@@ -70,8 +89,10 @@ pub fn seed_generator() -> CustomResourceDefinition {
         .as_mut()
         .and_then(|p| p.get_mut("spec"))
         .expect("SeedGenerator has a spec");
-    spec.x_kubernetes_validations =
-        Some(vec![rule("self == oldSelf".into(), messages::SEEDGEN_SPEC_IMMUTABLE.into())]);
+    spec.x_kubernetes_validations = Some(vec![rule(
+        "self == oldSelf".into(),
+        messages::SEEDGEN_SPEC_IMMUTABLE.into(),
+    )]);
     crd
 }
 

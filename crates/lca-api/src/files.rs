@@ -36,7 +36,11 @@ pub struct SeedClusterInfo {
     /// Never omitted.
     #[serde(default)]
     pub has_fips: bool,
-    #[serde(rename = "additionalTrustBundle", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "additionalTrustBundle",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub additional_trust_bundle: Option<AdditionalTrustBundle>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub container_storage_mountpoint_target: String,

@@ -54,18 +54,42 @@ spec:
 fn documented_ibu_deserializes_and_round_trips() {
     let ibu: ImageBasedUpgrade = serde_norway::from_str(DOC_IBU).expect("doc IBU parses");
     assert_eq!(ibu.spec.stage, Some(Stage::Idle));
-    assert_eq!(ibu.spec.seed_image_ref.pull_secret_ref.as_ref().map(|p| p.name.as_str()), Some("seed-pull-secret"));
-    assert_eq!(ibu.spec.auto_rollback_on_failure.as_ref().map(|a| a.init_monitor_timeout_seconds), Some(0));
+    assert_eq!(
+        ibu.spec
+            .seed_image_ref
+            .pull_secret_ref
+            .as_ref()
+            .map(|p| p.name.as_str()),
+        Some("seed-pull-secret")
+    );
+    assert_eq!(
+        ibu.spec
+            .auto_rollback_on_failure
+            .as_ref()
+            .map(|a| a.init_monitor_timeout_seconds),
+        Some(0)
+    );
     assert_eq!(ibu.spec.extra_manifests[0].namespace, "openshift-lifecycle-agent");
     assert_eq!(ibu.spec.oadp_content[0].name, "oadp-cm-example");
     let json = serde_json::to_value(&ibu).expect("serializes");
-    assert_eq!(json["spec"]["autoRollbackOnFailure"], serde_json::json!({}), "an empty object stays present");
+    assert_eq!(
+        json["spec"]["autoRollbackOnFailure"],
+        serde_json::json!({}),
+        "an empty object stays present"
+    );
     let back: ImageBasedUpgrade = serde_json::from_value(json).expect("round trip");
     assert_eq!(back.spec, ibu.spec);
 
-    let annotated: ImageBasedUpgrade = serde_norway::from_str(DOC_IBU_ANNOTATED).expect("annotated IBU parses");
+    let annotated: ImageBasedUpgrade =
+        serde_norway::from_str(DOC_IBU_ANNOTATED).expect("annotated IBU parses");
     assert_eq!(annotated.spec.stage, Some(Stage::Prep));
-    assert_eq!(annotated.spec.auto_rollback_on_failure.map(|a| a.init_monitor_timeout_seconds), Some(1800));
+    assert_eq!(
+        annotated
+            .spec
+            .auto_rollback_on_failure
+            .map(|a| a.init_monitor_timeout_seconds),
+        Some(1800)
+    );
 }
 
 #[test]
@@ -78,22 +102,31 @@ fn documented_seedgenerator_deserializes() {
 #[test]
 fn committed_samples_deserialize() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples");
-    let ibu: ImageBasedUpgrade =
-        serde_norway::from_str(&std::fs::read_to_string(root.join("lca_v1_imagebasedupgrade.yaml")).expect("sample"))
-            .expect("IBU sample parses");
+    let ibu: ImageBasedUpgrade = serde_norway::from_str(
+        &std::fs::read_to_string(root.join("lca_v1_imagebasedupgrade.yaml")).expect("sample"),
+    )
+    .expect("IBU sample parses");
     assert_eq!(ibu.metadata.name.as_deref(), Some("upgrade"));
-    let sg: SeedGenerator =
-        serde_norway::from_str(&std::fs::read_to_string(root.join("lca_v1_seedgenerator.yaml")).expect("sample"))
-            .expect("SeedGenerator sample parses");
+    let sg: SeedGenerator = serde_norway::from_str(
+        &std::fs::read_to_string(root.join("lca_v1_seedgenerator.yaml")).expect("sample"),
+    )
+    .expect("SeedGenerator sample parses");
     assert_eq!(sg.metadata.name.as_deref(), Some("seedimage"));
 }
 
 #[test]
 fn scalar_pull_secret_ref_is_rejected_clearly() {
     // Public docs once showed `pullSecretRef: <name>`; the schema wants an object.
-    let yaml = DOC_IBU.replace("pullSecretRef:\n      name: seed-pull-secret", "pullSecretRef: seed-pull-secret");
-    let err = serde_norway::from_str::<ImageBasedUpgrade>(&yaml).expect_err("a scalar is not a PullSecretRef");
-    assert!(err.to_string().contains("pullSecretRef") || err.to_string().contains("struct PullSecretRef"), "{err}");
+    let yaml = DOC_IBU.replace(
+        "pullSecretRef:\n      name: seed-pull-secret",
+        "pullSecretRef: seed-pull-secret",
+    );
+    let err =
+        serde_norway::from_str::<ImageBasedUpgrade>(&yaml).expect_err("a scalar is not a PullSecretRef");
+    assert!(
+        err.to_string().contains("pullSecretRef") || err.to_string().contains("struct PullSecretRef"),
+        "{err}"
+    );
 }
 
 #[test]

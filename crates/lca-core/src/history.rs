@@ -26,14 +26,14 @@ pub fn complete_stage(history: &mut [History], stage: Stage, now: &Time) {
 
 /// Start `phase` of `stage`; idempotent.
 pub fn start_phase(history: &mut [History], stage: Stage, phase: &str, now: &Time) {
-    if let Some(h) = history.iter_mut().find(|h| h.stage == Some(stage)) {
-        if !h.phases.iter().any(|p| p.phase == phase) {
-            h.phases.push(Phase {
-                phase: phase.to_string(),
-                start_time: Some(now.clone()),
-                completion_time: None,
-            });
-        }
+    if let Some(h) = history.iter_mut().find(|h| h.stage == Some(stage))
+        && !h.phases.iter().any(|p| p.phase == phase)
+    {
+        h.phases.push(Phase {
+            phase: phase.to_string(),
+            start_time: Some(now.clone()),
+            completion_time: None,
+        });
     }
 }
 

@@ -8,7 +8,9 @@ use lca_api::{Condition, Stage, Time};
 use lca_core::conditions::{FALSE, TRUE, find, valid_reason};
 use lca_core::outcome::{apply_idle, apply_step};
 use lca_core::stage::{in_progress_stage, is_in_progress};
-use lca_core::{IdleOutcome, Outcome, StepOutcome, apply_transition, is_transition_requested, valid_next_stages};
+use lca_core::{
+    IdleOutcome, Outcome, StepOutcome, apply_transition, is_transition_requested, valid_next_stages,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -124,17 +126,30 @@ impl Model {
     fn reconcile(&mut self, step: u8) {
         let now = self.now();
         if is_transition_requested(&self.conds, self.spec) {
-            let outcome = apply_transition(&mut self.conds, self.spec, self.after_pivot, self.generation, &now);
+            let outcome = apply_transition(
+                &mut self.conds,
+                self.spec,
+                self.after_pivot,
+                self.generation,
+                &now,
+            );
             if let Outcome::Rejected { stage, .. } = outcome {
-                assert!(!self.valid_next.contains(&stage), "a stage allowed by validNextStages was rejected");
+                assert!(
+                    !self.valid_next.contains(&stage),
+                    "a stage allowed by validNextStages was rejected"
+                );
             }
         }
         match in_progress_stage(&self.conds) {
             Some(Stage::Idle) => {
                 let finalize = find(&self.conds, ct::IDLE).is_some_and(|c| c.reason.starts_with("Finaliz"));
                 let outcome = match step {
-                    0 => IdleOutcome::Failed { errors: vec!["cleanup failed".into()] },
-                    1 if finalize => IdleOutcome::Waiting { error: "not ready".into() },
+                    0 => IdleOutcome::Failed {
+                        errors: vec!["cleanup failed".into()],
+                    },
+                    1 if finalize => IdleOutcome::Waiting {
+                        error: "not ready".into(),
+                    },
                     _ => IdleOutcome::Done,
                 };
                 apply_idle(&mut self.conds, finalize, &outcome, self.generation, &now);
@@ -144,8 +159,13 @@ impl Model {
             }
             Some(stage) => {
                 let outcome = match step {
-                    0 => StepOutcome::Failed { message: "step failed".into() },
-                    1 => StepOutcome::InProgress { message: Some("working".into()), requeue: Default::default() },
+                    0 => StepOutcome::Failed {
+                        message: "step failed".into(),
+                    },
+                    1 => StepOutcome::InProgress {
+                        message: Some("working".into()),
+                        requeue: Default::default(),
+                    },
                     _ => StepOutcome::Completed { message: None },
                 };
                 apply_step(&mut self.conds, stage, &outcome, self.generation, &now);
@@ -174,11 +194,20 @@ impl Model {
         assert_eq!(types.len(), n, "at most one condition per type: {:?}", self.conds);
 
         for c in &self.conds {
-            assert!(valid_reason(&c.reason), "reason {:?} violates the metav1 pattern", c.reason);
+            assert!(
+                valid_reason(&c.reason),
+                "reason {:?} violates the metav1 pattern",
+                c.reason
+            );
         }
 
         if find(&self.conds, ct::IDLE).is_some_and(|c| c.status == TRUE) {
-            assert_eq!(self.conds.len(), 1, "a new cycle starts with Idle alone: {:?}", self.conds);
+            assert_eq!(
+                self.conds.len(),
+                1,
+                "a new cycle starts with Idle alone: {:?}",
+                self.conds
+            );
         }
 
         if let Some(stage) = in_progress_stage(&self.conds).filter(|s| *s != Stage::Idle) {
@@ -189,7 +218,10 @@ impl Model {
             );
         }
         if is_in_progress(&self.conds, Stage::Idle) {
-            assert!(self.valid_next.is_empty(), "no transition while abort/finalize runs");
+            assert!(
+                self.valid_next.is_empty(),
+                "no transition while abort/finalize runs"
+            );
         }
 
         // validNextStages is exactly what the operator will accept next.
@@ -199,10 +231,21 @@ impl Model {
             }
             let mut probe = self.conds.clone();
             let accepted = matches!(
-                apply_transition(&mut probe, stage, self.after_pivot, self.generation, &Time(lca_api::jiff::Timestamp::UNIX_EPOCH)),
+                apply_transition(
+                    &mut probe,
+                    stage,
+                    self.after_pivot,
+                    self.generation,
+                    &Time(lca_api::jiff::Timestamp::UNIX_EPOCH)
+                ),
                 Outcome::Accepted { .. }
             );
-            assert_eq!(accepted, self.valid_next.contains(&stage), "{stage}: gate and operator disagree on {:?}", self.conds);
+            assert_eq!(
+                accepted,
+                self.valid_next.contains(&stage),
+                "{stage}: gate and operator disagree on {:?}",
+                self.conds
+            );
         }
     }
 }

@@ -28,9 +28,18 @@ impl Context {
     pub fn new(client: Client, paths: HostPaths, namespace: String, work: Arc<dyn StageWork>) -> Arc<Self> {
         let reporter = Reporter {
             controller: CONTROLLER_NAME.into(),
-            instance: std::env::var("MY_POD_NAME").ok().or_else(|| Some(CONTROLLER_NAME.into())),
+            instance: std::env::var("MY_POD_NAME")
+                .ok()
+                .or_else(|| Some(CONTROLLER_NAME.into())),
         };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, paths, namespace, lock: tokio::sync::Mutex::new(()), recorder, work })
+        Arc::new(Self {
+            client,
+            paths,
+            namespace,
+            lock: tokio::sync::Mutex::new(()),
+            recorder,
+            work,
+        })
     }
 }

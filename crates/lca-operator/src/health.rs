@@ -31,11 +31,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serve probes until the task is dropped.
 pub async fn serve(listener: TcpListener, ready: Readiness) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         let ready = ready.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
+            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await
+            {
                 Ok(Ok(n)) => n,
                 _ => return,
             };

@@ -35,6 +35,10 @@ struct Args {
     /// How long to wait for the API server at start-up before giving up.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     startup_timeout: Duration,
+    /// Stage work implementation: `unsupported` (this build has no node work yet) or
+    /// `test-peer` (scripted through files on a simulated node; tests only).
+    #[arg(long, default_value = "unsupported", hide = true)]
+    stage_work: String,
     /// Namespace of the operator (downward API).
     #[arg(long, env = "MY_POD_NAMESPACE", default_value = lca_api::consts::names::OPERATOR_NAMESPACE)]
     namespace: String,
@@ -76,7 +80,15 @@ async fn run(args: Args) -> Result<(), String> {
     let paths = HostPaths::new(&args.host_root);
     let lca_dir = paths.lca_dir();
     std::fs::create_dir_all(&lca_dir).map_err(|e| format!("cannot create {}: {e}", lca_dir.display()))?;
-    let work: Arc<dyn ibu::work::StageWork> = Arc::new(ibu::work::Unsupported);
+    let work: Arc<dyn ibu::work::StageWork> = match args.stage_work.as_str() {
+        "unsupported" => Arc::new(ibu::work::Unsupported),
+        "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
+        other => {
+            return Err(format!(
+                "unknown --stage-work {other:?} (expected unsupported or test-peer)"
+            ));
+        }
+    };
     let ctx = Context::new(client, paths, args.namespace, work);
 
     let ready = health::Readiness::default();
@@ -102,7 +114,10 @@ async fn run(args: Args) -> Result<(), String> {
     wait_for_signal().await;
     info!("shutting down");
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(8), controller).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(8), controller)
+        .await
+        .is_err()
+    {
         warn!("controllers did not stop within 8s");
     }
     Ok(())
@@ -119,7 +134,10 @@ async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<
                 return Ok(());
             }
             Err(e) if start.elapsed() + delay > limit => {
-                return Err(format!("API server {server} unreachable after {}s: {e}", limit.as_secs()));
+                return Err(format!(
+                    "API server {server} unreachable after {}s: {e}",
+                    limit.as_secs()
+                ));
             }
             Err(e) => {
                 warn!(server, error = %e, retry_in = ?delay, "API server not reachable yet");
@@ -147,7 +165,8 @@ async fn ensure_ibu(ctx: &Context) {
 }
 
 async fn wait_for_signal() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         warn!("cannot install signal handlers; running until killed");
         return futures::future::pending().await;
     };

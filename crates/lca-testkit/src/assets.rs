@@ -10,7 +10,10 @@ use crate::{Error, Result, io};
 
 /// Root of this repository.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root exists")
 }
 
 /// Directory holding `etcd` and `kube-apiserver`.
@@ -18,7 +21,10 @@ pub fn control_plane_dir() -> Result<PathBuf> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DIR.get_or_init(|| {
         let script = repo_root().join("hack/control-plane.sh");
-        let out = Command::new("bash").arg(&script).output().map_err(|e| format!("running {}: {e}", script.display()))?;
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
         if !out.status.success() {
             return Err(format!(
                 "{} failed ({}): {}",
@@ -27,7 +33,9 @@ pub fn control_plane_dir() -> Result<PathBuf> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+        Ok(PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
     })
     .clone()
     .map_err(Error::Setup)
@@ -41,7 +49,15 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf> {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
                 .current_dir(repo_root())
-                .args(["build", "--quiet", "-p", "lca-operator", "-p", "lca-cli", "--bins"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "lca-operator",
+                    "-p",
+                    "lca-cli",
+                    "--bins",
+                ])
                 .status()
                 .map_err(|e| format!("running cargo build: {e}"))?;
             if !status.success() {

@@ -80,16 +80,20 @@ impl ControlPlane {
 
         let pki = root.join("pki");
         std::fs::create_dir_all(&pki).map_err(io("creating the pki dir"))?;
-        let serving = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .map_err(|e| Error::Setup(format!("generating the serving certificate: {e}")))?;
-        let sa_key =
-            rcgen::KeyPair::generate().map_err(|e| Error::Setup(format!("generating the service-account key: {e}")))?;
+        let serving =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .map_err(|e| Error::Setup(format!("generating the serving certificate: {e}")))?;
+        let sa_key = rcgen::KeyPair::generate()
+            .map_err(|e| Error::Setup(format!("generating the service-account key: {e}")))?;
         let token = random_token()?;
         write(&pki.join("serving.crt"), &serving.cert.pem())?;
         write(&pki.join("serving.key"), &serving.signing_key.serialize_pem())?;
         write(&pki.join("sa.key"), &sa_key.serialize_pem())?;
         write(&pki.join("sa.pub"), &sa_key.public_key_pem())?;
-        write(&pki.join("tokens.csv"), &format!("{token},lca-admin,lca-admin,system:masters\n"))?;
+        write(
+            &pki.join("tokens.csv"),
+            &format!("{token},lca-admin,lca-admin,system:masters\n"),
+        )?;
 
         let port = free_port()?;
         let server = format!("https://127.0.0.1:{port}");
@@ -107,7 +111,10 @@ impl ControlPlane {
                 format!("--token-auth-file={}", pki.join("tokens.csv").display()),
                 "--authorization-mode=RBAC".into(),
                 format!("--service-account-key-file={}", pki.join("sa.pub").display()),
-                format!("--service-account-signing-key-file={}", pki.join("sa.key").display()),
+                format!(
+                    "--service-account-signing-key-file={}",
+                    pki.join("sa.key").display()
+                ),
                 "--service-account-issuer=https://kubernetes.default.svc".into(),
                 "--service-cluster-ip-range=10.0.0.0/24".into(),
                 "--disable-admission-plugins=ServiceAccount".into(),
@@ -122,11 +129,21 @@ impl ControlPlane {
         )?;
 
         let kubeconfig = root.join("kubeconfig");
-        write(&kubeconfig, &kubeconfig_yaml(&server, &pki.join("serving.crt"), &token))?;
-        let mut cp = ControlPlane { apiserver, etcd, dir, kubeconfig, server };
+        write(
+            &kubeconfig,
+            &kubeconfig_yaml(&server, &pki.join("serving.crt"), &token),
+        )?;
+        let mut cp = ControlPlane {
+            apiserver,
+            etcd,
+            dir,
+            kubeconfig,
+            server,
+        };
         cp.wait_ready(Duration::from_secs(90)).await?;
         if !options.skip_crds {
-            cp.install_crds(lca_api::crd::all().into_iter().map(|(_, crd)| crd).collect()).await?;
+            cp.install_crds(lca_api::crd::all().into_iter().map(|(_, crd)| crd).collect())
+                .await?;
         }
         Ok(cp)
     }
@@ -169,7 +186,10 @@ impl ControlPlane {
             let wait = kube::runtime::wait::await_condition(api.clone(), &name, cond);
             tokio::time::timeout(Duration::from_secs(30), wait)
                 .await
-                .map_err(|_| Error::Timeout { what: format!("CRD {name} to be Established"), secs: 30 })?
+                .map_err(|_| Error::Timeout {
+                    what: format!("CRD {name} to be Established"),
+                    secs: 30,
+                })?
                 .map_err(|e| Error::Setup(format!("waiting for CRD {name}: {e}")))?;
         }
         Ok(())
@@ -179,11 +199,13 @@ impl ControlPlane {
         let start = Instant::now();
         let client = self.client().await?;
         loop {
-            let req = http::Request::get("/readyz").body(Vec::new()).map_err(|e| Error::Setup(e.to_string()))?;
-            if let Ok(body) = client.request_text(req).await {
-                if body.trim() == "ok" {
-                    return Ok(());
-                }
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(|e| Error::Setup(e.to_string()))?;
+            if let Ok(body) = client.request_text(req).await
+                && body.trim() == "ok"
+            {
+                return Ok(());
             }
             if !self.apiserver.child_alive() || !self.etcd.child_alive() {
                 return Err(Error::Setup(format!(
@@ -193,7 +215,10 @@ impl ControlPlane {
                 )));
             }
             if start.elapsed() > limit {
-                return Err(Error::Timeout { what: format!("{}/readyz", self.server), secs: limit.as_secs() });
+                return Err(Error::Timeout {
+                    what: format!("{}/readyz", self.server),
+                    secs: limit.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -202,7 +227,8 @@ impl ControlPlane {
 
 /// A client for a kubeconfig file, ignoring the environment.
 pub async fn client_for(kubeconfig: &Path) -> Result<Client> {
-    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| Error::Setup(format!("reading kubeconfig: {e}")))?;
+    let kc =
+        Kubeconfig::read_from(kubeconfig).map_err(|e| Error::Setup(format!("reading kubeconfig: {e}")))?;
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| Error::Setup(format!("loading kubeconfig: {e}")))?;

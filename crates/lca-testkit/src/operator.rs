@@ -36,9 +36,14 @@ impl OperatorProcess {
         argv.extend(extra.iter().map(|s| s.to_string()));
         let envs = vec![
             ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
-            ("RUST_LOG".to_string(), std::env::var("LCA_TEST_LOG").unwrap_or_else(|_| "info".into())),
+            (
+                "RUST_LOG".to_string(),
+                std::env::var("LCA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            ),
         ];
-        Ok(Self { process: Guarded::spawn("lca-operator", &argv, &envs, log, None)? })
+        Ok(Self {
+            process: Guarded::spawn("lca-operator", &argv, &envs, log, None)?,
+        })
     }
 
     /// Graceful stop request (what the kubelet sends).

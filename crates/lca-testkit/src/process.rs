@@ -40,7 +40,13 @@ pub struct Guarded {
 impl Guarded {
     /// Start `argv` with its output appended to `log`. `scratch` (if any) is removed after
     /// the child has stopped.
-    pub fn spawn(name: &str, argv: &[String], envs: &[(String, String)], log: &Path, scratch: Option<&Path>) -> Result<Self> {
+    pub fn spawn(
+        name: &str,
+        argv: &[String],
+        envs: &[(String, String)],
+        log: &Path,
+        scratch: Option<&Path>,
+    ) -> Result<Self> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(GUARDIAN)
@@ -58,10 +64,21 @@ impl Guarded {
         let stdin = guardian.stdin.take();
         let mut pid_line = String::new();
         if let Some(out) = guardian.stdout.take() {
-            BufReader::new(out).read_line(&mut pid_line).map_err(io(format!("reading the pid of {name}")))?;
+            BufReader::new(out)
+                .read_line(&mut pid_line)
+                .map_err(io(format!("reading the pid of {name}")))?;
         }
-        let pid = pid_line.trim().parse().map_err(|_| Error::Setup(format!("{name} did not start")))?;
-        Ok(Self { name: name.to_string(), guardian, stdin, log: log.to_path_buf(), pid })
+        let pid = pid_line
+            .trim()
+            .parse()
+            .map_err(|_| Error::Setup(format!("{name} did not start")))?;
+        Ok(Self {
+            name: name.to_string(),
+            guardian,
+            stdin,
+            log: log.to_path_buf(),
+            pid,
+        })
     }
 
     /// Name given at spawn.
@@ -116,6 +133,9 @@ impl Drop for Guarded {
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }

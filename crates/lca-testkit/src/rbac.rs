@@ -16,7 +16,11 @@ fn kubectl(cp: &ControlPlane, args: &[&str]) -> Result<String> {
         .output()
         .map_err(io("running kubectl"))?;
     if !out.status.success() {
-        return Err(Error::Setup(format!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Setup(format!(
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -29,7 +33,17 @@ pub fn operator_kubeconfig(cp: &ControlPlane) -> Result<PathBuf> {
     let rbac = root.join("config/rbac");
     kubectl(cp, &["apply", "-f", &ns.display().to_string()])?;
     kubectl(cp, &["apply", "-k", &rbac.display().to_string()])?;
-    let token = kubectl(cp, &["create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE, "--duration=24h"])?;
+    let token = kubectl(
+        cp,
+        &[
+            "create",
+            "token",
+            SERVICE_ACCOUNT,
+            "-n",
+            NAMESPACE,
+            "--duration=24h",
+        ],
+    )?;
     let kc = std::fs::read_to_string(cp.kubeconfig()).map_err(io("reading the admin kubeconfig"))?;
     let admin_token = kc
         .lines()
@@ -37,7 +51,11 @@ pub fn operator_kubeconfig(cp: &ControlPlane) -> Result<PathBuf> {
         .ok_or_else(|| Error::Setup("admin kubeconfig has no token".into()))?
         .to_string();
     let path = cp.dir().join("operator.kubeconfig");
-    std::fs::write(&path, kc.replace(&admin_token, &token).replace("lca-admin", SERVICE_ACCOUNT))
-        .map_err(io("writing the operator kubeconfig"))?;
+    std::fs::write(
+        &path,
+        kc.replace(&admin_token, &token)
+            .replace("lca-admin", SERVICE_ACCOUNT),
+    )
+    .map_err(io("writing the operator kubeconfig"))?;
     Ok(path)
 }

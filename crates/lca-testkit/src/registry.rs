@@ -28,7 +28,10 @@ impl Registry {
     }
 
     fn start_inner(credentials: Option<(String, String)>) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("lca-registry-").tempdir().map_err(io("creating the registry dir"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("lca-registry-")
+            .tempdir()
+            .map_err(io("creating the registry dir"))?;
         let root = dir.path();
         let port = crate::controlplane::free_port()?;
         let addr = format!("127.0.0.1:{port}");
@@ -42,7 +45,10 @@ impl Registry {
                 .output()
                 .map_err(io("running htpasswd (apt package apache2-utils)"))?;
             if !out.status.success() {
-                return Err(Error::Setup(format!("htpasswd failed: {}", String::from_utf8_lossy(&out.stderr))));
+                return Err(Error::Setup(format!(
+                    "htpasswd failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
             }
             std::fs::write(root.join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))?;
             config.push_str(&format!(
@@ -52,9 +58,24 @@ impl Registry {
         }
         let config_path = root.join("config.yml");
         std::fs::write(&config_path, config).map_err(io("writing the registry config"))?;
-        let argv = vec!["docker-registry".to_string(), "serve".to_string(), config_path.display().to_string()];
-        let process = Guarded::spawn("docker-registry", &argv, &[], &root.join("registry.log"), Some(root))?;
-        let registry = Self { process, dir, addr, credentials };
+        let argv = vec![
+            "docker-registry".to_string(),
+            "serve".to_string(),
+            config_path.display().to_string(),
+        ];
+        let process = Guarded::spawn(
+            "docker-registry",
+            &argv,
+            &[],
+            &root.join("registry.log"),
+            Some(root),
+        )?;
+        let registry = Self {
+            process,
+            dir,
+            addr,
+            credentials,
+        };
         registry.wait_ready(Duration::from_secs(20))?;
         Ok(registry)
     }
@@ -67,7 +88,10 @@ impl Registry {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(Error::Timeout { what: format!("registry on {} ({})", self.addr, self.process.log_tail(5)), secs: limit.as_secs() })
+        Err(Error::Timeout {
+            what: format!("registry on {} ({})", self.addr, self.process.log_tail(5)),
+            secs: limit.as_secs(),
+        })
     }
 
     /// `127.0.0.1:<port>`, the registry part of image references.

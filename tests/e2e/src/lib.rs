@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kube::api::Api;
 use kube::Client;
+use kube::api::Api;
 use lca_api::ImageBasedUpgrade;
 use lca_testkit::{ControlPlane, OperatorProcess};
 
@@ -23,8 +23,16 @@ impl Cluster {
     pub async fn start() -> Self {
         let cp = ControlPlane::start().await.expect("control plane starts");
         let client = cp.client().await.expect("admin client");
-        let node = tempfile::Builder::new().prefix("lca-node-").tempdir().expect("node dir");
-        Self { operator: None, node, cp, client }
+        let node = tempfile::Builder::new()
+            .prefix("lca-node-")
+            .tempdir()
+            .expect("node dir");
+        Self {
+            operator: None,
+            node,
+            cp,
+            client,
+        }
     }
 
     /// Control plane, simulated node and a running operator.
@@ -42,11 +50,25 @@ impl Cluster {
         self.cp.dir().join("operator.log")
     }
 
+    /// Control plane, simulated node and an operator whose stage work is the scripted test
+    /// peer (`--stage-work=test-peer`).
+    pub async fn with_test_peer() -> Self {
+        let mut c = Self::start().await;
+        c.start_operator_with(&["--stage-work=test-peer"]);
+        c
+    }
+
     /// Start the operator with the ServiceAccount and RBAC of `config/rbac/`.
     pub fn start_operator(&mut self) {
+        self.start_operator_with(&[]);
+    }
+
+    /// As `start_operator`, with extra arguments.
+    pub fn start_operator_with(&mut self, args: &[&str]) {
         let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&self.cp).expect("operator RBAC installs");
-        let op = OperatorProcess::start(&kubeconfig, self.node.path(), &self.operator_log_path())
-            .expect("operator starts");
+        let op =
+            OperatorProcess::start_with_args(&kubeconfig, self.node.path(), &self.operator_log_path(), args)
+                .expect("operator starts");
         self.operator = Some(op);
     }
 
@@ -61,7 +83,11 @@ impl Cluster {
             .args(args)
             .output()
             .expect("kubectl runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     /// Apply a YAML document with kubectl (stdin).
@@ -75,13 +101,27 @@ impl Cluster {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("kubectl runs");
-        child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(yaml.as_bytes())
+            .expect("write yaml");
         let out = child.wait_with_output().expect("kubectl finishes");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     /// Poll the IBU until `pred` holds; panics with the last object and the operator log.
-    pub async fn wait_ibu(&self, what: &str, limit: Duration, pred: impl Fn(&ImageBasedUpgrade) -> bool) -> ImageBasedUpgrade {
+    pub async fn wait_ibu(
+        &self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&ImageBasedUpgrade) -> bool,
+    ) -> ImageBasedUpgrade {
         let start = Instant::now();
         let mut last = None;
         while start.elapsed() < limit {
@@ -94,13 +134,62 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let log = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();
-        panic!("timed out waiting for {what}; last IBU: {:#?}\n--- operator log ---\n{log}", last.map(|i| i.status));
+        panic!(
+            "timed out waiting for {what}; last IBU: {:#?}\n--- operator log ---\n{log}",
+            last.map(|i| i.status)
+        );
     }
+}
+
+impl Cluster {
+    /// Script the test peer: `name` is prep/upgrade/rollback/abort/finalize.
+    pub fn script(&self, name: &str, content: &str) {
+        let dir = self.node_root().join("var/lib/lca-sim/stage-work");
+        std::fs::create_dir_all(&dir).expect("script dir");
+        std::fs::write(dir.join(name), content).expect("write script");
+    }
+
+    /// What the test peer was asked to do so far, one entry per call.
+    pub fn peer_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.node_root().join("var/lib/lca-sim/stage-work/calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Simulate having booted into `stateroot`.
+    pub fn boot(&self, stateroot: &str) {
+        let paths = lca_hostops::HostPaths::new(self.node_root());
+        let booted = lca_hostops::sim::BootedRef {
+            stateroot: stateroot.into(),
+            checksum: "0".repeat(64),
+            serial: 0,
+        };
+        lca_hostops::sim::set_booted(&paths, booted).expect("write simulated boot state");
+    }
+
+    /// `kubectl patch ibu upgrade --type=merge -p {"spec":{"stage":<stage>}}`; returns (ok, stderr).
+    pub fn patch_stage(&self, stage: &str) -> (bool, String) {
+        let patch = format!(r#"{{"spec":{{"stage":"{stage}"}}}}"#);
+        let (ok, _, err) = self.kubectl(&["patch", "ibu", "upgrade", "--type=merge", "-p", &patch]);
+        (ok, err)
+    }
+}
+
+/// True when the IBU has condition `type_` with `status`.
+pub fn has(ibu: &ImageBasedUpgrade, type_: &str, status: &str) -> bool {
+    condition(ibu, type_).is_some_and(|c| c.0 == status)
 }
 
 /// The condition of `type_` on an IBU, as (status, reason, message).
 pub fn condition(ibu: &ImageBasedUpgrade, type_: &str) -> Option<(String, String, String)> {
-    ibu.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    ibu.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 /// Path of the shared documentation/spec directory next to the repo.

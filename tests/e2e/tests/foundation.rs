@@ -18,10 +18,18 @@ fn is_idle(ibu: &ImageBasedUpgrade) -> bool {
 async fn crds_are_established_with_short_names() {
     let c = Cluster::start().await;
     let crds: Api<CustomResourceDefinition> = Api::all(c.client.clone());
-    for (name, short) in [("imagebasedupgrades.lca.openshift.io", "ibu"), ("seedgenerators.lca.openshift.io", "seedgen")] {
+    for (name, short) in [
+        ("imagebasedupgrades.lca.openshift.io", "ibu"),
+        ("seedgenerators.lca.openshift.io", "seedgen"),
+    ] {
         let crd = crds.get(name).await.expect("CRD exists");
         let conds = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-        assert!(conds.iter().any(|c| c.type_ == "Established" && c.status == "True"), "{name} Established");
+        assert!(
+            conds
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"),
+            "{name} Established"
+        );
         assert_eq!(crd.spec.names.short_names, Some(vec![short.to_string()]));
         assert_eq!(crd.spec.scope, "Cluster");
     }
@@ -32,12 +40,21 @@ async fn operator_creates_the_idle_upgrade_and_kubectl_shows_it() {
     let c = Cluster::with_operator().await;
     let ibu = c.wait_ibu("Idle=True", Duration::from_secs(30), is_idle).await;
     assert_eq!(ibu.spec.stage, Some(Stage::Idle));
-    assert_eq!(condition(&ibu, "Idle"), Some(("True".into(), "Idle".into(), "Idle".into())));
+    assert_eq!(
+        condition(&ibu, "Idle"),
+        Some(("True".into(), "Idle".into(), "Idle".into()))
+    );
     let status = ibu.status.expect("status");
     assert_eq!(status.valid_next_stages, vec![Stage::Prep]);
     assert_eq!(status.conditions.len(), 1);
-    assert_eq!(status.observed_generation, ibu.metadata.generation.expect("generation"));
-    assert!(c.node_root().join("var/lib/lca").is_dir(), "the operator prepares var/lib/lca on the node");
+    assert_eq!(
+        status.observed_generation,
+        ibu.metadata.generation.expect("generation")
+    );
+    assert!(
+        c.node_root().join("var/lib/lca").is_dir(),
+        "the operator prepares var/lib/lca on the node"
+    );
 
     let (ok, out, err) = c.kubectl(&["get", "ibu"]);
     assert!(ok, "kubectl get ibu: {err}");
@@ -60,16 +77,34 @@ async fn cel_rejects_a_second_ibu_and_a_premature_upgrade() {
     assert!(!ok, "a second IBU must be rejected");
     assert!(err.contains(messages::IBU_SINGLETON), "{err}");
 
-    let (ok, _, err) = c.kubectl(&["patch", "ibu", "upgrade", "--type=merge", "-p", r#"{"spec":{"stage":"Upgrade"}}"#]);
+    let (ok, _, err) = c.kubectl(&[
+        "patch",
+        "ibu",
+        "upgrade",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"stage":"Upgrade"}}"#,
+    ]);
     assert!(!ok, "Idle -> Upgrade must be rejected");
     assert!(err.contains(messages::STAGE_TRANSITION_NOT_PERMITTED), "{err}");
 
-    let (ok, _, err) = c.kubectl(&["patch", "ibu", "upgrade", "--type=merge", "-p", r#"{"spec":{"stage":"Sideways"}}"#]);
+    let (ok, _, err) = c.kubectl(&[
+        "patch",
+        "ibu",
+        "upgrade",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"stage":"Sideways"}}"#,
+    ]);
     assert!(!ok, "unknown stage values are refused by the schema");
     assert!(err.contains("Unsupported value: \"Sideways\""), "{err}");
 
     let ibu = c.ibus().get("upgrade").await.expect("ibu");
-    assert_eq!(ibu.spec.stage, Some(Stage::Idle), "rejected requests change nothing");
+    assert_eq!(
+        ibu.spec.stage,
+        Some(Stage::Idle),
+        "rejected requests change nothing"
+    );
 }
 
 #[tokio::test]
@@ -87,9 +122,17 @@ async fn seedgenerator_is_a_singleton_with_an_immutable_spec() {
         "metadata": {"name": "seedimage"}, "spec": {"seedImage": "quay.io/example/seed:4.17"}
     }))
     .expect("valid SeedGenerator");
-    api.create(&PostParams::default(), &sg).await.expect("seedimage is accepted");
-    let (ok, _, err) =
-        c.kubectl(&["patch", "seedgen", "seedimage", "--type=merge", "-p", r#"{"spec":{"seedImage":"quay.io/example/seed:4.18"}}"#]);
+    api.create(&PostParams::default(), &sg)
+        .await
+        .expect("seedimage is accepted");
+    let (ok, _, err) = c.kubectl(&[
+        "patch",
+        "seedgen",
+        "seedimage",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"seedImage":"quay.io/example/seed:4.18"}}"#,
+    ]);
     assert!(!ok, "the spec is immutable");
     assert!(err.contains(messages::SEEDGEN_SPEC_IMMUTABLE), "{err}");
 }
@@ -123,7 +166,10 @@ fn run_operator(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("operator runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -131,7 +177,12 @@ fn no_kubeconfig_is_a_one_line_error() {
     let (ok, err) = run_operator(&[("KUBECONFIG", "/nonexistent/kubeconfig")], &[]);
     assert!(!ok);
     let line = err.lines().last().expect("an error line");
-    assert!(line.starts_with("lca-operator: no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG"), "{err}");
+    assert!(
+        line.starts_with(
+            "lca-operator: no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
 }
 
@@ -144,8 +195,14 @@ fn unreachable_api_server_is_a_one_line_error() {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: x\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n",
     )
     .expect("write kubeconfig");
-    let (ok, err) = run_operator(&[("KUBECONFIG", kc.to_str().expect("utf8"))], &["--startup-timeout=1s"]);
+    let (ok, err) = run_operator(
+        &[("KUBECONFIG", kc.to_str().expect("utf8"))],
+        &["--startup-timeout=1s"],
+    );
     assert!(!ok);
     let line = err.lines().last().expect("an error line");
-    assert!(line.starts_with("lca-operator: API server https://127.0.0.1:1/ unreachable after 1s"), "{err}");
+    assert!(
+        line.starts_with("lca-operator: API server https://127.0.0.1:1/ unreachable after 1s"),
+        "{err}"
+    );
 }

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         if check {
             let have = std::fs::read_to_string(&path).unwrap_or_default();
             if have != want {
-                eprintln!("crdgen: {} differs from the Rust types; run `make manifests`", path.display());
+                eprintln!(
+                    "crdgen: {} differs from the Rust types; run `make manifests`",
+                    path.display()
+                );
                 drift = true;
             }
         } else if let Err(e) = std::fs::write(&path, want) {
@@ -28,5 +31,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if drift { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if drift {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -24,7 +24,10 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
     }
     let ibu = ImageBasedUpgrade::new(
         names::IBU,
-        ImageBasedUpgradeSpec { stage: Some(Stage::Idle), ..Default::default() },
+        ImageBasedUpgradeSpec {
+            stage: Some(Stage::Idle),
+            ..Default::default()
+        },
     );
     match api.create(&post_params(), &ibu).await {
         Ok(_) => info!("created the default ImageBasedUpgrade {}", names::IBU),
@@ -36,8 +39,10 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
 
 /// Re-create the IBU with its saved spec and status, then remove the file.
 async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Result<()> {
-    let text = std::fs::read_to_string(saved)
-        .map_err(|e| Error::Node { what: "reading the saved ImageBasedUpgrade", message: e.to_string() })?;
+    let text = std::fs::read_to_string(saved).map_err(|e| Error::Node {
+        what: "reading the saved ImageBasedUpgrade",
+        message: e.to_string(),
+    })?;
     let mut ibu: ImageBasedUpgrade = serde_json::from_str(&text).map_err(|e| Error::Invalid {
         what: "saved ImageBasedUpgrade",
         message: format!("{}: {e}", saved.display()),
@@ -49,7 +54,11 @@ async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Resul
     ibu.metadata.managed_fields = None;
     ibu.metadata.generation = None;
     ibu.metadata.deletion_timestamp = None;
-    if let Some(old) = api.get_opt(names::IBU).await.map_err(Error::kube("reading the ImageBasedUpgrade"))? {
+    if let Some(old) = api
+        .get_opt(names::IBU)
+        .await
+        .map_err(Error::kube("reading the ImageBasedUpgrade"))?
+    {
         api.delete(names::IBU, &DeleteParams::default())
             .await
             .map_err(Error::kube("deleting the ImageBasedUpgrade before restoring it"))?;
@@ -57,10 +66,19 @@ async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Resul
         let gone = await_condition(api.clone(), names::IBU, conditions::is_deleted(&uid));
         tokio::time::timeout(Duration::from_secs(30), gone)
             .await
-            .map_err(|_| Error::Node { what: "restoring the ImageBasedUpgrade", message: "the old object was not deleted within 30s".into() })?
-            .map_err(|e| Error::Node { what: "restoring the ImageBasedUpgrade", message: e.to_string() })?;
+            .map_err(|_| Error::Node {
+                what: "restoring the ImageBasedUpgrade",
+                message: "the old object was not deleted within 30s".into(),
+            })?
+            .map_err(|e| Error::Node {
+                what: "restoring the ImageBasedUpgrade",
+                message: e.to_string(),
+            })?;
     }
-    let mut created = api.create(&post_params(), &ibu).await.map_err(Error::kube("restoring the ImageBasedUpgrade"))?;
+    let mut created = api
+        .create(&post_params(), &ibu)
+        .await
+        .map_err(Error::kube("restoring the ImageBasedUpgrade"))?;
     if let Some(mut status) = status {
         status.observed_generation = created.metadata.generation.unwrap_or_default();
         created.status = Some(status);
@@ -68,13 +86,22 @@ async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Resul
             .await
             .map_err(Error::kube("restoring the ImageBasedUpgrade status"))?;
     }
-    std::fs::remove_file(saved)
-        .map_err(|e| Error::Node { what: "removing the saved ImageBasedUpgrade", message: e.to_string() })?;
-    info!("restored the ImageBasedUpgrade {} from {}", names::IBU, saved.display());
+    std::fs::remove_file(saved).map_err(|e| Error::Node {
+        what: "removing the saved ImageBasedUpgrade",
+        message: e.to_string(),
+    })?;
+    info!(
+        "restored the ImageBasedUpgrade {} from {}",
+        names::IBU,
+        saved.display()
+    );
     Ok(())
 }
 
 /// Write parameters with our field manager.
 pub fn post_params() -> PostParams {
-    PostParams { field_manager: Some(CONTROLLER_NAME.into()), ..Default::default() }
+    PostParams {
+        field_manager: Some(CONTROLLER_NAME.into()),
+        ..Default::default()
+    }
 }

@@ -4,6 +4,7 @@
 pub mod init;
 pub mod persist;
 pub mod reconcile;
+pub mod test_peer;
 pub mod work;
 
 use std::collections::HashMap;
@@ -73,27 +74,30 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let reader: Store<ImageBasedUpgrade> = writer.as_reader();
     let mut seen: HashMap<String, (Option<i64>, bool, Option<String>)> = HashMap::new();
     let delete_ctx = ctx.clone();
-    let triggers = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()).default_backoff())
-        .filter_map(move |event| {
-            let out = match event {
-                Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
-                    let key = trigger_key(&obj);
-                    let changed = seen.insert(obj.name_any(), key.clone()).as_ref() != Some(&key);
-                    changed.then_some(Ok(obj))
-                }
-                Ok(Event::Delete(obj)) => {
-                    seen.remove(&obj.name_any());
-                    persist::on_delete(&delete_ctx, &obj);
-                    // The controller skips objects missing from its cache, so re-create
-                    // (or restore) the singleton here rather than through a reconcile.
-                    tokio::spawn(recreate_after_delete(delete_ctx.clone()));
-                    None
-                }
-                Ok(Event::Init | Event::InitDone) => None,
-                Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(out)
-        });
+    let triggers = reflector::reflector(
+        writer,
+        watcher::watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .filter_map(move |event| {
+        let out = match event {
+            Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
+                let key = trigger_key(&obj);
+                let changed = seen.insert(obj.name_any(), key.clone()).as_ref() != Some(&key);
+                changed.then_some(Ok(obj))
+            }
+            Ok(Event::Delete(obj)) => {
+                seen.remove(&obj.name_any());
+                persist::on_delete(&delete_ctx, &obj);
+                // The controller skips objects missing from its cache, so re-create
+                // (or restore) the singleton here rather than through a reconcile.
+                tokio::spawn(recreate_after_delete(delete_ctx.clone()));
+                None
+            }
+            Ok(Event::Init | Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    });
     let failures = Arc::new(AtomicU32::new(0));
     Controller::for_stream(triggers, reader)
         .graceful_shutdown_on(shutdown)

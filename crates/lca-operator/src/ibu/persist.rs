@@ -3,10 +3,10 @@
 //! `var/lib/lca/ibu.json` and the reconcile that follows re-creates it. Deleting an Idle IBU
 //! or one whose rollback failed is a real delete: the saved copy is removed.
 
+use kube::ResourceExt;
 use lca_api::consts::{names, paths};
 use lca_api::{ImageBasedUpgrade, Stage};
 use lca_core::stage::{is_completed, is_failed};
-use kube::ResourceExt;
 use tracing::{error, info};
 
 use crate::context::Context;
@@ -16,7 +16,11 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
         return;
     }
     let file = ctx.paths.host(paths::SAVED_IBU);
-    let conds = ibu.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let conds = ibu
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     if is_completed(conds, Stage::Idle) || is_failed(conds, Stage::Rollback) {
         match std::fs::remove_file(&file) {
             Ok(()) => info!("ImageBasedUpgrade deleted while idle; removed {}", file.display()),
@@ -26,9 +30,15 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
         return;
     }
     if let Err(e) = save(&file, ibu) {
-        error!("cannot save the deleted ImageBasedUpgrade to {}: {e}", file.display());
+        error!(
+            "cannot save the deleted ImageBasedUpgrade to {}: {e}",
+            file.display()
+        );
     } else {
-        info!("ImageBasedUpgrade deleted while in progress; saved to {} to re-create it", file.display());
+        info!(
+            "ImageBasedUpgrade deleted while in progress; saved to {} to re-create it",
+            file.display()
+        );
     }
 }
 

@@ -37,7 +37,11 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
         return Ok(Action::await_change());
     }
     let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
-    let Some(ibu) = api.get_opt(names::IBU).await.map_err(Error::kube("reading the ImageBasedUpgrade"))? else {
+    let Some(mut ibu) = api
+        .get_opt(names::IBU)
+        .await
+        .map_err(Error::kube("reading the ImageBasedUpgrade"))?
+    else {
         init_ibu(&ctx).await?;
         return Ok(Action::await_change());
     };
@@ -54,18 +58,36 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
             Outcome::Accepted { stage, idle } => {
                 let what = idle.map(|k| format!(" ({k:?})")).unwrap_or_default();
                 info!(%stage, "stage transition accepted{what}");
-                notes.push(Note { type_: EventType::Normal, reason: "StageTransition", note: format!("{stage}{what} accepted") });
+                notes.push(Note {
+                    type_: EventType::Normal,
+                    reason: "StageTransition",
+                    note: format!("{stage}{what} accepted"),
+                });
             }
             Outcome::Rejected { stage, message } => {
                 info!(%stage, message, "stage transition rejected");
-                notes.push(Note { type_: EventType::Warning, reason: r::INVALID_TRANSITION, note: format!("{stage}: {message}") });
+                notes.push(Note {
+                    type_: EventType::Warning,
+                    reason: r::INVALID_TRANSITION,
+                    note: format!("{stage}: {message}"),
+                });
             }
         }
     }
 
     let mut requeue = None;
     if let Some(stage) = lca_core::in_progress_stage(&status.conditions) {
-        requeue = handle_stage(&ctx, &api, &ibu, stage, &mut status, generation, &now, &mut notes).await?;
+        requeue = handle_stage(
+            &ctx,
+            &api,
+            &mut ibu,
+            stage,
+            &mut status,
+            generation,
+            &now,
+            &mut notes,
+        )
+        .await?;
     }
 
     status.valid_next_stages = lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, after_pivot);
@@ -79,7 +101,7 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
 async fn handle_stage(
     ctx: &Context,
     api: &Api<ImageBasedUpgrade>,
-    ibu: &ImageBasedUpgrade,
+    ibu: &mut ImageBasedUpgrade,
     stage: Stage,
     status: &mut ImageBasedUpgradeStatus,
     generation: i64,
@@ -94,6 +116,7 @@ async fn handle_stage(
     if stage == Stage::Idle {
         return handle_idle(ctx, api, ibu, status, generation, now, notes).await;
     }
+    let ibu = &*ibu;
     let step = match stage {
         Stage::Prep => ctx.work.prep(ibu).await,
         Stage::Upgrade => ctx.work.upgrade(ibu).await,
@@ -104,11 +127,19 @@ async fn handle_stage(
         StepOutcome::InProgress { requeue, .. } => Some(requeue),
         StepOutcome::Completed { .. } => {
             history::complete_stage(&mut status.history, stage, now);
-            notes.push(Note { type_: EventType::Normal, reason: "StageCompleted", note: format!("{stage} completed") });
+            notes.push(Note {
+                type_: EventType::Normal,
+                reason: "StageCompleted",
+                note: format!("{stage} completed"),
+            });
             None
         }
         StepOutcome::Failed { message } => {
-            notes.push(Note { type_: EventType::Warning, reason: "StageFailed", note: format!("{stage} failed: {message}") });
+            notes.push(Note {
+                type_: EventType::Warning,
+                reason: "StageFailed",
+                note: format!("{stage} failed: {message}"),
+            });
             // Prep and Upgrade failures wait for the user; a failed rollback is terminal.
             None
         }
@@ -120,23 +151,35 @@ async fn handle_stage(
 async fn handle_idle(
     ctx: &Context,
     api: &Api<ImageBasedUpgrade>,
-    ibu: &ImageBasedUpgrade,
+    ibu: &mut ImageBasedUpgrade,
     status: &mut ImageBasedUpgradeStatus,
     generation: i64,
     now: &Time,
     notes: &mut Vec<Note>,
 ) -> Result<Option<Duration>> {
-    let reason = conditions::find(&status.conditions, ct::IDLE).map(|c| c.reason.clone()).unwrap_or_default();
+    let reason = conditions::find(&status.conditions, ct::IDLE)
+        .map(|c| c.reason.clone())
+        .unwrap_or_default();
     let finalize = matches!(reason.as_str(), r::FINALIZING | r::FINALIZE_FAILED);
     if reason == r::ABORT_FAILED || reason == r::FINALIZE_FAILED {
         if !ibu.annotations().contains_key(annotations::MANUAL_CLEANUP_DONE) {
             return Ok(Some(REQUEUE_LONG));
         }
-        let patch = serde_json::json!({"metadata": {"annotations": {annotations::MANUAL_CLEANUP_DONE: null}}});
-        api.patch(names::IBU, &PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..Default::default() }, &Patch::Merge(&patch))
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {annotations::MANUAL_CLEANUP_DONE: null}}});
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            ..Default::default()
+        };
+        // The status write below must go against the object this patch produced.
+        *ibu = api
+            .patch(names::IBU, &params, &Patch::Merge(&patch))
             .await
             .map_err(Error::kube("removing the manual-cleanup-done annotation"))?;
-        info!("manual cleanup reported; retrying {}", if finalize { "finalize" } else { "abort" });
+        info!(
+            "manual cleanup reported; retrying {}",
+            if finalize { "finalize" } else { "abort" }
+        );
     }
     let result = ctx.work.idle(ibu, finalize).await;
     outcome::apply_idle(&mut status.conditions, finalize, &result, generation, now);
@@ -146,11 +189,19 @@ async fn handle_idle(
         IdleOutcome::Done => {
             status.rollback_availability_expiration = None;
             status.history.clear();
-            notes.push(Note { type_: EventType::Normal, reason: "Idle", note: format!("{kind} completed") });
+            notes.push(Note {
+                type_: EventType::Normal,
+                reason: "Idle",
+                note: format!("{kind} completed"),
+            });
             None
         }
         IdleOutcome::Failed { errors } => {
-            notes.push(Note { type_: EventType::Warning, reason: "CleanupFailed", note: format!("{kind} failed: {}", errors.join("; ")) });
+            notes.push(Note {
+                type_: EventType::Warning,
+                reason: "CleanupFailed",
+                note: format!("{kind} failed: {}", errors.join("; ")),
+            });
             Some(REQUEUE_LONG)
         }
     })

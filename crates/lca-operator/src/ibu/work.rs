@@ -23,7 +23,9 @@ pub trait StageWork: Send + Sync {
 pub struct Unsupported;
 
 fn unsupported(stage: &str) -> StepOutcome {
-    StepOutcome::Failed { message: format!("{stage} stage is not supported by this build of lca-rs") }
+    StepOutcome::Failed {
+        message: format!("{stage} stage is not supported by this build of lca-rs"),
+    }
 }
 
 impl StageWork for Unsupported {
@@ -42,4 +44,17 @@ impl StageWork for Unsupported {
     fn after_pivot<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool> {
         Box::pin(async { false })
     }
+}
+
+/// True when a simulated node's booted stateroot is the target of `spec.seedImageRef.version`.
+pub fn booted_into_target(paths: &lca_hostops::HostPaths, ibu: &ImageBasedUpgrade) -> bool {
+    let version = &ibu.spec.seed_image_ref.version;
+    if version.is_empty() {
+        return false;
+    }
+    let target = lca_hostops::ostree::stateroot_name(version);
+    lca_hostops::sim::read_state(paths)
+        .ok()
+        .and_then(|s| s.booted)
+        .is_some_and(|b| b.stateroot == target)
 }

@@ -25,11 +25,18 @@ async fn main() {
 
 fn rss_kib(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
 }
 
 fn idle_true(ibu: &ImageBasedUpgrade) -> bool {
-    ibu.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Idle" && c.status == "True"))
+    ibu.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Idle" && c.status == "True")
+    })
 }
 
 async fn startup(idle_secs: u64) -> Result<(), String> {
@@ -48,13 +55,17 @@ async fn startup(idle_secs: u64) -> Result<(), String> {
         }
         drop(last.take());
         let start = Instant::now();
-        let op = OperatorProcess::start(&kubeconfig, node.path(), &cp.dir().join(format!("operator-{run}.log")))
-            .map_err(|e| e.to_string())?;
+        let op = OperatorProcess::start(
+            &kubeconfig,
+            node.path(),
+            &cp.dir().join(format!("operator-{run}.log")),
+        )
+        .map_err(|e| e.to_string())?;
         loop {
-            if let Ok(Some(ibu)) = api.get_opt("upgrade").await {
-                if idle_true(&ibu) {
-                    break;
-                }
+            if let Ok(Some(ibu)) = api.get_opt("upgrade").await
+                && idle_true(&ibu)
+            {
+                break;
             }
             if start.elapsed() > Duration::from_secs(30) {
                 return Err(format!("no Idle=True after 30s; log:\n{}", op.log()));
@@ -66,9 +77,16 @@ async fn startup(idle_secs: u64) -> Result<(), String> {
         last = Some(op);
     }
     samples.sort_unstable();
-    println!("startup_to_idle_ms: runs={:?} median={}", samples, samples[samples.len() / 2]);
+    println!(
+        "startup_to_idle_ms: runs={:?} median={}",
+        samples,
+        samples[samples.len() / 2]
+    );
     println!("rss_after_start_kib: {}", rss_kib(last_pid).unwrap_or(0));
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-    println!("rss_after_{idle_secs}s_idle_kib: {}", rss_kib(last_pid).unwrap_or(0));
+    println!(
+        "rss_after_{idle_secs}s_idle_kib: {}",
+        rss_kib(last_pid).unwrap_or(0)
+    );
     Ok(())
 }

@@ -28,17 +28,26 @@ async fn main() -> ExitCode {
 async fn run(dir: PathBuf) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let cp = ControlPlane::start_with(Options { base_dir: Some(dir.join("run")), ..Default::default() })
-        .await
-        .map_err(|e| e.to_string())?;
+    let cp = ControlPlane::start_with(Options {
+        base_dir: Some(dir.join("run")),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::copy(cp.kubeconfig(), &kubeconfig).map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
+    std::fs::copy(cp.kubeconfig(), &kubeconfig)
+        .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
     let node = dir.join("node");
     std::fs::create_dir_all(&node).map_err(|e| format!("creating {}: {e}", node.display()))?;
     let operator_kc = lca_testkit::rbac::operator_kubeconfig(&cp).map_err(|e| e.to_string())?;
-    let operator = OperatorProcess::start(&operator_kc, &node, &dir.join("operator.log")).map_err(|e| e.to_string())?;
+    let operator =
+        OperatorProcess::start(&operator_kc, &node, &dir.join("operator.log")).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("ready"), format!("{}\n", cp.server())).map_err(|e| e.to_string())?;
-    println!("lca-dev: control plane at {}, operator running, node root {}", cp.server(), node.display());
+    println!(
+        "lca-dev: control plane at {}, operator running, node root {}",
+        cp.server(),
+        node.display()
+    );
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
