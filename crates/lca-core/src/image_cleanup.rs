@@ -195,4 +195,42 @@ mod tests {
             ["a", "t:1", "quay.io/x@sha256:a"]
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn image() -> impl Strategy<Value = Image> {
+            (
+                "[a-f]{2}",
+                0i64..50,
+                any::<bool>(),
+                proptest::option::of("[a-c]:[12]"),
+            )
+                .prop_map(|(id, created, dangling, tag)| img(&id, created, dangling, tag.as_deref()))
+        }
+
+        proptest! {
+            #[test]
+            fn never_pinned_never_in_use_always_ordered(
+                images in proptest::collection::vec(image(), 0..12),
+                in_use in proptest::collection::hash_set("[a-c]:[12]|sha256:[a-f]{2}", 0..4),
+                pinned in proptest::collection::hash_set("[a-f]{2}", 0..4),
+            ) {
+                let out = select_candidates(&images, &in_use, &pinned);
+                for c in &out {
+                    prop_assert!(!pinned.contains(&c.id));
+                    prop_assert!(!c.references().any(|r| in_use.iter().any(|u| normalize(u) == normalize(r))));
+                }
+                for w in out.windows(2) {
+                    prop_assert!((!w[0].dangling, w[0].created) <= (!w[1].dangling, w[1].created));
+                }
+                let kept = images.iter().filter(|i| {
+                    !pinned.contains(&i.id) && !i.references().any(|r| in_use.iter().any(|u| normalize(u) == normalize(r)))
+                }).count();
+                prop_assert_eq!(out.len(), kept);
+            }
+        }
+    }
 }
