@@ -29,6 +29,13 @@ pub struct SimNode {
     pub exec: LocalExecutor,
 }
 
+impl Drop for SimNode {
+    fn drop(&mut self) {
+        // Deployment roots are `chattr +i`; without this the temp dir would silently stay.
+        let _ = Command::new("chattr").arg("-R").arg("-i").arg(self.dir.path()).output();
+    }
+}
+
 impl SimNode {
     pub fn new() -> Self {
         let dir = tempfile::Builder::new()
