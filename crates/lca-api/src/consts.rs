@@ -14,6 +14,27 @@ pub mod names {
     pub const PRECACHE_JOB: &str = "lca-prep-precache";
     /// Field manager for status writes.
     pub const FIELD_MANAGER: &str = "lca-rs";
+    /// The cluster pull secret (`openshift-config/pull-secret`, key `.dockerconfigjson`).
+    pub const PULL_SECRET: &str = "pull-secret";
+    pub const PULL_SECRET_KEY: &str = ".dockerconfigjson";
+    pub const OPENSHIFT_CONFIG_NAMESPACE: &str = "openshift-config";
+    /// Namespace of OADP (DPAs, BackupStorageLocations).
+    pub const OADP_NAMESPACE: &str = "openshift-adp";
+    /// The seed imager: container name and the transient systemd unit that runs it.
+    pub const IMAGER_CONTAINER: &str = "lca_image_builder";
+    pub const IMAGER_UNIT: &str = "lca-generate-seed-image";
+    /// Container of the operator pod whose image holds `lca-cli`.
+    pub const MANAGER_CONTAINER: &str = "manager";
+    pub const DEFAULT_RECERT_IMAGE: &str = "quay.io/edge-infrastructure/recert:v0";
+    pub const RECERT_IMAGE_ENV: &str = "RELATED_IMAGE_RECERT_IMAGE";
+    pub const SEEDGEN_SKIP_RECERT_ENV: &str = "SEEDGEN_SKIP_RECERT";
+    pub const KLUSTERLETS_CRD: &str = "klusterlets.operator.open-cluster-management.io";
+    pub const SRIOV_NODE_STATES_CRD: &str = "sriovnetworknodestates.sriovnetwork.openshift.io";
+    pub const DPA_CRD: &str = "dataprotectionapplications.oadp.openshift.io";
+    /// Minimum OADP operator version for seed generation.
+    pub const OADP_MIN_VERSION: &str = "1.3.1";
+    /// What the seed's pull secret is replaced with (`PullSecretEmptyData`).
+    pub const SANITIZED_PULL_SECRET: &str = r#"{"auths":{"registry.connect.redhat.com":{"username":"empty","password":"empty","auth":"ZW1wdHk6ZW1wdHk=","email":""}}}"#;
 }
 
 /// IBU and SeedGenerator condition types.
@@ -82,6 +103,54 @@ pub mod messages {
     pub const SEEDGEN_SINGLETON: &str = "seedgen is a singleton, metadata.name must be 'seedimage'";
     pub const SEEDGEN_SPEC_IMMUTABLE: &str = "cannot modify spec, cr must be deleted and recreated";
     pub const STAGE_TRANSITION_NOT_PERMITTED: &str = "the stage transition is not permitted. Please refer to status.validNextStages for valid transitions. If status.validNextStages is not present, it indicates that no transitions are currently allowed";
+
+    // SeedGenerator progress (spec §8.3, §8.4); the phase is derived from some of them.
+    pub const SEEDGEN_WAITING_FOR_STABLE: &str = "Waiting for system to stabilize";
+    pub const SEEDGEN_STARTING: &str = "Starting seed generation";
+    pub const SEEDGEN_PULLING_RECERT: &str = "Pulling recert image";
+    pub const SEEDGEN_PREPARING: &str = "Preparing for seed generation";
+    pub const SEEDGEN_CLEANING: &str = "Cleaning cluster resources";
+    pub const SEEDGEN_LAUNCHING_IMAGER: &str = "Launching imager container";
+    pub const SEEDGEN_FINALIZING: &str = "Finalizing seed generation";
+    /// Prefix of the SeedGenCompleted message on failure (`<prefix>: <msg>`).
+    pub const SEEDGEN_FAILED: &str = "Seed generation failed";
+    pub const SEEDGEN_MISSING_SEED_AUTH: &str = "could not find seedAuth in seedgen secret";
+    pub const SEEDGEN_IMAGER_STATUS_CHECK_FAILED: &str = "imager container status check failed";
+    pub const SEEDGEN_MISSING_STORED_FILE: &str = "unable to recover SeedGenerator CR: Missing stored file";
+
+    // SeedGenerator prerequisite rejections (spec §8.2).
+    pub const SEEDGEN_REJECT_SET_DEFAULT: &str =
+        "Rejected: Installed release does not support \"ostree admin set-default\" feature";
+    pub const SEEDGEN_REJECT_SHARED_STORAGE: &str =
+        "Rejected: Cluster must be configured with shared container storage";
+    pub const SEEDGEN_REJECT_KLUSTERLET: &str =
+        "Rejected: Cluster must be detached from hub prior to seed generation";
+    pub const SEEDGEN_KLUSTERLET_CHECK_FAILED: &str =
+        "Failure occurred during check for klusterlets CRD in system validation";
+    /// Followed by the comma-separated namespaces.
+    pub const SEEDGEN_REJECT_ACM_ADDONS: &str = "Rejected due to presence of ACM addon(s): ";
+    pub const SEEDGEN_REJECT_DNSMASQ: &str = "Rejected due to system missing dnsmasq config required for IBU";
+    pub const SEEDGEN_REJECT_SANITIZED_PULL_SECRET: &str =
+        "Rejected due to invalid cluster pull-secret (previously sanitized without proper restore)";
+    pub const SEEDGEN_REJECT_PVS: &str = "Rejected: Cluster must not have any Persistent Volumes configured";
+    pub const SEEDGEN_REJECT_LOCAL_VOLUMES: &str =
+        "Rejected: Cluster must not have any LocalVolumes configured";
+    pub const SEEDGEN_REJECT_LVM_CLUSTERS: &str =
+        "Rejected: Cluster must not have any LVMClusters configured";
+    pub const SEEDGEN_REJECT_DPA: &str =
+        "Rejected: Cluster must not have any DataProtectionApplication resources configured";
+    /// Followed by `OADP_MIN_VERSION`.
+    pub const SEEDGEN_REJECT_OADP_VERSION: &str = "Rejected: Cluster must have OADP version >= ";
+
+    // Health checks (spec §6.6).
+    pub const HEALTH_FAILED: &str = "one or more health checks failed";
+    pub const HEALTH_CO_NOT_READY: &str = "one or more ClusterOperators not yet ready: ";
+    pub const HEALTH_MCP_NOT_READY: &str = "one or more MachineConfigPools not yet ready: ";
+    pub const HEALTH_CSV_NOT_READY: &str = "one or more ClusterServiceVersions not yet ready: ";
+    pub const HEALTH_NO_SRIOV_STATES: &str = "no SriovNetworkNodeStates present";
+    pub const HEALTH_SRIOV_NOT_READY: &str = "sriovNetworkNodeState not ready";
+    pub const HEALTH_DPA_NOT_RECONCILED: &str = "dataProtectionApplication not reconciled";
+    pub const HEALTH_NO_BSLS: &str = "backupsStorageLocations not yet created";
 }
 
 /// Annotations on the IBU CR.
@@ -142,4 +211,14 @@ pub mod paths {
     pub const PRECACHE_STATUS: &str = "var/lib/lca/workspace/precache_status.json";
     pub const AUTO_ROLLBACK_CONFIG: &str = "var/lib/lca/autorollback_config.json";
     pub const SEEDGEN_WORKSPACE: &str = "var/lib/lca/ibu-seedgen-orch";
+    pub const SEEDGEN_STORED_CR: &str = "var/lib/lca/ibu-seedgen-orch/seedgen-cr.json";
+    pub const SEEDGEN_STORED_SECRET: &str = "var/lib/lca/ibu-seedgen-orch/seedgen-secret.json";
+    pub const SEEDGEN_AUTH: &str = "var/lib/lca/ibu-seedgen-orch/auth.json";
+    pub const SEEDGEN_STORED_PULL_SECRET: &str = "var/lib/lca/ibu-seedgen-orch/pull-secret.json";
+    /// Written by the operator, read by `lca-cli create`.
+    pub const SEED_CLUSTER_INFO: &str = "var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json";
+    /// The node's pull secret, written by the MCO from `openshift-config/pull-secret`.
+    pub const KUBELET_CONFIG: &str = "var/lib/kubelet/config.json";
+    /// Present on nodes installed with the IBU-compatible dnsmasq configuration.
+    pub const DNSMASQ_CONFIG_SCRIPT: &str = "usr/local/bin/dnsmasq_config.sh";
 }

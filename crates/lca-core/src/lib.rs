@@ -3,6 +3,7 @@
 //! so every rule of the stage machine is unit- and property-tested here.
 
 pub mod conditions;
+pub mod health;
 pub mod history;
 pub mod image_cleanup;
 pub mod outcome;
