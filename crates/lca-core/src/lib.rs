@@ -2,14 +2,17 @@
 //! node), decide what to do next. No I/O and no clock reads (time comes in as an argument),
 //! so every rule of the stage machine is unit- and property-tested here.
 
+pub mod autorollback;
 pub mod conditions;
 pub mod health;
 pub mod history;
 pub mod image_cleanup;
 pub mod outcome;
+pub mod precache_plan;
 pub mod stage;
 pub mod transition;
+pub mod version;
 
-pub use outcome::{IdleOutcome, StepOutcome};
+pub use outcome::{IdleOutcome, PhaseEvent, StepOutcome, StepReport};
 pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
 pub use transition::{IdleKind, Outcome, apply_transition};

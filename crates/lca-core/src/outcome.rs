@@ -23,6 +23,29 @@ pub enum StepOutcome {
     Failed { message: String },
 }
 
+/// A stage phase starting or finishing during a step (recorded in `status.history`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhaseEvent {
+    Start(&'static str),
+    Complete(&'static str),
+}
+
+/// What one step of a stage's work reports: its outcome and the phase changes it made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    pub outcome: StepOutcome,
+    pub phases: Vec<PhaseEvent>,
+}
+
+impl From<StepOutcome> for StepReport {
+    fn from(outcome: StepOutcome) -> Self {
+        Self {
+            outcome,
+            phases: Vec::new(),
+        }
+    }
+}
+
 /// Result of abort or finalize work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdleOutcome {

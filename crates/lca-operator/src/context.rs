@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
-use lca_hostops::HostPaths;
+use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor};
 
 use crate::ibu::work::StageWork;
 
@@ -22,6 +22,38 @@ pub struct Context {
     pub lock: tokio::sync::Mutex<()>,
     pub recorder: Recorder,
     pub work: Arc<dyn StageWork>,
+    /// Runs commands on the node; its `node().kind` says whether the node is simulated.
+    pub exec: Arc<dyn Executor>,
+}
+
+/// The executor for the node whose `/` is `paths`: a real node (RHCOS marks an ostree boot
+/// with `/run/ostree-booted`) is entered with chroot; anything else is a simulated node
+/// directory, driven with this machine's tools. A simulated node may carry its own peer
+/// tools (an `ostree` with `set-default`, a `systemctl` that knows the container storage
+/// mount) in `var/lib/lca-sim/bin`, which then come first in PATH.
+pub fn node_executor(paths: &HostPaths) -> Arc<dyn Executor> {
+    if paths.host("run/ostree-booted").exists() {
+        return Arc::new(ChrootExecutor::new(paths.root()));
+    }
+    let exec = LocalExecutor::new(paths.root());
+    match sim_tool_path(paths) {
+        Some(path) => Arc::new(exec.with_env("PATH", path)),
+        None => Arc::new(exec),
+    }
+}
+
+/// PATH with a simulated node's `var/lib/lca-sim/bin` first, if that directory exists.
+pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
+    let bin = paths.sim_dir().join("bin");
+    if !bin.is_dir() {
+        return None;
+    }
+    let mut path = std::ffi::OsString::from(bin);
+    if let Some(inherited) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(inherited);
+    }
+    Some(path)
 }
 
 impl Context {
@@ -33,6 +65,7 @@ impl Context {
                 .or_else(|| Some(CONTROLLER_NAME.into())),
         };
         let recorder = Recorder::new(client.clone(), reporter);
+        let exec = node_executor(&paths);
         Arc::new(Self {
             client,
             paths,
@@ -40,6 +73,7 @@ impl Context {
             lock: tokio::sync::Mutex::new(()),
             recorder,
             work,
+            exec,
         })
     }
 }

@@ -2,10 +2,14 @@
 //! waits for the API server, makes sure the singleton IBU exists, then runs the controllers
 //! until SIGTERM/SIGINT, serving health and readiness probes meanwhile.
 
+mod cluster_health;
 mod context;
 mod error;
 mod health;
+mod node_work;
+mod tasks;
 mod ibu;
+mod seedgen;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -35,10 +39,17 @@ struct Args {
     /// How long to wait for the API server at start-up before giving up.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     startup_timeout: Duration,
-    /// Stage work implementation: `unsupported` (this build has no node work yet) or
-    /// `test-peer` (scripted through files on a simulated node; tests only).
-    #[arg(long, default_value = "unsupported", hide = true)]
+    /// Stage work implementation: `node` (the real work) or `test-peer` (scripted through
+    /// files on a simulated node; tests only).
+    #[arg(long, default_value = "node", hide = true)]
     stage_work: String,
+    /// What `--host-root` is: `real` (an ostree-booted node) or `simulated` (a directory
+    /// standing in for one: tests and the local environment).
+    #[arg(long, default_value = "real")]
+    node: String,
+    /// The host-side `lca-cli` binary (default: next to this executable).
+    #[arg(long)]
+    lca_cli: Option<PathBuf>,
     /// Namespace of the operator (downward API).
     #[arg(long, env = "MY_POD_NAMESPACE", default_value = lca_api::consts::names::OPERATOR_NAMESPACE)]
     namespace: String,
@@ -80,8 +91,36 @@ async fn run(args: Args) -> Result<(), String> {
     let paths = HostPaths::new(&args.host_root);
     let lca_dir = paths.lca_dir();
     std::fs::create_dir_all(&lca_dir).map_err(|e| format!("cannot create {}: {e}", lca_dir.display()))?;
+    let exec: Arc<dyn lca_hostops::Executor> = match args.node.as_str() {
+        "real" => Arc::new(lca_hostops::ChrootExecutor::new(&args.host_root)),
+        "simulated" => {
+            let storage_conf = paths.host("var/lib/lca-sim/storage.conf");
+            let mut local = lca_hostops::LocalExecutor::new(&args.host_root);
+            if storage_conf.exists() {
+                local = local.with_env("CONTAINERS_STORAGE_CONF", storage_conf.as_os_str());
+            }
+            Arc::new(local)
+        }
+        other => return Err(format!("unknown --node {other:?} (expected real or simulated)")),
+    };
+    let lca_cli = match args.lca_cli.clone() {
+        Some(p) => p,
+        None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("lca-cli"),
+    };
+    let storage_conf = paths.host("var/lib/lca-sim/storage.conf");
+    let task_env = if args.node == "simulated" && storage_conf.exists() {
+        vec![("CONTAINERS_STORAGE_CONF".to_string(), storage_conf.display().to_string())]
+    } else {
+        vec![]
+    };
     let work: Arc<dyn ibu::work::StageWork> = match args.stage_work.as_str() {
-        "unsupported" => Arc::new(ibu::work::Unsupported),
+        "node" => Arc::new(node_work::NodeStageWork {
+            client: client.clone(),
+            exec,
+            namespace: args.namespace.clone(),
+            lca_cli,
+            task_env,
+        }),
         "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
         other => {
             return Err(format!(
@@ -100,6 +139,7 @@ async fn run(args: Args) -> Result<(), String> {
     tokio::spawn(health::serve(listener, ready.clone()));
 
     ensure_ibu(&ctx).await;
+    seedgen::restore::at_startup(&ctx).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = {
         let mut rx = stop_rx.clone();
@@ -108,6 +148,12 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let controller = tokio::spawn(ibu::run(ctx.clone(), shutdown));
+    tokio::spawn(seedgen::run(ctx.clone(), {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }));
     ready.set_ready();
     info!(elapsed_ms = started.elapsed().as_millis() as u64, namespace = %ctx.namespace, "lca-operator started");
 

@@ -12,10 +12,10 @@ use kube::{Resource, ResourceExt};
 use lca_api::consts::{annotations, condition_types as ct, names, reasons as r};
 use lca_api::{ImageBasedUpgrade, ImageBasedUpgradeStatus, Stage, Time};
 use lca_core::stage::{completed_type, in_progress_type};
-use lca_core::{IdleOutcome, Outcome, StepOutcome, conditions, history, outcome};
+use lca_core::{IdleOutcome, Outcome, PhaseEvent, StepOutcome, conditions, history, outcome};
 use tracing::{error, info};
 
-use super::init::{init_ibu, post_params};
+use super::init::init_ibu;
 use crate::context::{CONTROLLER_NAME, Context};
 use crate::error::{Error, Result};
 
@@ -117,11 +117,18 @@ async fn handle_stage(
         return handle_idle(ctx, api, ibu, status, generation, now, notes).await;
     }
     let ibu = &*ibu;
-    let step = match stage {
+    let report = match stage {
         Stage::Prep => ctx.work.prep(ibu).await,
         Stage::Upgrade => ctx.work.upgrade(ibu).await,
         _ => ctx.work.rollback(ibu).await,
     };
+    for event in &report.phases {
+        match event {
+            PhaseEvent::Start(p) => history::start_phase(&mut status.history, stage, p, now),
+            PhaseEvent::Complete(p) => history::complete_phase(&mut status.history, stage, p, now),
+        }
+    }
+    let step = report.outcome;
     outcome::apply_step(&mut status.conditions, stage, &step, generation, now);
     Ok(match step {
         StepOutcome::InProgress { requeue, .. } => Some(requeue),
@@ -225,13 +232,32 @@ async fn write_status(
     if ibu.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let mut updated = ibu.clone();
-    updated.status = Some(status);
-    api.replace_status(names::IBU, &post_params(), &updated)
+    // A merge patch of the whole status, with explicit nulls for fields now unset: it
+    // replaces our status without a resourceVersion precondition, so metadata changes made
+    // during this reconcile (annotations) cannot make the write conflict.
+    let mut value = serde_json::to_value(&status).map_err(|e| Error::Invalid { what: "status", message: e.to_string() })?;
+    if let Some(map) = value.as_object_mut() {
+        for key in STATUS_FIELDS {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    let params = PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..Default::default() };
+    api.patch_status(names::IBU, &params, &Patch::Merge(serde_json::json!({ "status": value })))
         .await
         .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
     Ok(())
 }
+
+/// Every field of `ImageBasedUpgradeStatus`, as serialized.
+const STATUS_FIELDS: [&str; 7] = [
+    "observedGeneration",
+    "startedAt",
+    "completedAt",
+    "conditions",
+    "validNextStages",
+    "rollbackAvailabilityExpiration",
+    "history",
+];
 
 async fn publish(ctx: &Context, ibu: &ImageBasedUpgrade, notes: Vec<Note>) {
     let reference = ibu.object_ref(&());

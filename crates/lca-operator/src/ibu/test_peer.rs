@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use lca_api::ImageBasedUpgrade;
-use lca_core::{IdleOutcome, StepOutcome};
+use lca_core::{IdleOutcome, StepOutcome, StepReport};
 use lca_hostops::HostPaths;
 
 use super::work::StageWork;
@@ -83,14 +83,14 @@ impl TestPeerStageWork {
 }
 
 impl StageWork for TestPeerStageWork {
-    fn prep<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { self.step("prep") })
+    fn prep<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(async { self.step("prep").into() })
     }
-    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { self.step("upgrade") })
+    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(async { self.step("upgrade").into() })
     }
-    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { self.step("rollback") })
+    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(async { self.step("rollback").into() })
     }
     fn idle<'a>(&'a self, _: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
         Box::pin(async move { self.idle_step(if finalize { "finalize" } else { "abort" }) })

@@ -4,46 +4,18 @@
 
 use futures::future::BoxFuture;
 use lca_api::ImageBasedUpgrade;
-use lca_core::{IdleOutcome, StepOutcome};
+use lca_core::{IdleOutcome, StepReport};
 
 /// Work of the stages. Each call does one bounded step and reports where the stage stands;
 /// long-running work is started once and then polled by later calls.
 pub trait StageWork: Send + Sync {
-    fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome>;
-    fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome>;
-    fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome>;
+    fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
+    fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
+    fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
     /// Abort (`finalize == false`) or finalize: health gate (finalize only) then cleanup.
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome>;
     /// True when the node runs the stateroot of `spec.seedImageRef.version`.
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool>;
-}
-
-/// Stage work of a build without node support for a stage: each stage fails with a message
-/// saying so, and abort/finalize have nothing to clean up.
-pub struct Unsupported;
-
-fn unsupported(stage: &str) -> StepOutcome {
-    StepOutcome::Failed {
-        message: format!("{stage} stage is not supported by this build of lca-rs"),
-    }
-}
-
-impl StageWork for Unsupported {
-    fn prep<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { unsupported("Prep") })
-    }
-    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { unsupported("Upgrade") })
-    }
-    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepOutcome> {
-        Box::pin(async { unsupported("Rollback") })
-    }
-    fn idle<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, IdleOutcome> {
-        Box::pin(async { IdleOutcome::Done })
-    }
-    fn after_pivot<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool> {
-        Box::pin(async { false })
-    }
 }
 
 /// True when a simulated node's booted stateroot is the target of `spec.seedImageRef.version`.

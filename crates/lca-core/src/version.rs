@@ -1,0 +1,133 @@
+//! OpenShift versions as semver (`4.17.0`, `4.16.0-rc.1`), the Prep rule that a seed must be
+//! strictly newer than the cluster (spec §5.1), and the stateroot-name derivation.
+
+use std::cmp::Ordering;
+
+/// A parsed semantic version; build metadata is ignored, as semver requires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+    pub pre: Vec<String>,
+}
+
+impl Version {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let core_pre = s.split_once('+').map_or(s, |(v, _)| v);
+        let (core, pre) = core_pre
+            .split_once('-')
+            .map_or((core_pre, None), |(c, p)| (c, Some(p)));
+        let nums: Vec<&str> = core.split('.').collect();
+        let num = |i: usize| -> Result<u64, String> {
+            let part = nums.get(i).ok_or_else(|| format!("invalid version {s:?}"))?;
+            if part.is_empty() || (part.len() > 1 && part.starts_with('0')) {
+                return Err(format!("invalid version {s:?}"));
+            }
+            part.parse().map_err(|_| format!("invalid version {s:?}"))
+        };
+        if nums.len() != 3 {
+            return Err(format!("invalid version {s:?}"));
+        }
+        let pre: Vec<String> = pre
+            .map(|p| p.split('.').map(str::to_string).collect())
+            .unwrap_or_default();
+        if pre.iter().any(|p| p.is_empty()) {
+            return Err(format!("invalid version {s:?}"));
+        }
+        Ok(Self {
+            major: num(0)?,
+            minor: num(1)?,
+            patch: num(2)?,
+            pre,
+        })
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => cmp_pre(&self.pre, &other.pre),
+            })
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn cmp_pre(a: &[String], b: &[String]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            (Ok(_), Err(_)) => Ordering::Less,
+            (Err(_), Ok(_)) => Ordering::Greater,
+            (Err(_), Err(_)) => x.cmp(y),
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// The Prep version gate: the seed must be strictly newer than the cluster's desired version.
+/// Errors carry the reference's text (without the `failed to validate IBU spec: ` prefix).
+pub fn check_seed_newer(seed: &str, cluster: &str) -> Result<(), String> {
+    let wrap = |e: String| format!("failed to validate seed image OCP version: {e}");
+    let s = Version::parse(seed).map_err(wrap)?;
+    let c = Version::parse(cluster).map_err(wrap)?;
+    if s > c {
+        Ok(())
+    } else {
+        Err(wrap(format!(
+            "seed OCP version ({seed}) must be higher than current OCP version ({cluster})"
+        )))
+    }
+}
+
+/// The target stateroot of a version: `rhcos_` + version with `-` replaced by `_`.
+pub fn stateroot_name(version: &str) -> String {
+    format!("rhcos_{}", version.replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordering_follows_semver() {
+        let v = |s| Version::parse(s).expect(s);
+        assert!(v("4.17.0") > v("4.16.3"));
+        assert!(v("4.17.0") > v("4.17.0-rc.1"));
+        assert!(v("4.17.0-rc.10") > v("4.17.0-rc.2"));
+        assert!(v("4.17.0-rc.1") > v("4.17.0-ec.3"));
+        assert_eq!(v("4.17.0+build.5"), v("4.17.0"));
+        for bad in ["4.17", "4.17.x", "v4.17.0", "4.017.0", "4.17.0-", ""] {
+            assert!(Version::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seed_must_be_strictly_newer() {
+        assert!(check_seed_newer("4.17.0", "4.16.3").is_ok());
+        assert_eq!(
+            check_seed_newer("4.16.3", "4.16.3").unwrap_err(),
+            "failed to validate seed image OCP version: seed OCP version (4.16.3) must be higher than current OCP version (4.16.3)"
+        );
+        assert!(check_seed_newer("4.16.0", "4.16.3").is_err());
+        assert!(
+            check_seed_newer("x", "4.16.3")
+                .unwrap_err()
+                .contains("invalid version \"x\"")
+        );
+        assert_eq!(stateroot_name("4.16.0-rc.1"), "rhcos_4.16.0_rc.1");
+    }
+}

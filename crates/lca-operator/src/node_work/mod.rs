@@ -1,0 +1,74 @@
+//! The real stage work: what Prep (and abort/finalize cleanup) do on the node and in the
+//! cluster. Long-running node work runs as `lca-cli` subcommands in detached local tasks
+//! (`crate::tasks`), the simulated-node counterpart of the reference's Jobs; everything on the
+//! node goes through the `lca-hostops` executor.
+//!
+//! Upgrade and Rollback are not implemented yet: they fail with a message saying so.
+
+mod cleanup;
+mod extra_manifests;
+mod prep;
+mod seed;
+mod validate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use kube::Client;
+use lca_api::ImageBasedUpgrade;
+use lca_core::{IdleOutcome, StepOutcome, StepReport};
+use lca_hostops::Executor;
+
+use crate::ibu::work::StageWork;
+
+/// Settings and handles the node work needs.
+pub struct NodeStageWork {
+    pub client: Client,
+    pub exec: Arc<dyn Executor>,
+    pub namespace: String,
+    /// The `lca-cli` binary run by the long-running tasks.
+    pub lca_cli: PathBuf,
+    /// Environment for the tasks (e.g. the simulated node's container storage config).
+    pub task_env: Vec<(String, String)>,
+}
+
+impl NodeStageWork {
+    fn workspace(&self) -> PathBuf {
+        self.exec.node().paths.host(lca_api::consts::paths::WORKSPACE)
+    }
+}
+
+impl StageWork for NodeStageWork {
+    fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(prep::step(self, ibu))
+    }
+    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(async {
+            StepOutcome::Failed { message: "Upgrade stage is not supported by this build of lca-rs".into() }.into()
+        })
+    }
+    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+        Box::pin(async {
+            StepOutcome::Failed { message: "Rollback stage is not supported by this build of lca-rs".into() }.into()
+        })
+    }
+    fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
+        Box::pin(cleanup::idle(self, ibu, finalize))
+    }
+    fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let version = &ibu.spec.seed_image_ref.version;
+            if version.is_empty() {
+                return false;
+            }
+            match lca_hostops::ostree::status(self.exec.as_ref()).await {
+                Ok(status) => status.booted_stateroot().is_ok_and(|s| s == lca_core::version::stateroot_name(version)),
+                Err(e) => {
+                    tracing::warn!("cannot read the booted stateroot: {e}");
+                    false
+                }
+            }
+        })
+    }
+}

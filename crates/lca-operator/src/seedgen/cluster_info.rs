@@ -1,0 +1,112 @@
+//! The seed cluster info (`SeedClusterInfo`, spec §1.7) gathered from the API before the
+//! imager runs, because `lca-cli create` has no kube client (the reference's imager reads it
+//! with the node kubeconfig while kubelet is still up). Written to the workspace as
+//! `seed-cluster-info.json`, which `lca-cli create` turns into `manifest.json` and the OCI label.
+//!
+//! Sources: ClusterVersion (version, release registry), Infrastructure (cluster name and base
+//! domain from the API URL), Proxy, the node (IPs, hostname). Facts that need install-time
+//! data this API does not expose (FIPS, machine networks, mirror registries, ingress CN) stay
+//! at their defaults.
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::{Client, ResourceExt};
+use lca_api::files::SeedClusterInfo;
+use serde_json::Value;
+
+use crate::cluster_health::kinds;
+
+async fn get(client: &Client, ar: &kube::core::ApiResource, name: &str) -> Result<DynamicObject, String> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    api.get(name)
+        .await
+        .map_err(|e| format!("failed to get {} {name}: {e}", ar.kind))
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// `api.<cluster>.<domain>` of `https://api.<cluster>.<domain>:6443` as (cluster, domain).
+pub fn split_api_url(url: &str) -> Option<(String, String)> {
+    let host = url.split("://").nth(1)?.split([':', '/']).next()?;
+    let rest = host.strip_prefix("api.")?;
+    let (cluster, domain) = rest.split_once('.')?;
+    Some((cluster.to_string(), domain.to_string()))
+}
+
+/// Registry host of an image reference (`quay.io/x/y:z` → `quay.io`).
+pub fn registry_of(image: &str) -> String {
+    image.split('/').next().filter(|_| image.contains('/')).unwrap_or_default().to_string()
+}
+
+/// Gather the seed cluster info.
+pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -> Result<SeedClusterInfo, String> {
+    let cv = get(client, &kinds::cluster_version(), "version").await?;
+    let version = s(&cv.data["status"]["desired"]["version"]);
+    if version.is_empty() {
+        return Err("ClusterVersion version has no status.desired.version".into());
+    }
+    let infra = get(client, &kinds::infrastructure(), "cluster").await?;
+    let (cluster_name, base_domain) =
+        split_api_url(&s(&infra.data["status"]["apiServerURL"])).unwrap_or_default();
+    let proxy = get(client, &kinds::proxy(), "cluster").await.ok();
+    let has_proxy = proxy.is_some_and(|p| {
+        ["httpProxy", "httpsProxy"]
+            .iter()
+            .any(|k| !s(&p.data["spec"][k]).is_empty())
+    });
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("failed to get node list: {e}"))?
+        .items
+        .into_iter()
+        .next()
+        .ok_or("no node in the cluster")?;
+    let addresses = node
+        .status
+        .as_ref()
+        .and_then(|st| st.addresses.clone())
+        .unwrap_or_default();
+    let node_ips: Vec<String> = addresses
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .map(|a| a.address.clone())
+        .collect();
+    let hostname = addresses
+        .iter()
+        .find(|a| a.type_ == "Hostname")
+        .map(|a| a.address.clone())
+        .unwrap_or_else(|| node.name_any());
+    Ok(SeedClusterInfo {
+        seed_cluster_ocp_version: version,
+        base_domain,
+        cluster_name,
+        node_ip: node_ips.first().cloned().unwrap_or_default(),
+        node_ips,
+        release_registry: registry_of(&s(&cv.data["status"]["desired"]["image"])),
+        sno_hostname: hostname,
+        recert_image_pull_spec: recert_image.to_string(),
+        has_proxy,
+        container_storage_mountpoint_target: storage_target.to_string(),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_the_api_url() {
+        assert_eq!(
+            split_api_url("https://api.seed.example.com:6443"),
+            Some(("seed".into(), "example.com".into()))
+        );
+        assert_eq!(split_api_url("https://10.0.0.1:6443"), None);
+        assert_eq!(registry_of("quay.io/openshift-release-dev/ocp-release:4.17.0"), "quay.io");
+        assert_eq!(registry_of("ubuntu"), "");
+    }
+}

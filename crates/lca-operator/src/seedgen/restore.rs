@@ -1,0 +1,120 @@
+//! Re-creating the SeedGenerator and its Secret from the node (spec §8.4, `initSeedGen`).
+//! Before launching the imager the controller saved both (with the CR's status) in the
+//! workspace and deleted them, so they are not in the seed. Afterwards — at operator start on
+//! a real node, when the local imager exits on a simulated one — they are created again, the
+//! saved files become `*.bak`, and the original pull secret is put back. The CR's Create
+//! event then drives the finalizing phase.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, ObjectMeta, PostParams};
+use lca_api::SeedGenerator;
+use lca_api::consts::{messages as m, names, paths};
+use tracing::{error, info, warn};
+
+use super::cleanup;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ibu::init::post_params;
+
+/// Keep what identifies the object to a user; drop what the API server owns.
+fn fresh_meta(meta: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        labels: meta.labels.clone(),
+        annotations: meta.annotations.clone(),
+        ..Default::default()
+    }
+}
+
+/// Create `secret` again (already present is fine).
+pub async fn create_secret(client: &Client, mut secret: Secret) -> Result<(), String> {
+    secret.metadata = fresh_meta(&secret.metadata);
+    let ns = secret.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(format!("failed to create seedgen secret: {e}")),
+    }
+}
+
+/// Create the SeedGenerator again, then put its saved status back.
+pub async fn create_cr(client: &Client, mut cr: SeedGenerator) -> Result<()> {
+    let status = cr.status.take();
+    cr.metadata = fresh_meta(&cr.metadata);
+    let api: Api<SeedGenerator> = Api::all(client.clone());
+    let mut created = match api.create(&post_params(), &cr).await {
+        Ok(c) => c,
+        Err(kube::Error::Api(e)) if e.code == 409 => api
+            .get(names::SEEDGEN)
+            .await
+            .map_err(Error::kube("reading the existing SeedGenerator"))?,
+        Err(e) => return Err(Error::kube("re-creating the SeedGenerator")(e)),
+    };
+    if let Some(mut status) = status {
+        status.observed_generation = created.metadata.generation.unwrap_or_default();
+        created.status = Some(status);
+        api.replace_status(names::SEEDGEN, &post_params(), &created)
+            .await
+            .map_err(Error::kube("restoring the SeedGenerator status"))?;
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("parsing {}: {e}", path.display()))
+}
+
+fn to_bak(path: &Path) -> Result<(), String> {
+    let mut bak = path.as_os_str().to_owned();
+    bak.push(".bak");
+    std::fs::rename(path, &bak).map_err(|e| format!("renaming {}: {e}", path.display()))
+}
+
+/// `initSeedGen`: restore the Secret, the CR and the pull secret if the files are there.
+/// Nothing saved is not an error; half of it is.
+pub async fn init_seedgen(ctx: &Context) -> Result<(), String> {
+    let cr_file = ctx.paths.host(paths::SEEDGEN_STORED_CR);
+    let secret_file = ctx.paths.host(paths::SEEDGEN_STORED_SECRET);
+    match (cr_file.exists(), secret_file.exists()) {
+        (false, false) => return Ok(()),
+        (true, true) => {}
+        (cr, _) => {
+            let missing = if cr { &secret_file } else { &cr_file };
+            return Err(format!("{} {}", m::SEEDGEN_MISSING_STORED_FILE, missing.display()));
+        }
+    }
+    let secret: Secret = read_json(&secret_file)?;
+    let cr: SeedGenerator = read_json(&cr_file)?;
+    create_secret(&ctx.client, secret).await?;
+    create_cr(&ctx.client, cr).await.map_err(|e| e.to_string())?;
+    to_bak(&secret_file)?;
+    to_bak(&cr_file)?;
+    let pull_secret = ctx.paths.host(paths::SEEDGEN_STORED_PULL_SECRET);
+    match std::fs::read(&pull_secret) {
+        Ok(data) => cleanup::set_pull_secret(ctx, &data).await?,
+        Err(e) => warn!("no saved pull secret to restore at {}: {e}", pull_secret.display()),
+    }
+    info!("restored the SeedGenerator and its secret from {}", cr_file.display());
+    Ok(())
+}
+
+/// At operator start: restore if the imager left saved objects (errors are logged; the
+/// operator must still come up to manage the IBU).
+pub async fn at_startup(ctx: &Context) {
+    if let Err(e) = init_seedgen(ctx).await {
+        error!("cannot restore the SeedGenerator: {e}");
+    }
+}
+
+/// After the local imager process exited (simulated node), serialized with the reconciles.
+pub async fn after_imager(ctx: &Arc<Context>) {
+    let _serial = ctx.lock.lock().await;
+    at_startup(ctx).await;
+}
