@@ -6,6 +6,8 @@
 
 pub mod assets;
 pub mod controlplane;
+pub mod images;
+pub mod openshift;
 pub mod operator;
 pub mod process;
 pub mod rbac;
