@@ -37,22 +37,52 @@ pub mod kinds {
         resource("config.openshift.io", "v1", "Proxy", "proxies")
     }
     pub fn machine_config_pool() -> ApiResource {
-        resource("machineconfiguration.openshift.io", "v1", "MachineConfigPool", "machineconfigpools")
+        resource(
+            "machineconfiguration.openshift.io",
+            "v1",
+            "MachineConfigPool",
+            "machineconfigpools",
+        )
     }
     pub fn machine_config() -> ApiResource {
-        resource("machineconfiguration.openshift.io", "v1", "MachineConfig", "machineconfigs")
+        resource(
+            "machineconfiguration.openshift.io",
+            "v1",
+            "MachineConfig",
+            "machineconfigs",
+        )
     }
     pub fn csv() -> ApiResource {
-        resource("operators.coreos.com", "v1alpha1", "ClusterServiceVersion", "clusterserviceversions")
+        resource(
+            "operators.coreos.com",
+            "v1alpha1",
+            "ClusterServiceVersion",
+            "clusterserviceversions",
+        )
     }
     pub fn sriov_node_state() -> ApiResource {
-        resource("sriovnetwork.openshift.io", "v1", "SriovNetworkNodeState", "sriovnetworknodestates")
+        resource(
+            "sriovnetwork.openshift.io",
+            "v1",
+            "SriovNetworkNodeState",
+            "sriovnetworknodestates",
+        )
     }
     pub fn dpa() -> ApiResource {
-        resource("oadp.openshift.io", "v1alpha1", "DataProtectionApplication", "dataprotectionapplications")
+        resource(
+            "oadp.openshift.io",
+            "v1alpha1",
+            "DataProtectionApplication",
+            "dataprotectionapplications",
+        )
     }
     pub fn backup_storage_location() -> ApiResource {
-        resource("velero.io", "v1", "BackupStorageLocation", "backupstoragelocations")
+        resource(
+            "velero.io",
+            "v1",
+            "BackupStorageLocation",
+            "backupstoragelocations",
+        )
     }
     pub fn local_volume() -> ApiResource {
         resource("local.storage.openshift.io", "v1", "LocalVolume", "localvolumes")
@@ -134,7 +164,8 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
     let bsls = if dpas.is_empty() {
         Ok(vec![])
     } else {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kinds::backup_storage_location());
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &kinds::backup_storage_location());
         api.list(&ListParams::default())
             .await
             .map(|l| {

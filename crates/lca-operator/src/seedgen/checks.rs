@@ -75,20 +75,26 @@ async fn storage_and_oadp(client: &Client) -> Option<String> {
     match pvs.list(&ListParams::default()).await {
         Ok(l) if !l.items.is_empty() => return Some(m::SEEDGEN_REJECT_PVS.into()),
         Ok(_) => {}
-        Err(_) => return Some("Failure occurred during check for configured PVs in system validation".into()),
+        Err(_) => {
+            return Some("Failure occurred during check for configured PVs in system validation".into());
+        }
     }
     match count_optional(client, &kinds::local_volume()).await {
         Ok(0) => {}
         Ok(_) => return Some(m::SEEDGEN_REJECT_LOCAL_VOLUMES.into()),
         Err(_) => {
-            return Some("Failure occurred during check for configured LocalVolumes in system validation".into());
+            return Some(
+                "Failure occurred during check for configured LocalVolumes in system validation".into(),
+            );
         }
     }
     match count_optional(client, &kinds::lvm_cluster()).await {
         Ok(0) => {}
         Ok(_) => return Some(m::SEEDGEN_REJECT_LVM_CLUSTERS.into()),
         Err(_) => {
-            return Some("Failure occurred during check for configured LVMClusters in system validation".into());
+            return Some(
+                "Failure occurred during check for configured LVMClusters in system validation".into(),
+            );
         }
     }
     // OADP counts as installed when its DPA CRD is.
@@ -106,8 +112,14 @@ async fn storage_and_oadp(client: &Client) -> Option<String> {
     }
     match oadp_version_supported(client).await {
         Ok(true) => None,
-        Ok(false) => Some(format!("{}{}", m::SEEDGEN_REJECT_OADP_VERSION, names::OADP_MIN_VERSION)),
-        Err(e) => Some(format!("Failure occurred when checking OADP version in system validation: {e}")),
+        Ok(false) => Some(format!(
+            "{}{}",
+            m::SEEDGEN_REJECT_OADP_VERSION,
+            names::OADP_MIN_VERSION
+        )),
+        Err(e) => Some(format!(
+            "Failure occurred when checking OADP version in system validation: {e}"
+        )),
     }
 }
 

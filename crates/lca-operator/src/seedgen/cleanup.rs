@@ -50,7 +50,11 @@ where
 }
 
 /// Delete everything matching `pred`, then wait until it is gone (10 s × 90).
-async fn delete_all_and_wait<K>(api: &Api<K>, pred: impl Fn(&str) -> bool + Copy, what: &str) -> Result<(), String>
+async fn delete_all_and_wait<K>(
+    api: &Api<K>,
+    pred: impl Fn(&str) -> bool + Copy,
+    what: &str,
+) -> Result<(), String>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -78,7 +82,12 @@ pub async fn cluster_resources(client: &Client) -> Result<(), String> {
     // CRDs first: deleting the namespaces first leaves their CRs' finalizers unserved.
     delete_all_and_wait(&crds, |n| n.ends_with(".open-cluster-management.io"), "CRD").await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    delete_all_and_wait(&namespaces, |n| n.starts_with("open-cluster-management-agent"), "namespace").await?;
+    delete_all_and_wait(
+        &namespaces,
+        |n| n.starts_with("open-cluster-management-agent"),
+        "namespace",
+    )
+    .await?;
     delete_ignoring_absent(&namespaces, "assisted-installer", "assisted-installer namespace").await?;
     let roles: Api<ClusterRole> = Api::all(client.clone());
     for role in [
@@ -91,7 +100,12 @@ pub async fn cluster_resources(client: &Client) -> Result<(), String> {
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
     delete_ignoring_absent(&bindings, "klusterlet", "klusterlet clusterrolebinding").await?;
     let monitoring: Api<Secret> = Api::namespaced(client.clone(), "openshift-monitoring");
-    delete_ignoring_absent(&monitoring, "observability-alertmanager-accessor", "observability secret").await
+    delete_ignoring_absent(
+        &monitoring,
+        "observability-alertmanager-accessor",
+        "observability secret",
+    )
+    .await
 }
 
 /// Delete every pod in phase `phase` (Succeeded, Failed), in all namespaces.
@@ -125,7 +139,13 @@ pub async fn read_pull_secret(client: &Client) -> Result<Vec<u8>, String> {
     secret
         .data
         .and_then(|d| d.get(names::PULL_SECRET_KEY).map(|b| b.0.clone()))
-        .ok_or_else(|| format!("pull-secret {} in {ns} has no {}", names::PULL_SECRET, names::PULL_SECRET_KEY))
+        .ok_or_else(|| {
+            format!(
+                "pull-secret {} in {ns} has no {}",
+                names::PULL_SECRET,
+                names::PULL_SECRET_KEY
+            )
+        })
 }
 
 /// Replace the cluster pull secret with `data` (on a simulated node also the kubelet's copy).
@@ -156,7 +176,11 @@ pub async fn override_pull_secret(ctx: &Context, data: &[u8]) -> Result<(), Stri
     set_pull_secret(ctx, data).await?;
     let kubelet = ctx.paths.host(paths::KUBELET_CONFIG);
     let simulated = ctx.exec.node().kind == NodeKind::Simulated;
-    let poll = if simulated { Duration::from_millis(500) } else { Duration::from_secs(30) };
+    let poll = if simulated {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(30)
+    };
     let start = Instant::now();
     let want = String::from_utf8_lossy(data).trim().to_string();
     loop {

@@ -37,11 +37,20 @@ pub fn split_api_url(url: &str) -> Option<(String, String)> {
 
 /// Registry host of an image reference (`quay.io/x/y:z` → `quay.io`).
 pub fn registry_of(image: &str) -> String {
-    image.split('/').next().filter(|_| image.contains('/')).unwrap_or_default().to_string()
+    image
+        .split('/')
+        .next()
+        .filter(|_| image.contains('/'))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Gather the seed cluster info.
-pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -> Result<SeedClusterInfo, String> {
+pub async fn gather(
+    client: &Client,
+    recert_image: &str,
+    storage_target: &str,
+) -> Result<SeedClusterInfo, String> {
     let cv = get(client, &kinds::cluster_version(), "version").await?;
     let version = s(&cv.data["status"]["desired"]["version"]);
     if version.is_empty() {
@@ -106,7 +115,10 @@ mod tests {
             Some(("seed".into(), "example.com".into()))
         );
         assert_eq!(split_api_url("https://10.0.0.1:6443"), None);
-        assert_eq!(registry_of("quay.io/openshift-release-dev/ocp-release:4.17.0"), "quay.io");
+        assert_eq!(
+            registry_of("quay.io/openshift-release-dev/ocp-release:4.17.0"),
+            "quay.io"
+        );
         assert_eq!(registry_of("ubuntu"), "");
     }
 }

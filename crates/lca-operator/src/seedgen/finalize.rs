@@ -18,7 +18,10 @@ async fn finish(ctx: &Context) -> Result<(), String> {
     match std::fs::remove_dir_all(&ws) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("failed to wipe workspace: failed to delete {}: {e}", ws.display())),
+        Err(e) => Err(format!(
+            "failed to wipe workspace: failed to delete {}: {e}",
+            ws.display()
+        )),
     }
 }
 

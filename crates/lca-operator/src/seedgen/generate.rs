@@ -96,9 +96,13 @@ async fn steps(ctx: &Arc<Context>, w: &mut Writer, undo: &mut Undo) -> Result<Re
             authfile: Some(std::path::PathBuf::from("/").join(paths::KUBELET_CONFIG)),
             ..Default::default()
         };
-        step!(podman::pull(ctx.exec.as_ref(), &recert, &opts).await.map_err(|e| format!(
-            "failed to pull recert image: failed to pull recertImage ({recert}): {e}"
-        )));
+        step!(
+            podman::pull(ctx.exec.as_ref(), &recert, &opts)
+                .await
+                .map_err(|e| format!(
+                    "failed to pull recert image: failed to pull recertImage ({recert}): {e}"
+                ))
+        );
     }
 
     w.progress(m::SEEDGEN_PREPARING).await?;
@@ -120,28 +124,40 @@ async fn steps(ctx: &Arc<Context>, w: &mut Writer, undo: &mut Undo) -> Result<Re
     };
     step!(write_private(ctx, paths::SEEDGEN_AUTH, &auth));
     let original_pull_secret = step!(cleanup::read_pull_secret(&ctx.client).await);
-    step!(write_private(ctx, paths::SEEDGEN_STORED_PULL_SECRET, &original_pull_secret));
+    step!(write_private(
+        ctx,
+        paths::SEEDGEN_STORED_PULL_SECRET,
+        &original_pull_secret
+    ));
 
     w.progress(m::SEEDGEN_CLEANING).await?;
-    step!(cleanup::cluster_resources(&ctx.client)
-        .await
-        .map_err(|e| format!("failed to cleanup resources: {e}")));
+    step!(
+        cleanup::cluster_resources(&ctx.client)
+            .await
+            .map_err(|e| format!("failed to cleanup resources: {e}"))
+    );
     step!(cleanup::finished_pods(&ctx.client, "Succeeded").await);
     step!(cleanup::finished_pods(&ctx.client, "Failed").await);
     info!("sanitizing the cluster's pull-secret");
     undo.pull_secret = Some(original_pull_secret);
-    step!(cleanup::override_pull_secret(ctx, names::SANITIZED_PULL_SECRET.as_bytes())
-        .await
-        .map_err(|e| format!("failed sanitizing cluster's pull-secret: {e}")));
-    step!(cleanup::old_rendered_machine_configs(&ctx.client)
-        .await
-        .map_err(|e| format!("failed to cleanup old machine configs, err: {e}")));
+    step!(
+        cleanup::override_pull_secret(ctx, names::SANITIZED_PULL_SECRET.as_bytes())
+            .await
+            .map_err(|e| format!("failed sanitizing cluster's pull-secret: {e}"))
+    );
+    step!(
+        cleanup::old_rendered_machine_configs(&ctx.client)
+            .await
+            .map_err(|e| format!("failed to cleanup old machine configs, err: {e}"))
+    );
     let storage = systemd::container_storage_mount_target(ctx.exec.as_ref())
         .await
         .unwrap_or_default();
-    let info = step!(cluster_info::gather(&ctx.client, &recert, &storage)
-        .await
-        .map_err(|e| format!("failed to gather seed cluster info: {e}")));
+    let info = step!(
+        cluster_info::gather(&ctx.client, &recert, &storage)
+            .await
+            .map_err(|e| format!("failed to gather seed cluster info: {e}"))
+    );
     let info = step!(serde_json::to_vec(&info).map_err(|e| e.to_string()));
     step!(write_private(ctx, paths::SEED_CLUSTER_INFO, &info));
 
@@ -149,17 +165,20 @@ async fn steps(ctx: &Arc<Context>, w: &mut Writer, undo: &mut Undo) -> Result<Re
     let cr_json = step!(serde_json::to_vec(&w.cr).map_err(|e| e.to_string()));
     step!(write_private(ctx, paths::SEEDGEN_STORED_CR, &cr_json));
     info!("deleting the seedgen secret");
-    step!(secrets
-        .delete(names::SEEDGEN_SECRET, &DeleteParams::default())
-        .await
-        .map_err(|e| format!("unable to delete seedgen secret CR: {e}")));
+    step!(
+        secrets
+            .delete(names::SEEDGEN_SECRET, &DeleteParams::default())
+            .await
+            .map_err(|e| format!("unable to delete seedgen secret CR: {e}"))
+    );
     undo.secret = Some(secret);
     info!("deleting the SeedGenerator");
     let crs: Api<SeedGenerator> = Api::all(ctx.client.clone());
-    step!(crs
-        .delete(names::SEEDGEN, &DeleteParams::default())
-        .await
-        .map_err(|e| format!("unable to delete seedgen CR: {e}")));
+    step!(
+        crs.delete(names::SEEDGEN, &DeleteParams::default())
+            .await
+            .map_err(|e| format!("unable to delete seedgen CR: {e}"))
+    );
     undo.cr_deleted = true;
     // The IBU must not be in the seed; InitIBU re-creates a fresh one afterwards.
     let ibus: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
@@ -177,7 +196,12 @@ async fn setup_workspace(ctx: &Context) -> Result<(), String> {
     match std::fs::remove_dir_all(&ws) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("failed to wipe previous workspace: failed to delete {}: {e}", ws.display())),
+        Err(e) => {
+            return Err(format!(
+                "failed to wipe previous workspace: failed to delete {}: {e}",
+                ws.display()
+            ));
+        }
     }
     if ctx.exec.node().kind == NodeKind::Real {
         let rm = Cmd::new("podman").args(["rm", "-i", "-f", names::IMAGER_CONTAINER]);

@@ -32,7 +32,11 @@ pub fn recert_image(cr: &SeedGenerator) -> String {
         .recert_image
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var(names::RECERT_IMAGE_ENV).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var(names::RECERT_IMAGE_ENV)
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| names::DEFAULT_RECERT_IMAGE.to_string())
 }
 
@@ -59,7 +63,8 @@ fn create_args(cr: &SeedGenerator, auth: &str, recert: &str) -> Vec<String> {
 
 /// The operator's own image (container `manager` of pod `MY_POD_NAME`).
 async fn lca_image(ctx: &Context) -> Result<String, String> {
-    let pod_name = std::env::var("MY_POD_NAME").map_err(|_| "failed to get pod info: MY_POD_NAME is not set".to_string())?;
+    let pod_name = std::env::var("MY_POD_NAME")
+        .map_err(|_| "failed to get pod info: MY_POD_NAME is not set".to_string())?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let pod = pods
         .get(&pod_name)
@@ -83,9 +88,22 @@ pub async fn launch(ctx: &Arc<Context>, cr: &SeedGenerator) -> Result<(), String
     let auth = format!("/{}", paths::SEEDGEN_AUTH);
     let volume = |s: &str| format!("{s}:{s}");
     let mut argv: Vec<String> = [
-        "--collect", "--wait", "--property", "ExitType=cgroup", "--unit", names::IMAGER_UNIT,
-        "--setenv", "HTTP_PROXY", "--setenv", "HTTPS_PROXY", "--setenv", "NO_PROXY",
-        "podman", "run", "--privileged", "--pid=host",
+        "--collect",
+        "--wait",
+        "--property",
+        "ExitType=cgroup",
+        "--unit",
+        names::IMAGER_UNIT,
+        "--setenv",
+        "HTTP_PROXY",
+        "--setenv",
+        "HTTPS_PROXY",
+        "--setenv",
+        "NO_PROXY",
+        "podman",
+        "run",
+        "--privileged",
+        "--pid=host",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -99,7 +117,9 @@ pub async fn launch(ctx: &Arc<Context>, cr: &SeedGenerator) -> Result<(), String
     argv.extend(["--entrypoint".to_string(), "lca-cli".into(), image]);
     argv.extend(create_args(cr, &auth, &recert));
     // The unit outlives this pod; the wait below normally ends with the pod being killed.
-    let cmd = Cmd::new("systemd-run").args(&argv).timeout(Duration::from_secs(6 * 3600));
+    let cmd = Cmd::new("systemd-run")
+        .args(&argv)
+        .timeout(Duration::from_secs(6 * 3600));
     ctx.exec
         .run(&cmd)
         .await
@@ -114,14 +134,16 @@ fn sim_file(ctx: &Context, name: &str) -> PathBuf {
 fn record(ctx: &Context, status: &str, code: i32) {
     let json = serde_json::json!([{ "State": { "Status": status, "ExitCode": code } }]);
     let path = sim_file(ctx, SIM_STATE);
-    let res = std::fs::create_dir_all(ctx.paths.sim_dir()).and_then(|()| std::fs::write(&path, json.to_string()));
+    let res =
+        std::fs::create_dir_all(ctx.paths.sim_dir()).and_then(|()| std::fs::write(&path, json.to_string()));
     if let Err(e) = res {
         error!("cannot record the imager state in {}: {e}", path.display());
     }
 }
 
 fn launch_local(ctx: &Arc<Context>, cr: &SeedGenerator, recert: &str) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("imager failed: locating the operator binary: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("imager failed: locating the operator binary: {e}"))?;
     let cli = exe.with_file_name("lca-cli");
     let auth = ctx.paths.host(paths::SEEDGEN_AUTH).display().to_string();
     std::fs::create_dir_all(ctx.paths.sim_dir()).map_err(|e| format!("imager failed: {e}"))?;
@@ -137,9 +159,12 @@ fn launch_local(ctx: &Arc<Context>, cr: &SeedGenerator, recert: &str) -> Result<
     if let Some(path) = sim_tool_path(&ctx.paths) {
         cmd.env("PATH", path);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("imager failed: failed to run imager container: {}: {e}", cli.display()))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "imager failed: failed to run imager container: {}: {e}",
+            cli.display()
+        )
+    })?;
     record(ctx, "running", 0);
     info!(cli = %cli.display(), "imager started as a local process (simulated node)");
     let ctx = ctx.clone();
@@ -180,7 +205,14 @@ pub async fn check_status(ctx: &Context) -> Result<(), String> {
             .map_err(|e| format!("failed to run podman inspect command: {e}"))?
     } else {
         let cmd = Cmd::new("podman")
-            .args(["inspect", "--format", "json", "--log-level", "error", names::IMAGER_CONTAINER])
+            .args([
+                "inspect",
+                "--format",
+                "json",
+                "--log-level",
+                "error",
+                names::IMAGER_CONTAINER,
+            ])
             .read_only();
         ctx.exec
             .run(&cmd)
@@ -196,13 +228,22 @@ pub fn parse_status(output: &str) -> Result<(), String> {
     let containers: Vec<Inspect> = serde_json::from_str(output)
         .map_err(|e| format!("unable to parse podman inspect command output: {e}"))?;
     let [c] = containers.as_slice() else {
-        return Err(format!("expected 1 item in podman inspect output, got {}", containers.len()));
+        return Err(format!(
+            "expected 1 item in podman inspect output, got {}",
+            containers.len()
+        ));
     };
     if c.state.status != "exited" {
-        return Err(format!("expected container status exited, found: {}", c.state.status));
+        return Err(format!(
+            "expected container status exited, found: {}",
+            c.state.status
+        ));
     }
     if c.state.exit_code != 0 {
-        return Err(format!("expected container status 0, found: {}", c.state.exit_code));
+        return Err(format!(
+            "expected container status 0, found: {}",
+            c.state.exit_code
+        ));
     }
     Ok(())
 }

@@ -87,7 +87,11 @@ pub async fn init_seedgen(ctx: &Context) -> Result<(), String> {
         (true, true) => {}
         (cr, _) => {
             let missing = if cr { &secret_file } else { &cr_file };
-            return Err(format!("{} {}", m::SEEDGEN_MISSING_STORED_FILE, missing.display()));
+            return Err(format!(
+                "{} {}",
+                m::SEEDGEN_MISSING_STORED_FILE,
+                missing.display()
+            ));
         }
     }
     let secret: Secret = read_json(&secret_file)?;
@@ -99,9 +103,15 @@ pub async fn init_seedgen(ctx: &Context) -> Result<(), String> {
     let pull_secret = ctx.paths.host(paths::SEEDGEN_STORED_PULL_SECRET);
     match std::fs::read(&pull_secret) {
         Ok(data) => cleanup::set_pull_secret(ctx, &data).await?,
-        Err(e) => warn!("no saved pull secret to restore at {}: {e}", pull_secret.display()),
+        Err(e) => warn!(
+            "no saved pull secret to restore at {}: {e}",
+            pull_secret.display()
+        ),
     }
-    info!("restored the SeedGenerator and its secret from {}", cr_file.display());
+    info!(
+        "restored the SeedGenerator and its secret from {}",
+        cr_file.display()
+    );
     Ok(())
 }
 

@@ -140,11 +140,26 @@ mod tests {
         let rows: Vec<(Vec<Condition>, Phase)> = vec![
             (vec![], Phase::Initial),
             (vec![ip("True", "InProgress", "")], Phase::Initial),
-            (vec![ip("True", "InProgress", "Waiting for system to stabilize")], Phase::Generating),
-            (vec![ip("True", "InProgress", "Launching imager container")], Phase::Finalizing),
-            (vec![ip("True", "InProgress", "Finalizing seed generation")], Phase::Generating),
-            (vec![done("False", "Failed"), ip("False", "Failed", "x")], Phase::Failed),
-            (vec![ip("False", "Completed", "x"), done("True", "Completed")], Phase::Completed),
+            (
+                vec![ip("True", "InProgress", "Waiting for system to stabilize")],
+                Phase::Generating,
+            ),
+            (
+                vec![ip("True", "InProgress", "Launching imager container")],
+                Phase::Finalizing,
+            ),
+            (
+                vec![ip("True", "InProgress", "Finalizing seed generation")],
+                Phase::Generating,
+            ),
+            (
+                vec![done("False", "Failed"), ip("False", "Failed", "x")],
+                Phase::Failed,
+            ),
+            (
+                vec![ip("False", "Completed", "x"), done("True", "Completed")],
+                Phase::Completed,
+            ),
         ];
         for (conds, want) in rows {
             assert_eq!(phase(&conds), want, "{conds:?}");
