@@ -166,6 +166,8 @@ pub const NODE: &str = "sno";
 pub const OPERATORS: [&str; 3] = ["etcd", "kube-apiserver", "machine-config"];
 /// The CSV of the healthy cluster (namespace `openshift-operators`).
 pub const HEALTHY_CSV: &str = "sriov-operator.v4.17.0";
+/// The OADP operator's CSV (namespace `openshift-adp`, version 1.4.0).
+pub const OADP_CSV: &str = "oadp-operator.v1.4.0";
 /// The rendered MachineConfig the `master` pool uses, and a stale one seedgen removes.
 pub const RENDERED_CURRENT: &str = "rendered-master-current";
 pub const RENDERED_STALE: &str = "rendered-master-stale";

@@ -82,6 +82,17 @@ pub async fn healthy_sno(client: &Client) -> Result<()> {
         json!({"phase": "Succeeded"}),
     )
     .await?;
+    // OADP installed (its CRDs are in STANDARD), recent enough, no DPA configured.
+    ensure_namespace(client, lca_api::consts::names::OADP_NAMESPACE).await?;
+    create(
+        client,
+        CSV,
+        lca_api::consts::names::OADP_NAMESPACE,
+        OADP_CSV,
+        json!({"spec": {"version": "1.4.0"}}),
+        json!({"phase": "Succeeded"}),
+    )
+    .await?;
     ensure_namespace(client, lca_api::consts::names::OPENSHIFT_CONFIG_NAMESPACE).await?;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "pull-secret"},
@@ -159,6 +170,19 @@ pub async fn set_pool_ready_count(client: &Client, ready: i64) -> Result<()> {
         json!({"readyMachineCount": ready}),
     )
     .await
+}
+
+/// Set `spec.version` of the OADP operator's CSV.
+pub async fn set_oadp_version(client: &Client, version: &str) -> Result<()> {
+    CSV.api(client, lca_api::consts::names::OADP_NAMESPACE)
+        .patch(
+            OADP_CSV,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"version": version}})),
+        )
+        .await
+        .map_err(kube_err("setting the OADP version"))?;
+    Ok(())
 }
 
 /// Set the phase of the healthy CSV.

@@ -1,0 +1,352 @@
+//! SeedGenerator e2e: a real control plane with the OpenShift fixtures of a healthy SNO, the
+//! operator as its ServiceAccount on a simulated seed node (real ostree sysroot), and a real
+//! registry with htpasswd auth whose credentials are in the `seedgen` Secret. From
+//! `seedimage` creation to `SeedGenCompleted` with the v4 seed in the registry; each
+//! prerequisite rejection reproducible here; the missing `seedAuth` key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Secret};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use lca_api::consts::{condition_types as ct, messages as m, names};
+use lca_api::{SeedGenerator, SeedGeneratorSpec};
+use lca_testkit::openshift::{self as os, Kind};
+use lca_testkit::seednode::SeedNode;
+use lca_testkit::{ControlPlane, OperatorProcess, Registry};
+use serde_json::json;
+
+const USER: &str = "seeduser";
+const PASSWORD: &str = "seedpass";
+const NS: &str = names::OPERATOR_NAMESPACE;
+
+struct Env {
+    cp: ControlPlane,
+    client: Client,
+    node: SeedNode,
+    registry: Registry,
+    operator: OperatorProcess,
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Make the simulated node pass the node-side prerequisites: an `ostree` with `set-default`
+/// (the libostree test peer), a `systemctl` that reports the shared container storage mount,
+/// and the IBU dnsmasq script.
+fn prepare_node(root: &Path) {
+    let bin = root.join("var/lib/lca-sim/bin");
+    let peer = lca_testkit::assets::workspace_binary("lca-operator")
+        .unwrap()
+        .with_file_name("lca-ostree-set-default-peer");
+    let peer = if peer.exists() {
+        peer.display().to_string()
+    } else {
+        "false".into()
+    };
+    write_exec(
+        &bin.join("ostree"),
+        &format!(
+            "#!/bin/sh\nif [ \"$1\" = admin ] && [ \"$2\" = set-default ]; then exec {peer} \"$@\"; fi\n\
+             if [ \"$1\" = admin ] && [ \"$2\" = --help ]; then /usr/bin/ostree \"$@\"; echo '  set-default        Change the default bootloader entry'; exit 0; fi\n\
+             exec /usr/bin/ostree \"$@\"\n"
+        ),
+    );
+    write_exec(
+        &bin.join("systemctl"),
+        "#!/bin/sh\ncase \"$1 $2\" in\n  'is-active var-lib-containers.mount') echo active ;;\n  \
+         'cat var-lib-containers.mount') printf '[Mount]\\nWhat=/dev/disk/by-partlabel/varlibcontainers\\nWhere=/var/lib/containers\\n' ;;\n  \
+         *) exec /usr/bin/systemctl \"$@\" ;;\nesac\n",
+    );
+    write_exec(&root.join("usr/local/bin/dnsmasq_config.sh"), "#!/bin/sh\n");
+}
+
+async fn setup() -> Env {
+    let cp = ControlPlane::start().await.expect("control plane");
+    let client = cp.client().await.expect("admin client");
+    os::install(&cp).await.expect("OpenShift CRDs");
+    os::healthy_sno(&client).await.expect("healthy SNO objects");
+    let registry = Registry::start_with_auth(USER, PASSWORD).expect("registry");
+    let node = SeedNode::build(64).expect("seed node");
+    prepare_node(node.root());
+    let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&cp).expect("operator RBAC");
+    create_seedgen_secret(&client, &registry, true).await;
+    let operator = OperatorProcess::start_with_args(
+        &kubeconfig,
+        node.root(),
+        &cp.dir().join("operator.log"),
+        &["--node=simulated"],
+    )
+    .expect("operator starts");
+    Env {
+        cp,
+        client,
+        node,
+        registry,
+        operator,
+    }
+}
+
+async fn create_seedgen_secret(client: &Client, registry: &Registry, with_auth: bool) {
+    let auth = json!({"auths": {registry.addr(): {"auth": base64(format!("{USER}:{PASSWORD}").as_bytes())}}});
+    let data = if with_auth {
+        json!({"seedAuth": auth.to_string()})
+    } else {
+        json!({"other": "x"})
+    };
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": names::SEEDGEN_SECRET, "namespace": NS},
+        "stringData": data,
+    }))
+    .unwrap();
+    let api: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let _ = api.delete(names::SEEDGEN_SECRET, &DeleteParams::default()).await;
+    api.create(&PostParams::default(), &secret)
+        .await
+        .expect("seedgen secret");
+}
+
+impl Env {
+    fn seed_image(&self) -> String {
+        format!("{}/ocp/seed:4.17.0", self.registry.addr())
+    }
+
+    fn api(&self) -> Api<SeedGenerator> {
+        Api::all(self.client.clone())
+    }
+
+    async fn create_cr(&self) {
+        let cr = SeedGenerator::new(
+            names::SEEDGEN,
+            SeedGeneratorSpec {
+                seed_image: self.seed_image(),
+                recert_image: None,
+            },
+        );
+        self.api()
+            .create(&PostParams::default(), &cr)
+            .await
+            .expect("create seedimage");
+    }
+
+    async fn delete_cr(&self) {
+        self.api()
+            .delete(names::SEEDGEN, &DeleteParams::default())
+            .await
+            .expect("delete seedimage");
+        self.wait_gone(Duration::from_secs(10)).await;
+    }
+
+    async fn wait_gone(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.api().get_opt(names::SEEDGEN).await.unwrap().is_some() {
+            assert!(start.elapsed() < limit, "seedimage not deleted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Poll the CR until a condition of `type_` matches (status, reason); returns its message.
+    async fn wait_condition(&self, type_: &str, status: &str, reason: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        let mut last = None;
+        while start.elapsed() < limit {
+            if let Ok(Some(cr)) = self.api().get_opt(names::SEEDGEN).await {
+                let conds = cr.status.clone().unwrap_or_default().conditions;
+                if let Some(c) = conds
+                    .iter()
+                    .find(|c| c.type_ == type_ && c.status == status && c.reason == reason)
+                {
+                    return c.message.clone();
+                }
+                last = Some(conds);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for {type_}={status}/{reason}; last conditions {last:#?}\n--- operator log ---\n{}",
+            self.operator.log()
+        );
+    }
+
+    /// Create the CR, expect the rejection `message`, delete the CR.
+    async fn expect_rejection(&self, message: &str) {
+        self.create_cr().await;
+        let got = self
+            .wait_condition(
+                ct::SEEDGEN_IN_PROGRESS,
+                "False",
+                "Failed",
+                Duration::from_secs(20),
+            )
+            .await;
+        assert_eq!(got, message);
+        let completed = self
+            .wait_condition(ct::SEEDGEN_COMPLETED, "False", "Failed", Duration::from_secs(1))
+            .await;
+        assert_eq!(completed, format!("{}: {message}", m::SEEDGEN_FAILED));
+        self.delete_cr().await;
+    }
+
+    fn rename(&self, from: &str, to: &str) {
+        std::fs::rename(self.node.root().join(from), self.node.root().join(to)).unwrap();
+    }
+
+    async fn create_object(&self, kind: Kind, ns: &str, name: &str) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        let _ = namespaces.create(&PostParams::default(), &n).await;
+        os::create(&self.client, kind, ns, name, json!({"spec": {}}), json!(null))
+            .await
+            .unwrap();
+    }
+
+    async fn delete_object(&self, kind: Kind, ns: &str, name: &str) {
+        kind.api(&self.client, ns)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+}
+
+fn skopeo_labels(env: &Env) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{USER}:{PASSWORD}"),
+        ])
+        .arg(format!("docker://{}", env.seed_image()))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        out.status.success(),
+        "skopeo inspect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["Labels"].clone()
+}
+
+#[tokio::test]
+async fn seed_image_is_generated_and_pushed() {
+    let started = Instant::now();
+    let env = setup().await;
+    env.create_cr().await;
+    let msg = env
+        .wait_condition(
+            ct::SEEDGEN_COMPLETED,
+            "True",
+            "Completed",
+            Duration::from_secs(180),
+        )
+        .await;
+    assert_eq!(msg, m::SEEDGEN_COMPLETED);
+    let cr = env.api().get(names::SEEDGEN).await.unwrap();
+    let conds = cr.status.unwrap().conditions;
+    let in_progress = conds.iter().find(|c| c.type_ == ct::SEEDGEN_IN_PROGRESS).unwrap();
+    assert_eq!(
+        (
+            in_progress.status.as_str(),
+            in_progress.reason.as_str(),
+            in_progress.message.as_str()
+        ),
+        ("False", "Completed", m::SEEDGEN_COMPLETED)
+    );
+    assert_eq!(
+        conds.last().unwrap().type_,
+        ct::SEEDGEN_COMPLETED,
+        "State column shows the type"
+    );
+
+    let labels = skopeo_labels(&env);
+    assert_eq!(labels["com.openshift.lifecycle-agent.seed_format_version"], "4");
+    let info: serde_json::Value = serde_json::from_str(
+        labels["com.openshift.lifecycle-agent.seed_cluster_info"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info["seed_cluster_ocp_version"], os::OCP_VERSION);
+    assert_eq!(info["cluster_name"], "seed");
+    assert_eq!(info["base_domain"], "example.com");
+    assert_eq!(info["node_ips"], json!(["192.168.1.10"]));
+    assert_eq!(
+        info["container_storage_mountpoint_target"],
+        "/dev/disk/by-partlabel/varlibcontainers"
+    );
+
+    // Restored after the imager: the Secret, the original pull secret (API and node), the IBU.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NS);
+    assert!(
+        secrets
+            .get(names::SEEDGEN_SECRET)
+            .await
+            .unwrap()
+            .data
+            .unwrap()
+            .contains_key("seedAuth")
+    );
+    assert_eq!(os::pull_secret(&env.client).await.unwrap(), os::PULL_SECRET);
+    let kubelet = std::fs::read_to_string(env.node.root().join("var/lib/kubelet/config.json")).unwrap();
+    assert_eq!(kubelet, os::PULL_SECRET);
+    assert!(
+        !env.node.root().join("var/lib/lca/ibu-seedgen-orch").exists(),
+        "workspace wiped"
+    );
+    let mcs = os::names(&env.client, os::MACHINE_CONFIG).await.unwrap();
+    assert!(
+        mcs.contains(&os::RENDERED_CURRENT.to_string()) && !mcs.contains(&os::RENDERED_STALE.to_string())
+    );
+    let ibus: Api<lca_api::ImageBasedUpgrade> = Api::all(env.client.clone());
+    assert!(
+        ibus.get_opt(names::IBU).await.unwrap().is_some(),
+        "IBU re-created"
+    );
+    let (ok, out, err) = kubectl(&env, &["get", "seedgen"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("SeedGenCompleted") && out.contains(m::SEEDGEN_COMPLETED),
+        "{out}"
+    );
+    eprintln!("seed generation e2e took {:?}", started.elapsed());
+}
+
+fn kubectl(env: &Env, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", env.cp.kubeconfig().display()))
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[path = "seedgen/rejections.rs"]
+mod rejections;
