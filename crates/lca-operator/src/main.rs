@@ -6,10 +6,10 @@ mod cluster_health;
 mod context;
 mod error;
 mod health;
-mod node_work;
-mod tasks;
 mod ibu;
+mod node_work;
 mod seedgen;
+mod tasks;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -94,7 +94,7 @@ async fn run(args: Args) -> Result<(), String> {
     let exec: Arc<dyn lca_hostops::Executor> = match args.node.as_str() {
         "real" => Arc::new(lca_hostops::ChrootExecutor::new(&args.host_root)),
         "simulated" => {
-            let storage_conf = paths.host("var/lib/lca-sim/storage.conf");
+            let storage_conf = paths.host("var/lib/lca-sim/containers-storage.conf");
             let mut local = lca_hostops::LocalExecutor::new(&args.host_root);
             if storage_conf.exists() {
                 local = local.with_env("CONTAINERS_STORAGE_CONF", storage_conf.as_os_str());
@@ -105,11 +105,16 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let lca_cli = match args.lca_cli.clone() {
         Some(p) => p,
-        None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("lca-cli"),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("lca-cli"),
     };
-    let storage_conf = paths.host("var/lib/lca-sim/storage.conf");
+    let storage_conf = paths.host("var/lib/lca-sim/containers-storage.conf");
     let task_env = if args.node == "simulated" && storage_conf.exists() {
-        vec![("CONTAINERS_STORAGE_CONF".to_string(), storage_conf.display().to_string())]
+        vec![(
+            "CONTAINERS_STORAGE_CONF".to_string(),
+            storage_conf.display().to_string(),
+        )]
     } else {
         vec![]
     };

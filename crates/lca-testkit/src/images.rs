@@ -39,7 +39,9 @@ pub fn push_test_image(registry: &Registry, repo_tag: &str, content: &str) -> Re
     header.set_size(content.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    builder.append_data(&mut header, "hello", content.as_bytes()).map_err(io("building a layer"))?;
+    builder
+        .append_data(&mut header, "hello", content.as_bytes())
+        .map_err(io("building a layer"))?;
     let layer = builder.into_inner().map_err(io("building a layer"))?;
     let layer_digest = write_blob(layout, &layer)?;
     let config = serde_json::json!({
@@ -62,7 +64,8 @@ pub fn push_test_image(registry: &Registry, repo_tag: &str, content: &str) -> Re
         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_digest}"), "size": manifest.len()}]
     });
     std::fs::write(layout.join("index.json"), index.to_string()).map_err(io("writing index.json"))?;
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io("writing oci-layout"))?;
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .map_err(io("writing oci-layout"))?;
     let reference = format!("{}/{repo_tag}", registry.addr());
     let out = Command::new("skopeo")
         .arg("copy")
@@ -72,7 +75,10 @@ pub fn push_test_image(registry: &Registry, repo_tag: &str, content: &str) -> Re
         .output()
         .map_err(io("running skopeo"))?;
     if !out.status.success() {
-        return Err(Error::Setup(format!("skopeo copy to {reference}: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::Setup(format!(
+            "skopeo copy to {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     Ok(reference)
 }
@@ -80,16 +86,25 @@ pub fn push_test_image(registry: &Registry, repo_tag: &str, content: &str) -> Re
 /// Build a simulated seed node at `version` whose `containers.list` is `images`, pack it
 /// with `lca-cli create` and push it as `<registry>/seed/sno:<version>`; returns the reference.
 pub fn push_seed(registry: &Registry, version: &str, images: &[String]) -> Result<String> {
+    push_seed_with(registry, version, images, false)
+}
+
+/// As [`push_seed`], for a seed cluster with (`has_proxy`) or without a proxy.
+pub fn push_seed_with(registry: &Registry, version: &str, images: &[String], has_proxy: bool) -> Result<String> {
     let node = SeedNode::build(64)?;
     let root = node.root();
-    std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n").map_err(io("writing images.list"))?;
+    std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
+        .map_err(io("writing images.list"))?;
     let info = serde_json::json!({
         "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",
-        "has_proxy": false, "has_fips": false, "node_ips": ["192.168.1.10"],
+        "has_proxy": has_proxy, "has_fips": false, "node_ips": ["192.168.1.10"],
         "release_registry": registry.addr(), "container_storage_mountpoint_target": ""
     });
-    std::fs::write(root.join("var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json"), info.to_string())
-        .map_err(io("writing the seed cluster info"))?;
+    std::fs::write(
+        root.join("var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json"),
+        info.to_string(),
+    )
+    .map_err(io("writing the seed cluster info"))?;
     let auth = root.join("auth.json");
     let auth_json = match registry.credentials() {
         Some((u, p)) => {
@@ -101,15 +116,18 @@ pub fn push_seed(registry: &Registry, version: &str, images: &[String]) -> Resul
     };
     std::fs::write(&auth, auth_json).map_err(io("writing auth.json"))?;
     let image = format!("{}/seed/sno:{version}", registry.addr());
-    let out = Command::new(assets::workspace_binary("lca-cli")?)
-        .arg("--host-root")
-        .arg(root)
-        .args(["create", "--simulated", "--image", &image, "--authfile"])
-        .arg(&auth)
-        .output()
-        .map_err(io("running lca-cli create"))?;
+    let mut cmd = Command::new(assets::workspace_binary("lca-cli")?);
+    cmd.arg("--host-root").arg(root).args(["create", "--simulated", "--image", &image, "--authfile"]).arg(&auth);
+    // The recert image joins containers.list; keep it in the loopback registry too.
+    if let Some(first) = images.first() {
+        cmd.args(["--recert-image", first]);
+    }
+    let out = cmd.output().map_err(io("running lca-cli create"))?;
     if !out.status.success() {
-        return Err(Error::Setup(format!("lca-cli create failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::Setup(format!(
+            "lca-cli create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     Ok(image)
 }

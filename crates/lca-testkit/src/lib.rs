@@ -13,6 +13,7 @@ pub mod process;
 pub mod rbac;
 pub mod registry;
 pub mod seednode;
+pub mod simnode;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;

@@ -14,6 +14,8 @@ use lca_testkit::{ControlPlane, OperatorProcess};
 pub struct Cluster {
     pub operator: Option<OperatorProcess>,
     pub node: tempfile::TempDir,
+    /// A simulated SNO node with a real ostree sysroot, when the test needs one.
+    pub target: Option<lca_testkit::seednode::TargetNode>,
     pub cp: ControlPlane,
     pub client: Client,
 }
@@ -27,12 +29,7 @@ impl Cluster {
             .prefix("lca-node-")
             .tempdir()
             .expect("node dir");
-        Self {
-            operator: None,
-            node,
-            cp,
-            client,
-        }
+        Self { operator: None, node, target: None, cp, client }
     }
 
     /// Control plane, simulated node and a running operator.
@@ -43,7 +40,7 @@ impl Cluster {
     }
 
     pub fn node_root(&self) -> &Path {
-        self.node.path()
+        self.target.as_ref().map_or(self.node.path(), |t| t.root())
     }
 
     pub fn operator_log_path(&self) -> PathBuf {
@@ -67,7 +64,7 @@ impl Cluster {
     pub fn start_operator_with(&mut self, args: &[&str]) {
         let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&self.cp).expect("operator RBAC installs");
         let op =
-            OperatorProcess::start_with_args(&kubeconfig, self.node.path(), &self.operator_log_path(), args)
+            OperatorProcess::start_with_args(&kubeconfig, self.node_root(), &self.operator_log_path(), args)
                 .expect("operator starts");
         self.operator = Some(op);
     }
@@ -142,6 +139,19 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// The last `n` lines of the operator's log, and of every node task's log.
+    pub fn operator_log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
+        let tasks = self.node_root().join("var/lib/lca/workspace/tasks");
+        for entry in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let log = std::fs::read_to_string(entry.path().join("log")).unwrap_or_default();
+            out.push_str(&format!("\n--- task {} ---\n{log}", entry.file_name().to_string_lossy()));
+        }
+        out
+    }
+
     /// Script the test peer: `name` is prep/upgrade/rollback/abort/finalize.
     pub fn script(&self, name: &str, content: &str) {
         let dir = self.node_root().join("var/lib/lca-sim/stage-work");

@@ -3,8 +3,8 @@
 //! Finalize first waits for a healthy cluster.
 
 use kube::api::{Api, Patch, PatchParams};
-use lca_api::consts::{annotations, names, paths};
 use lca_api::ImageBasedUpgrade;
+use lca_api::consts::{annotations, names, paths};
 use lca_core::IdleOutcome;
 use tracing::info;
 
@@ -31,10 +31,18 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
         Err(e) => errors.push(format!("failed to remove the precache status file: {e}")),
     }
     // 3. The extra-manifest warning belongs to the Prep being undone.
-    if ibu.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(annotations::EXTRA_MANIFEST_VALIDATION_WARNING)) {
+    if ibu
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(annotations::EXTRA_MANIFEST_VALIDATION_WARNING))
+    {
         let patch = serde_json::json!({"metadata": {"annotations": {annotations::EXTRA_MANIFEST_VALIDATION_WARNING: null}}});
         let api: Api<ImageBasedUpgrade> = Api::all(w.client.clone());
-        if let Err(e) = api.patch(names::IBU, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        if let Err(e) = api
+            .patch(names::IBU, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             errors.push(format!("failed to remove the validation warning annotation: {e}"));
         }
     }
@@ -42,7 +50,10 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
     match std::fs::remove_dir_all(&workspace) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!("failed to remove the workspace {}: {e}", workspace.display())),
+        Err(e) => errors.push(format!(
+            "failed to remove the workspace {}: {e}",
+            workspace.display()
+        )),
     }
     if errors.is_empty() {
         info!(finalize, "cleanup completed");

@@ -24,11 +24,18 @@ const DISALLOWED: [(&str, &str); 4] = [
 ];
 
 /// Decode every document of every data value of the ConfigMaps, in apply-wave order.
-async fn load(w: &NodeStageWork, refs: &[ConfigMapRef], missing: impl Fn(String) -> String) -> Result<(Vec<Value>, Vec<String>), String> {
+async fn load(
+    w: &NodeStageWork,
+    refs: &[ConfigMapRef],
+    missing: impl Fn(String) -> String,
+) -> Result<(Vec<Value>, Vec<String>), String> {
     let mut seen = HashSet::new();
     let mut objects = Vec::new();
     let mut errs = Vec::new();
-    for r in refs.iter().filter(|r| seen.insert((r.namespace.clone(), r.name.clone()))) {
+    for r in refs
+        .iter()
+        .filter(|r| seen.insert((r.namespace.clone(), r.name.clone())))
+    {
         let api: Api<ConfigMap> = Api::namespaced(w.client.clone(), &r.namespace);
         let cm = api.get(&r.name).await.map_err(|e| missing(e.to_string()))?;
         for (key, value) in cm.data.unwrap_or_default() {
@@ -54,12 +61,19 @@ async fn load(w: &NodeStageWork, refs: &[ConfigMapRef], missing: impl Fn(String)
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(i64::from(i32::MAX))
     };
-    objects.sort_by(|a, b| wave(a).cmp(&wave(b)).then_with(|| field(a, "/metadata/name").cmp(&field(b, "/metadata/name"))));
+    objects.sort_by(|a, b| {
+        wave(a)
+            .cmp(&wave(b))
+            .then_with(|| field(a, "/metadata/name").cmp(&field(b, "/metadata/name")))
+    });
     Ok((objects, errs))
 }
 
 fn field(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 enum DryRun {
@@ -73,32 +87,45 @@ async fn dry_run(w: &NodeStageWork, obj: &Value, kind: &str, name: &str, ns: &st
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
     let Ok((ar, caps)) = pinned_kind(&w.client, &gvk).await else {
-        return Ok(DryRun::Warn(format!("{kind}[{name}] - CRD not deployed on cluster")));
+        return Ok(DryRun::Warn(format!(
+            "{kind}[{name}] - CRD not deployed on cluster"
+        )));
     };
-    let dyn_obj: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| format!("{kind}[{name}]: {e}"))?;
+    let dyn_obj: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(|e| format!("{kind}[{name}]: {e}"))?;
     let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(w.client.clone(), if ns.is_empty() { "default" } else { ns }, &ar),
+        Scope::Namespaced => {
+            Api::namespaced_with(w.client.clone(), if ns.is_empty() { "default" } else { ns }, &ar)
+        }
         Scope::Cluster => Api::all_with(w.client.clone(), &ar),
     };
-    let pp = PostParams { dry_run: true, field_manager: Some("lca-rs".into()) };
+    let pp = PostParams {
+        dry_run: true,
+        field_manager: Some("lca-rs".into()),
+    };
     let res = match api.create(&pp, &dyn_obj).await {
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let params = PatchParams::apply("lca-rs").force().dry_run();
-            api.patch(name, &params, &Patch::Apply(&dyn_obj)).await.map(|_| ())
+            api.patch(name, &params, &Patch::Apply(&dyn_obj))
+                .await
+                .map(|_| ())
         }
         other => other.map(|_| ()),
     };
     match res {
         Ok(()) => Ok(DryRun::Ok),
-        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 400 => {
-            Ok(DryRun::Warn(format!("{kind}[{name}] - dryrun failed in namespace {ns}: {}", e.message)))
-        }
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 400 => Ok(DryRun::Warn(format!(
+            "{kind}[{name}] - dryrun failed in namespace {ns}: {}",
+            e.message
+        ))),
         Err(e) => Err(format!("failed to validate manifest with dryrun: {e}")),
     }
 }
 
 pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
-    let missing = |e: String| format!("the extraManifests configMap is not found, error: {e}. Please create the configMap.");
+    let missing = |e: String| {
+        format!("the extraManifests configMap is not found, error: {e}. Please create the configMap.")
+    };
     let (objects, mut errs) = load(w, &ibu.spec.extra_manifests, missing).await?;
     let namespaces: Api<Namespace> = Api::all(w.client.clone());
     let mut declared = BTreeSet::new();
@@ -106,7 +133,11 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
     let mut warnings = Vec::new();
     let mut hard = None;
     for obj in &objects {
-        let (kind, name, ns) = (field(obj, "/kind"), field(obj, "/metadata/name"), field(obj, "/metadata/namespace"));
+        let (kind, name, ns) = (
+            field(obj, "/kind"),
+            field(obj, "/metadata/name"),
+            field(obj, "/metadata/namespace"),
+        );
         if name.is_empty() {
             errs.push(format!("{kind} resource name is empty"));
             continue;
@@ -119,13 +150,24 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
             declared.insert(name);
             continue;
         }
-        if !ns.is_empty() && ns != "default" && namespaces.get_opt(&ns).await.map_err(|e| e.to_string())?.is_none() {
+        if !ns.is_empty()
+            && ns != "default"
+            && namespaces
+                .get_opt(&ns)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+        {
             if !declared.contains(&ns) {
                 warnings.push(format!("{kind}[{name}] - namespace {ns} not found on cluster or not added in configmap in right order"));
                 continue;
             }
-            let tmp: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).map_err(|e| e.to_string())?;
-            namespaces.create(&PostParams::default(), &tmp).await.map_err(|e| format!("failed to create namespace {ns} for dryrun: {e}"))?;
+            let tmp: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
+                .map_err(|e| e.to_string())?;
+            namespaces
+                .create(&PostParams::default(), &tmp)
+                .await
+                .map_err(|e| format!("failed to create namespace {ns} for dryrun: {e}"))?;
             faked.push(ns.clone());
         }
         match dry_run(w, obj, &kind, &name, &ns).await {
@@ -150,17 +192,42 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
             .await
             .map_err(|e| format!("failed to update annotations: {e}"))?;
     }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
 }
 
 pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
-    let csvs = list_dynamic(&w.client, "operators.coreos.com", "v1alpha1", "ClusterServiceVersion", "clusterserviceversions").await;
-    let installed = csvs.iter().any(|c| field(c, "/metadata/namespace") == "openshift-adp" && field(c, "/metadata/name").contains("oadp-operator"));
+    let csvs = list_dynamic(
+        &w.client,
+        "operators.coreos.com",
+        "v1alpha1",
+        "ClusterServiceVersion",
+        "clusterserviceversions",
+    )
+    .await;
+    let installed = csvs.iter().any(|c| {
+        field(c, "/metadata/namespace") == "openshift-adp"
+            && field(c, "/metadata/name").contains("oadp-operator")
+    });
     if !installed {
         return Err("Please ensure OADP operator is installed in the openshift-adp".into());
     }
-    let dpas = list_dynamic(&w.client, "oadp.openshift.io", "v1alpha1", "DataProtectionApplication", "dataprotectionapplications").await;
-    match dpas.iter().filter(|d| field(d, "/metadata/namespace") == "openshift-adp").count() {
+    let dpas = list_dynamic(
+        &w.client,
+        "oadp.openshift.io",
+        "v1alpha1",
+        "DataProtectionApplication",
+        "dataprotectionapplications",
+    )
+    .await;
+    match dpas
+        .iter()
+        .filter(|d| field(d, "/metadata/namespace") == "openshift-adp")
+        .count()
+    {
         0 => return Err("No DataProtectionApplication CR found in the openshift-adp".into()),
         1 => {}
         _ => return Err("Only one DataProtectionApplication CR is allowed in the openshift-adp,".into()),
@@ -171,13 +238,26 @@ pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         return Err(errs.join("; "));
     }
     let backups: Vec<&Value> = objects.iter().filter(|o| field(o, "/kind") == "Backup").collect();
-    let restores: Vec<&Value> = objects.iter().filter(|o| field(o, "/kind") == "Restore").collect();
+    let restores: Vec<&Value> = objects
+        .iter()
+        .filter(|o| field(o, "/kind") == "Restore")
+        .collect();
     for (list, what) in [(&backups, "backup"), (&restores, "Restore")] {
         for obj in list {
             let name = field(obj, "/metadata/name");
-            if let Ok(DryRun::Warn(e)) = dry_run(w, obj, &field(obj, "/kind"), &name, &field(obj, "/metadata/namespace")).await {
+            if let Ok(DryRun::Warn(e)) = dry_run(
+                w,
+                obj,
+                &field(obj, "/kind"),
+                &name,
+                &field(obj, "/metadata/namespace"),
+            )
+            .await
+            {
                 let article = if what == "backup" { "Backup" } else { "Restore" };
-                return Err(format!("Invalid {what} {name} detected in configmap, error: {e}. Please update the invalid {article} in configmap."));
+                return Err(format!(
+                    "Invalid {what} {name} detected in configmap, error: {e}. Please update the invalid {article} in configmap."
+                ));
             }
         }
     }
@@ -185,7 +265,10 @@ pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     for r in &restores {
         let b = field(r, "/spec/backupName");
         if !backup_names.contains(&b) {
-            return Err(format!("The backup CR {b} defined in restore CR {} not found in OADP configmaps", field(r, "/metadata/name")));
+            return Err(format!(
+                "The backup CR {b} defined in restore CR {} not found in OADP configmaps",
+                field(r, "/metadata/name")
+            ));
         }
     }
     if backups.is_empty() || restores.len() != backups.len() {
@@ -197,22 +280,48 @@ pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
 /// Objects labelled for `version` inside eligible ACM policies (§5.6).
 pub async fn policy_manifest_count(w: &NodeStageWork, version: &str) -> Result<u32, String> {
     let accepted = accepted_versions(version);
-    let policies = list_dynamic(&w.client, "policy.open-cluster-management.io", "v1", "Policy", "policies").await;
+    let policies = list_dynamic(
+        &w.client,
+        "policy.open-cluster-management.io",
+        "v1",
+        "Policy",
+        "policies",
+    )
+    .await;
     let mut count = 0;
     for p in &policies {
         let enforce = field(p, "/spec/remediationAction").eq_ignore_ascii_case("enforce");
-        let wave = p.pointer("/metadata/annotations").and_then(|a| a.get(annotations::ZTP_DEPLOY_WAVE)).is_some();
+        let wave = p
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(annotations::ZTP_DEPLOY_WAVE))
+            .is_some();
         let child = field(p, "/metadata/name").contains('.');
-        let disabled = p.pointer("/spec/disabled").and_then(Value::as_bool).unwrap_or(false);
+        let disabled = p
+            .pointer("/spec/disabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if enforce || !wave || !child || disabled {
             continue;
         }
-        for t in p.pointer("/spec/policy-templates").and_then(Value::as_array).into_iter().flatten() {
-            for o in t.pointer("/objectDefinition/spec/object-templates").and_then(Value::as_array).into_iter().flatten() {
+        for t in p
+            .pointer("/spec/policy-templates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for o in t
+                .pointer("/objectDefinition/spec/object-templates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if field(o, "/complianceType").eq_ignore_ascii_case("mustnothave") {
                     continue;
                 }
-                let label = o.pointer("/objectDefinition/metadata/labels").and_then(|l| l.get(labels::TARGET_OCP_VERSION)).and_then(Value::as_str);
+                let label = o
+                    .pointer("/objectDefinition/metadata/labels")
+                    .and_then(|l| l.get(labels::TARGET_OCP_VERSION))
+                    .and_then(Value::as_str);
                 if label.is_some_and(|l| accepted.iter().any(|a| a == l)) {
                     count += 1;
                 }
@@ -226,11 +335,14 @@ pub async fn policy_manifest_count(w: &NodeStageWork, version: &str) -> Result<u
 pub fn accepted_versions(version: &str) -> Vec<String> {
     let core = version.split(['-', '+']).next().unwrap_or(version);
     let mut parts = core.split('.');
-    let (maj, min, pat) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (maj, min, pat) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     let mut v = vec![format!("{maj}.{min}.{pat}"), format!("{maj}.{min}")];
     if !v.iter().any(|x| x == version) {
         v.push(version.to_string());
     }
     v
 }
-

@@ -45,12 +45,18 @@ impl StageWork for NodeStageWork {
     }
     fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
         Box::pin(async {
-            StepOutcome::Failed { message: "Upgrade stage is not supported by this build of lca-rs".into() }.into()
+            StepOutcome::Failed {
+                message: "Upgrade stage is not supported by this build of lca-rs".into(),
+            }
+            .into()
         })
     }
     fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
         Box::pin(async {
-            StepOutcome::Failed { message: "Rollback stage is not supported by this build of lca-rs".into() }.into()
+            StepOutcome::Failed {
+                message: "Rollback stage is not supported by this build of lca-rs".into(),
+            }
+            .into()
         })
     }
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
@@ -63,7 +69,9 @@ impl StageWork for NodeStageWork {
                 return false;
             }
             match lca_hostops::ostree::status(self.exec.as_ref()).await {
-                Ok(status) => status.booted_stateroot().is_ok_and(|s| s == lca_core::version::stateroot_name(version)),
+                Ok(status) => status
+                    .booted_stateroot()
+                    .is_ok_and(|s| s == lca_core::version::stateroot_name(version)),
                 Err(e) => {
                     tracing::warn!("cannot read the booted stateroot: {e}");
                     false

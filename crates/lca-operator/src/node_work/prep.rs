@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use lca_api::ImageBasedUpgrade;
 use lca_api::consts::{annotations, messages, names};
 use lca_api::files::PrecacheStatus;
-use lca_api::ImageBasedUpgrade;
 use lca_core::{PhaseEvent, StepOutcome, StepReport};
 use tracing::{info, warn};
 
@@ -23,7 +23,13 @@ pub const STATEROOT: &str = "Stateroot";
 pub const PRECACHE: &str = "Precache";
 
 fn running(message: String, phases: Vec<PhaseEvent>) -> StepReport {
-    StepReport { outcome: StepOutcome::InProgress { message: Some(message), requeue: POLL }, phases }
+    StepReport {
+        outcome: StepOutcome::InProgress {
+            message: Some(message),
+            requeue: POLL,
+        },
+        phases,
+    }
 }
 
 fn failed(message: String) -> StepReport {
@@ -34,7 +40,9 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
     if let Err(e) = crate::cluster_health::check_all(&w.client).await {
         return StepReport {
             outcome: StepOutcome::InProgress {
-                message: Some(format!("Waiting for system to stabilize before Prep stage can continue: {e}")),
+                message: Some(format!(
+                    "Waiting for system to stabilize before Prep stage can continue: {e}"
+                )),
                 requeue: HEALTH_RETRY,
             },
             phases: vec![],
@@ -46,12 +54,21 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
     match stateroot_task.state() {
         TaskState::NotStarted => return launch_stateroot(w, ibu, &stateroot_task).await,
         TaskState::Running => {
-            return running(format!("Stateroot setup job in progress. {}", job(names::STATEROOT_SETUP_JOB)), vec![]);
+            return running(
+                format!(
+                    "Stateroot setup job in progress. {}",
+                    job(names::STATEROOT_SETUP_JOB)
+                ),
+                vec![],
+            );
         }
         TaskState::Interrupted => return resume(w, ibu, &stateroot_task, names::STATEROOT_SETUP_JOB).await,
         TaskState::Failed { code } => {
             warn!(code, log = %stateroot_task.log_tail(20), "stateroot setup failed");
-            return failed(format!("stateroot setup job failed to complete. {}", job(names::STATEROOT_SETUP_JOB)));
+            return failed(format!(
+                "stateroot setup job failed to complete. {}",
+                job(names::STATEROOT_SETUP_JOB)
+            ));
         }
         TaskState::Succeeded => {}
     }
@@ -67,24 +84,43 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             return failed(e);
         }
         phases.push(PhaseEvent::Start(PRECACHE));
-        return running(format!("Successfully launched a new job precache. {}", job(names::PRECACHE_JOB)), phases);
+        return running(
+            format!(
+                "Successfully launched a new job precache. {}",
+                job(names::PRECACHE_JOB)
+            ),
+            phases,
+        );
     }
     match precache_task.state() {
-        TaskState::Running | TaskState::NotStarted => {
-            running(format!("Precache job in progress. {}. {}", job(names::PRECACHE_JOB), progress(w)), phases)
-        }
+        TaskState::Running | TaskState::NotStarted => running(
+            format!(
+                "Precache job in progress. {}. {}",
+                job(names::PRECACHE_JOB),
+                progress(w)
+            ),
+            phases,
+        ),
         TaskState::Interrupted => resume(w, ibu, &precache_task, names::PRECACHE_JOB).await,
         TaskState::Failed { code } => {
             warn!(code, log = %precache_task.log_tail(20), "precache failed");
-            failed(format!("precache job failed to complete. {}", job(names::PRECACHE_JOB)))
+            failed(format!(
+                "precache job failed to complete. {}",
+                job(names::PRECACHE_JOB)
+            ))
         }
         TaskState::Succeeded => {
             info!("Prep completed");
-            let warned = ibu.metadata.annotations.as_ref().is_some_and(|a| {
-                a.contains_key(annotations::EXTRA_MANIFEST_VALIDATION_WARNING)
-            });
+            let warned = ibu
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(annotations::EXTRA_MANIFEST_VALIDATION_WARNING));
             let message = warned.then(|| messages::PREP_STAGE_COMPLETED_WITH_WARNING.to_string());
-            StepReport { outcome: StepOutcome::Completed { message }, phases: vec![PhaseEvent::Complete(PRECACHE)] }
+            StepReport {
+                outcome: StepOutcome::Completed { message },
+                phases: vec![PhaseEvent::Complete(PRECACHE)],
+            }
         }
     }
 }
@@ -129,7 +165,10 @@ async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Loc
 /// Re-launch an interrupted task; its steps resume from their markers.
 async fn resume(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &LocalTask, name: &str) -> StepReport {
     let counter = w.workspace().join(format!("{name}.resumes"));
-    let n: u32 = std::fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let n: u32 = std::fs::read_to_string(&counter)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     let job = format!("job-name: {name}, job-namespace: {}", w.namespace);
     if n >= MAX_RESUMES {
         return failed(if name == names::PRECACHE_JOB {

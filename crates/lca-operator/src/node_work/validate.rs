@@ -3,8 +3,8 @@
 //! count annotation. Also the small dynamic-object helpers for OpenShift kinds that may not
 //! be installed (an absent kind reads as "not there", not as an error).
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use lca_api::ImageBasedUpgrade;
 use lca_api::consts::annotations;
 use serde_json::Value;
@@ -38,18 +38,31 @@ pub async fn get_dynamic(
 }
 
 /// LIST all objects of a kind that may not be installed (empty when absent).
-pub async fn list_dynamic(client: &Client, group: &str, version: &str, kind: &str, plural: &str) -> Vec<Value> {
+pub async fn list_dynamic(
+    client: &Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Vec<Value> {
     let ar = resource(group, version, kind, plural);
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     match api.list(&Default::default()).await {
-        Ok(list) => list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect(),
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
 
 /// A string at a path of nested keys.
 pub fn str_at(v: &Value, path: &[&str]) -> Option<String> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str().map(str::to_string)
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The container storage mount target (§9.4): from systemd on a real node; a simulated node
@@ -58,17 +71,32 @@ pub async fn container_storage_target(w: &NodeStageWork) -> Result<String, Strin
     let node = w.exec.node();
     if node.kind == lca_hostops::NodeKind::Simulated {
         let declared = std::fs::read_to_string(node.paths.host("var/lib/lca-sim/container-storage-target"));
-        return Ok(declared.map(|s| s.trim().to_string()).unwrap_or_else(|_| "/var/lib/containers".into()));
+        return Ok(declared
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "/var/lib/containers".into()));
     }
-    lca_hostops::systemd::container_storage_mount_target(w.exec.as_ref()).await.map_err(|e| e.to_string())
+    lca_hostops::systemd::container_storage_mount_target(w.exec.as_ref())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `validateIBUSpec`: every check whose failure makes Prep fail before node work starts.
 pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
-    let cv = get_dynamic(&w.client, "config.openshift.io", "v1", "ClusterVersion", "clusterversions", None, "version")
-        .await?
-        .ok_or("ClusterVersion version not found")?;
-    let current = cv.pointer("/status/desired/version").and_then(Value::as_str).unwrap_or_default();
+    let cv = get_dynamic(
+        &w.client,
+        "config.openshift.io",
+        "v1",
+        "ClusterVersion",
+        "clusterversions",
+        None,
+        "version",
+    )
+    .await?
+    .ok_or("ClusterVersion version not found")?;
+    let current = cv
+        .pointer("/status/desired/version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current)?;
     if !ibu.spec.oadp_content.is_empty() {
         super::extra_manifests::validate_oadp(w, ibu).await?;
@@ -76,14 +104,20 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     if !ibu.spec.extra_manifests.is_empty() {
         super::extra_manifests::validate_extra_manifests(w, ibu).await?;
     }
-    if let Some(count) = ibu.metadata.annotations.as_ref().and_then(|a| a.get(annotations::TARGET_OCP_VERSION_MANIFEST_COUNT)) {
+    if let Some(count) = ibu
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::TARGET_OCP_VERSION_MANIFEST_COUNT))
+    {
         let expected: u32 = count.trim().parse().map_err(|_| {
             format!(
                 "invalid value {count:?} for annotation {}: must be a non-negative integer",
                 annotations::TARGET_OCP_VERSION_MANIFEST_COUNT
             )
         })?;
-        let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
+        let found =
+            super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
         if found != expected {
             return Err(format!(
                 "The labeled manifests count found in policies {found} does not match the expected manifests count {count}"
