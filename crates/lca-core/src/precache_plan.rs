@@ -18,7 +18,7 @@ pub fn needs_override(f: &RegistryFacts) -> bool {
     if f.mirror_sources.is_empty() {
         f.seed_mirror_registry_configured
     } else {
-        !f.mirror_sources.iter().any(|m| *m == f.seed_release_registry)
+        !f.mirror_sources.contains(&f.seed_release_registry)
     }
 }
 

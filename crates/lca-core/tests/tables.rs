@@ -28,7 +28,13 @@ fn get<'a>(c: &'a [Condition], t: &str) -> Option<(&'a str, &'a str, &'a str)> {
 }
 
 /// (name, conditions, spec.stage, after pivot, expected validNextStages)
-type Row = (&'static str, Vec<(&'static str, &'static str, &'static str)>, Option<Stage>, bool, Vec<Stage>);
+type Row = (
+    &'static str,
+    Vec<(&'static str, &'static str, &'static str)>,
+    Option<Stage>,
+    bool,
+    Vec<Stage>,
+);
 
 #[test]
 fn valid_next_stages_rows() {

@@ -26,20 +26,35 @@ pub struct Context {
     pub exec: Arc<dyn Executor>,
 }
 
-/// The executor for the node whose `/` is `paths`: a real node (RHCOS marks an ostree boot
-/// with `/run/ostree-booted`) is entered with chroot; anything else is a simulated node
-/// directory, driven with this machine's tools. A simulated node may carry its own peer
-/// tools (an `ostree` with `set-default`, a `systemctl` that knows the container storage
-/// mount) in `var/lib/lca-sim/bin`, which then come first in PATH.
-pub fn node_executor(paths: &HostPaths) -> Arc<dyn Executor> {
-    if paths.host("run/ostree-booted").exists() {
+/// The executor for the node whose `/` is `paths`: a real node is entered with chroot; a
+/// simulated node directory is driven with this machine's tools, plus the environment of
+/// [`simulated_env`].
+pub fn node_executor(paths: &HostPaths, simulated: bool) -> Arc<dyn Executor> {
+    if !simulated {
         return Arc::new(ChrootExecutor::new(paths.root()));
     }
-    let exec = LocalExecutor::new(paths.root());
-    match sim_tool_path(paths) {
-        Some(path) => Arc::new(exec.with_env("PATH", path)),
-        None => Arc::new(exec),
+    let exec = simulated_env(paths)
+        .into_iter()
+        .fold(LocalExecutor::new(paths.root()), |exec, (k, v)| {
+            exec.with_env(k, v)
+        });
+    Arc::new(exec)
+}
+
+/// What commands on a simulated node need in their environment: its own peer tools (an
+/// `ostree` with `set-default`, a `systemctl` that knows the container storage mount) from
+/// `var/lib/lca-sim/bin` first in PATH, and its private podman storage config. The operator's
+/// long-running tasks get the same.
+pub fn simulated_env(paths: &HostPaths) -> Vec<(String, std::ffi::OsString)> {
+    let mut env = Vec::new();
+    if let Some(path) = sim_tool_path(paths) {
+        env.push(("PATH".to_string(), path));
     }
+    let conf = paths.sim_dir().join("containers-storage.conf");
+    if conf.exists() {
+        env.push(("CONTAINERS_STORAGE_CONF".to_string(), conf.into_os_string()));
+    }
+    env
 }
 
 /// PATH with a simulated node's `var/lib/lca-sim/bin` first, if that directory exists.
@@ -57,7 +72,13 @@ pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
 }
 
 impl Context {
-    pub fn new(client: Client, paths: HostPaths, namespace: String, work: Arc<dyn StageWork>) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        paths: HostPaths,
+        namespace: String,
+        work: Arc<dyn StageWork>,
+        exec: Arc<dyn Executor>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: CONTROLLER_NAME.into(),
             instance: std::env::var("MY_POD_NAME")
@@ -65,7 +86,6 @@ impl Context {
                 .or_else(|| Some(CONTROLLER_NAME.into())),
         };
         let recorder = Recorder::new(client.clone(), reporter);
-        let exec = node_executor(&paths);
         Arc::new(Self {
             client,
             paths,

@@ -91,37 +91,30 @@ async fn run(args: Args) -> Result<(), String> {
     let paths = HostPaths::new(&args.host_root);
     let lca_dir = paths.lca_dir();
     std::fs::create_dir_all(&lca_dir).map_err(|e| format!("cannot create {}: {e}", lca_dir.display()))?;
-    let exec: Arc<dyn lca_hostops::Executor> = match args.node.as_str() {
-        "real" => Arc::new(lca_hostops::ChrootExecutor::new(&args.host_root)),
-        "simulated" => {
-            let storage_conf = paths.host("var/lib/lca-sim/containers-storage.conf");
-            let mut local = lca_hostops::LocalExecutor::new(&args.host_root);
-            if storage_conf.exists() {
-                local = local.with_env("CONTAINERS_STORAGE_CONF", storage_conf.as_os_str());
-            }
-            Arc::new(local)
-        }
+    let simulated = match args.node.as_str() {
+        "real" => false,
+        "simulated" => true,
         other => return Err(format!("unknown --node {other:?} (expected real or simulated)")),
     };
+    let exec = context::node_executor(&paths, simulated);
     let lca_cli = match args.lca_cli.clone() {
         Some(p) => p,
         None => std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name("lca-cli"),
     };
-    let storage_conf = paths.host("var/lib/lca-sim/containers-storage.conf");
-    let task_env = if args.node == "simulated" && storage_conf.exists() {
-        vec![(
-            "CONTAINERS_STORAGE_CONF".to_string(),
-            storage_conf.display().to_string(),
-        )]
+    let task_env = if simulated {
+        context::simulated_env(&paths)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
+            .collect()
     } else {
         vec![]
     };
     let work: Arc<dyn ibu::work::StageWork> = match args.stage_work.as_str() {
         "node" => Arc::new(node_work::NodeStageWork {
             client: client.clone(),
-            exec,
+            exec: exec.clone(),
             namespace: args.namespace.clone(),
             lca_cli,
             task_env,
@@ -129,11 +122,11 @@ async fn run(args: Args) -> Result<(), String> {
         "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
         other => {
             return Err(format!(
-                "unknown --stage-work {other:?} (expected unsupported or test-peer)"
+                "unknown --stage-work {other:?} (expected node or test-peer)"
             ));
         }
     };
-    let ctx = Context::new(client, paths, args.namespace, work);
+    let ctx = Context::new(client, paths, args.namespace, work, exec);
 
     let ready = health::Readiness::default();
     let listener = health::bind(args.health_addr)

@@ -6,8 +6,8 @@
 //! Layout: `<node>/var/lib/lca/workspace/tasks/<name>/{pid,exit,log}`. The exit code is
 //! written by a constant `sh` wrapper; the command reaches it only as positional arguments.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{Signal, kill};
@@ -23,7 +23,9 @@ pub enum TaskState {
     NotStarted,
     Running,
     Succeeded,
-    Failed { code: i32 },
+    Failed {
+        code: i32,
+    },
     /// Started but gone without an exit code (killed, or the node rebooted).
     Interrupted,
 }
@@ -35,11 +37,17 @@ pub struct LocalTask {
 
 impl LocalTask {
     pub fn new(workspace: &Path, name: &str) -> Self {
-        Self { dir: workspace.join("tasks").join(name) }
+        Self {
+            dir: workspace.join("tasks").join(name),
+        }
     }
 
     fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn alive(pid: i32) -> bool {
@@ -48,7 +56,10 @@ impl LocalTask {
         }
         // A zombie (exited, not yet reaped by us) is not running.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
             .unwrap_or(false)
     }
 
@@ -73,7 +84,10 @@ impl LocalTask {
         for f in ["exit", "pid"] {
             let _ = std::fs::remove_file(self.dir.join(f));
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log"))?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(WRAPPER)

@@ -90,7 +90,12 @@ pub fn push_seed(registry: &Registry, version: &str, images: &[String]) -> Resul
 }
 
 /// As [`push_seed`], for a seed cluster with (`has_proxy`) or without a proxy.
-pub fn push_seed_with(registry: &Registry, version: &str, images: &[String], has_proxy: bool) -> Result<String> {
+pub fn push_seed_with(
+    registry: &Registry,
+    version: &str,
+    images: &[String],
+    has_proxy: bool,
+) -> Result<String> {
     let node = SeedNode::build(64)?;
     let root = node.root();
     std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
@@ -117,7 +122,10 @@ pub fn push_seed_with(registry: &Registry, version: &str, images: &[String], has
     std::fs::write(&auth, auth_json).map_err(io("writing auth.json"))?;
     let image = format!("{}/seed/sno:{version}", registry.addr());
     let mut cmd = Command::new(assets::workspace_binary("lca-cli")?);
-    cmd.arg("--host-root").arg(root).args(["create", "--simulated", "--image", &image, "--authfile"]).arg(&auth);
+    cmd.arg("--host-root")
+        .arg(root)
+        .args(["create", "--simulated", "--image", &image, "--authfile"])
+        .arg(&auth);
     // The recert image joins containers.list; keep it in the loopback registry too.
     if let Some(first) = images.first() {
         cmd.args(["--recert-image", first]);

@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod images;
 pub mod openshift;
 pub mod operator;
+pub mod prepenv;
 pub mod process;
 pub mod rbac;
 pub mod registry;

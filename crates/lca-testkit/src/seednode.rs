@@ -182,3 +182,111 @@ impl Drop for SeedNode {
             .status();
     }
 }
+
+/// A simulated *target* node (the one being upgraded): a real ostree sysroot with stateroot
+/// `rhcos` deployed from `rhcos/4.16` and marked booted in `var/lib/lca-sim/node.json`
+/// (see `lca_hostops::sim`), `/etc`, `/var` and `/ostree` linked like a node's, an empty
+/// `/var/tmp`. `lca-cli stateroot-setup --simulated --host-root <root>` installs seeds on it.
+pub struct TargetNode {
+    dir: tempfile::TempDir,
+    /// `<csum>.<serial>` of the booted deployment.
+    pub deployment: String,
+}
+
+impl TargetNode {
+    /// Build the node (about 50 ms of ostree commands).
+    pub fn build() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lca-targetnode-")
+            .tempdir()
+            .map_err(io("creating the node dir"))?;
+        let root = dir.path();
+        let sysroot = root.join("sysroot");
+        let sys = sysroot.display().to_string();
+        let repo = sysroot.join("ostree/repo").display().to_string();
+        fs::create_dir_all(&sysroot).map_err(io("creating the sysroot"))?;
+        run(&["ostree", "admin", "init-fs", &sys])?;
+        run(&[
+            "ostree",
+            "config",
+            &format!("--repo={repo}"),
+            "set",
+            "sysroot.bootloader",
+            "none",
+        ])?;
+        let tree = root.join("tree");
+        write(&tree.join("usr/lib/modules/5.14.0-sim/vmlinuz"), b"kernel 4.16")?;
+        write(&tree.join("usr/etc/os-release"), b"ID=rhcos\nVERSION_ID=4.16\n")?;
+        write(&tree.join("usr/etc/foo.conf"), b"setting=target-4.16\n")?;
+        let tree_arg = format!("--tree=dir={}", tree.display());
+        run(&[
+            "ostree",
+            &format!("--repo={repo}"),
+            "commit",
+            "--branch=rhcos/4.16",
+            &tree_arg,
+            "--add-metadata-string=version=416.94.sim",
+        ])?;
+        fs::remove_dir_all(&tree).map_err(io("removing the commit tree"))?;
+        run(&["ostree", "admin", "os-init", &format!("--sysroot={sys}"), OS])?;
+        run(&[
+            "ostree",
+            "admin",
+            "deploy",
+            &format!("--sysroot={sys}"),
+            &format!("--os={OS}"),
+            "--karg=root=UUID=target",
+            "rhcos/4.16",
+        ])?;
+        let status = run(&["ostree", "admin", "status", &format!("--sysroot={sys}")])?;
+        let deployment = status
+            .lines()
+            .find_map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .filter(|id| id.contains('.'))
+                    .map(String::from)
+            })
+            .ok_or_else(|| Error::Setup(format!("no deployment in: {status}")))?;
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).map_err(io(format!("linking {name}")))
+        };
+        link("sysroot/ostree", "ostree")?;
+        link(
+            &format!("sysroot/ostree/deploy/{OS}/deploy/{deployment}/etc"),
+            "etc",
+        )?;
+        link(&format!("sysroot/ostree/deploy/{OS}/var"), "var")?;
+        fs::create_dir_all(root.join("var/tmp")).map_err(io("creating var/tmp"))?;
+        let (checksum, serial) = deployment
+            .split_once('.')
+            .ok_or_else(|| Error::Setup(format!("bad deployment {deployment}")))?;
+        let state = format!(
+            "{{\"booted\":{{\"stateroot\":\"{OS}\",\"checksum\":\"{checksum}\",\"serial\":{serial}}}}}"
+        );
+        write(&root.join("var/lib/lca-sim/node.json"), state.as_bytes())?;
+        Ok(Self { dir, deployment })
+    }
+
+    /// The node's `/`.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `ostree admin status --sysroot=<root>/sysroot` (index 0 first = the default).
+    pub fn ostree_status(&self) -> Result<String> {
+        let sys = format!("--sysroot={}", self.root().join("sysroot").display());
+        run(&["ostree", "admin", "status", &sys])
+    }
+}
+
+impl Drop for TargetNode {
+    fn drop(&mut self) {
+        // Every deployment root (the booted one and those set up by tests) is `chattr +i`.
+        let _ = Command::new("chattr")
+            .arg("-R")
+            .arg("-i")
+            .arg(self.root().join("sysroot/ostree/deploy"))
+            .output();
+    }
+}

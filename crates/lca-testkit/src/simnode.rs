@@ -19,11 +19,18 @@ pub fn configure(root: &Path) -> Result<PathBuf> {
     let conf = sim.join("containers-storage.conf");
     std::fs::write(
         &conf,
-        format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", graph.display(), run.display()),
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            graph.display(),
+            run.display()
+        ),
     )
     .map_err(io("writing storage.conf"))?;
-    std::fs::write(sim.join("container-storage-target"), "/dev/disk/by-partlabel/varlibcontainers\n")
-        .map_err(io("writing the container storage target"))?;
+    std::fs::write(
+        sim.join("container-storage-target"),
+        "/dev/disk/by-partlabel/varlibcontainers\n",
+    )
+    .map_err(io("writing the container storage target"))?;
     Ok(conf)
 }
 
@@ -34,5 +41,11 @@ pub fn images(root: &Path) -> Vec<String> {
         .env("CONTAINERS_STORAGE_CONF", &conf)
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default()
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }

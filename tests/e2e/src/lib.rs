@@ -29,7 +29,13 @@ impl Cluster {
             .prefix("lca-node-")
             .tempdir()
             .expect("node dir");
-        Self { operator: None, node, target: None, cp, client }
+        Self {
+            operator: None,
+            node,
+            target: None,
+            cp,
+            client,
+        }
     }
 
     /// Control plane, simulated node and a running operator.
@@ -63,6 +69,12 @@ impl Cluster {
     /// As `start_operator`, with extra arguments.
     pub fn start_operator_with(&mut self, args: &[&str]) {
         let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&self.cp).expect("operator RBAC installs");
+        // The node under test is always a directory standing in for a node.
+        let mut args = args.to_vec();
+        if !args.iter().any(|a| a.starts_with("--node")) {
+            args.push("--node=simulated");
+        }
+        let args = args.as_slice();
         let op =
             OperatorProcess::start_with_args(&kubeconfig, self.node_root(), &self.operator_log_path(), args)
                 .expect("operator starts");
@@ -147,7 +159,10 @@ impl Cluster {
         let tasks = self.node_root().join("var/lib/lca/workspace/tasks");
         for entry in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
             let log = std::fs::read_to_string(entry.path().join("log")).unwrap_or_default();
-            out.push_str(&format!("\n--- task {} ---\n{log}", entry.file_name().to_string_lossy()));
+            out.push_str(&format!(
+                "\n--- task {} ---\n{log}",
+                entry.file_name().to_string_lossy()
+            ));
         }
         out
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use lca_api::consts::messages as m;
 use lca_api::{ImageBasedUpgrade, Stage};
@@ -21,48 +21,32 @@ struct Env {
     _registry: Registry,
 }
 
-async fn ensure_ns(c: &Cluster, name: &str) {
-    let api: Api<Namespace> = Api::all(c.client.clone());
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("ns");
-    let _ = api.create(&PostParams::default(), &ns).await;
-}
-
-/// The signer keys and admin CA that Prep copies into the new stateroot.
-async fn crypto_fixtures(c: &Cluster) {
-    for ns in ["openshift-config", "openshift-kube-apiserver-operator", "openshift-ingress-operator"] {
-        ensure_ns(c, ns).await;
-    }
-    let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), "openshift-config");
-    let cm = serde_json::from_value(serde_json::json!({"metadata": {"name": "admin-kubeconfig-client-ca"}, "data": {"ca-bundle.crt": "CA"}})).expect("cm");
-    let _ = cms.create(&PostParams::default(), &cm).await;
-    for (ns, name) in [
-        ("openshift-kube-apiserver-operator", "loadbalancer-serving-signer"),
-        ("openshift-kube-apiserver-operator", "localhost-serving-signer"),
-        ("openshift-kube-apiserver-operator", "service-network-serving-signer"),
-        ("openshift-ingress-operator", "router-ca"),
-    ] {
-        let api: Api<Secret> = Api::namespaced(c.client.clone(), ns);
-        let s: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "stringData": {"tls.key": format!("KEY {name}")}})).expect("secret");
-        let _ = api.create(&PostParams::default(), &s).await;
-    }
-}
-
 async fn env_with_seed(version: &str, proxy: bool) -> Env {
     let mut c = Cluster::start().await;
     openshift::install(&c.cp).await.expect("OpenShift CRDs");
     openshift::healthy_sno(&c.client).await.expect("healthy SNO");
-    crypto_fixtures(&c).await;
+    lca_testkit::prepenv::crypto_fixtures(&c.client)
+        .await
+        .expect("crypto fixtures");
     let target = TargetNode::build().expect("simulated SNO node");
     simnode::configure(target.root()).expect("node storage");
     c.target = Some(target);
     let registry = Registry::start().expect("registry");
     let imgs: Vec<String> = (0..3)
-        .map(|i| images::push_test_image(&registry, &format!("ocp/app{i}:v1"), &format!("app {i}")).expect("image"))
+        .map(|i| {
+            images::push_test_image(&registry, &format!("ocp/app{i}:v1"), &format!("app {i}")).expect("image")
+        })
         .collect();
     let seed = images::push_seed_with(&registry, version, &imgs, proxy).expect("seed");
     c.start_operator_with(&["--node=simulated"]);
-    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True")).await;
-    Env { c, seed, images: imgs, _registry: registry }
+    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
+        .await;
+    Env {
+        c,
+        seed,
+        images: imgs,
+        _registry: registry,
+    }
 }
 
 fn start_prep(e: &Env, version: &str, extra: &str) {
@@ -75,15 +59,24 @@ fn start_prep(e: &Env, version: &str, extra: &str) {
 }
 
 fn prep_failure(ibu: &ImageBasedUpgrade) -> Option<String> {
-    condition(ibu, "PrepInProgress").filter(|c| c.1 == "Failed").map(|c| c.2)
+    condition(ibu, "PrepInProgress")
+        .filter(|c| c.1 == "Failed")
+        .map(|c| c.2)
 }
 
 #[tokio::test]
 async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
     let e = env_with_seed(SEED_VERSION, false).await;
-    let before = e.c.target.as_ref().expect("node").ostree_status().expect("status");
+    let before =
+        e.c.target
+            .as_ref()
+            .expect("node")
+            .ostree_status()
+            .expect("status");
     start_prep(&e, SEED_VERSION, "");
-    let ibu = e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some()).await;
+    let ibu =
+        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
+            .await;
     assert_eq!(
         condition(&ibu, "PrepCompleted"),
         Some(("True".into(), "Completed".into(), m::PREP_STAGE_COMPLETED.into())),
@@ -91,25 +84,49 @@ async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
         condition(&ibu, "PrepInProgress"),
         e.c.operator_log_tail(40)
     );
-    assert_eq!(ibu.status.as_ref().expect("status").valid_next_stages, vec![Stage::Idle, Stage::Upgrade]);
+    assert_eq!(
+        ibu.status.as_ref().expect("status").valid_next_stages,
+        vec![Stage::Idle, Stage::Upgrade]
+    );
     let history = &ibu.status.as_ref().expect("status").history[0];
     let phases: Vec<&str> = history.phases.iter().map(|p| p.phase.as_str()).collect();
     assert_eq!(phases, ["Stateroot", "Precache"]);
     assert!(history.phases.iter().all(|p| p.completion_time.is_some()));
 
     let root = e.c.node_root().to_path_buf();
-    let status = e.c.target.as_ref().expect("node").ostree_status().expect("status");
-    let first = status.lines().find(|l| !l.starts_with(' ') || l.trim_start().split_whitespace().count() == 2).unwrap_or("");
+    let status =
+        e.c.target
+            .as_ref()
+            .expect("node")
+            .ostree_status()
+            .expect("status");
+    // `ostree admin status` lists the default deployment first.
+    let first = status
+        .lines()
+        .find(|l| l.split_whitespace().count() == 2)
+        .unwrap_or("");
     assert!(status.contains("rhcos_4.18.0"), "{status}");
-    assert!(first.contains("rhcos ") || first.trim_start().starts_with("rhcos "), "the old stateroot stays the default:\n{status}");
+    assert!(
+        first.split_whitespace().next() == Some("rhcos"),
+        "the old stateroot stays the default:\n{status}"
+    );
     let bls = std::fs::read_dir(root.join("sysroot/boot/loader/entries")).expect("entries");
-    let kargs: String = bls.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect();
+    let kargs: String = bls
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
     assert!(kargs.contains("ibu=4.18.0"), "{kargs}");
     let var = root.join("sysroot/ostree/deploy/rhcos_4.18.0/var");
     assert!(var.join("lib/lca/autorollback_config.json").exists());
-    assert!(var.join("opt/openshift/kubeconfig-crypto/router-ca").exists() || var.join("opt/openshift/kubeconfig-crypto/ingresskey-ingress-operator.key").exists());
-    let precache: lca_api::files::PrecacheStatus =
-        serde_json::from_slice(&std::fs::read(root.join("var/lib/lca/workspace/precache_status.json")).expect("status file")).expect("json");
+    assert!(
+        var.join("opt/openshift/kubeconfig-crypto/router-ca").exists()
+            || var
+                .join("opt/openshift/kubeconfig-crypto/ingresskey-ingress-operator.key")
+                .exists()
+    );
+    let precache: lca_api::files::PrecacheStatus = serde_json::from_slice(
+        &std::fs::read(root.join("var/lib/lca/workspace/precache_status.json")).expect("status file"),
+    )
+    .expect("json");
     assert_eq!((precache.total, precache.pulled, precache.failed), (3, 3, 0));
     let local = simnode::images(&root);
     for img in &e.images {
@@ -117,11 +134,21 @@ async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
     }
 
     assert!(e.c.patch_stage("Idle").0);
-    let ibu = e.c.wait_ibu("Idle after abort", T, |i| has(i, "Idle", "True")).await;
+    let ibu =
+        e.c.wait_ibu("Idle after abort", T, |i| has(i, "Idle", "True"))
+            .await;
     assert_eq!(ibu.status.expect("status").conditions.len(), 1);
-    let after = e.c.target.as_ref().expect("node").ostree_status().expect("status");
+    let after =
+        e.c.target
+            .as_ref()
+            .expect("node")
+            .ostree_status()
+            .expect("status");
     assert_eq!(after, before, "abort leaves the node's deployments as before");
-    assert!(!root.join("sysroot/ostree/deploy/rhcos_4.18.0").exists(), "no stateroot left behind");
+    assert!(
+        !root.join("sysroot/ostree/deploy/rhcos_4.18.0").exists(),
+        "no stateroot left behind"
+    );
     assert!(!root.join("var/lib/lca/workspace").exists(), "workspace removed");
 }
 
@@ -129,7 +156,9 @@ async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
 async fn prep_rejects_a_seed_that_is_not_newer() {
     let e = env_with_seed(openshift::OCP_VERSION, false).await;
     start_prep(&e, openshift::OCP_VERSION, "");
-    let ibu = e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some()).await;
+    let ibu =
+        e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
+            .await;
     assert_eq!(
         prep_failure(&ibu).expect("failure"),
         format!(
@@ -137,15 +166,24 @@ async fn prep_rejects_a_seed_that_is_not_newer() {
             openshift::OCP_VERSION
         )
     );
-    assert_eq!(condition(&ibu, "PrepCompleted"), Some(("False".into(), "Failed".into(), m::PREP_FAILED.into())));
-    assert!(!e.c.node_root().join("sysroot/ostree/deploy/rhcos_4.17.0").exists());
+    assert_eq!(
+        condition(&ibu, "PrepCompleted"),
+        Some(("False".into(), "Failed".into(), m::PREP_FAILED.into()))
+    );
+    assert!(
+        !e.c.node_root()
+            .join("sysroot/ostree/deploy/rhcos_4.17.0")
+            .exists()
+    );
 }
 
 #[tokio::test]
 async fn prep_rejects_a_seed_with_a_proxy_on_a_cluster_without() {
     let e = env_with_seed(SEED_VERSION, true).await;
     start_prep(&e, SEED_VERSION, "");
-    let ibu = e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some()).await;
+    let ibu =
+        e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
+            .await;
     assert_eq!(
         prep_failure(&ibu).expect("failure"),
         "failed to validate seed image info: seed image has a proxy but the cluster being upgraded does not, this combination is not supported"
@@ -158,24 +196,57 @@ async fn extra_manifests_machineconfig_fails_and_unknown_crd_warns() {
     let cms: Api<ConfigMap> = Api::namespaced(e.c.client.clone(), "openshift-lifecycle-agent");
     let bad = serde_json::json!({"metadata": {"name": "bad-manifests"}, "data": {"mc.yaml":
         "apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata:\n  name: 99-extra\nspec: {}\n"}});
-    cms.create(&PostParams::default(), &serde_json::from_value(bad).expect("cm")).await.expect("create cm");
-    start_prep(&e, SEED_VERSION, "  extraManifests:\n  - name: bad-manifests\n    namespace: openshift-lifecycle-agent\n");
-    let ibu = e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some()).await;
-    assert_eq!(prep_failure(&ibu).expect("failure"), "failed to validate IBU spec: MachineConfig[99-extra] in extramanifests is not allowed");
+    cms.create(&PostParams::default(), &serde_json::from_value(bad).expect("cm"))
+        .await
+        .expect("create cm");
+    start_prep(
+        &e,
+        SEED_VERSION,
+        "  extraManifests:\n  - name: bad-manifests\n    namespace: openshift-lifecycle-agent\n",
+    );
+    let ibu =
+        e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
+            .await;
+    assert_eq!(
+        prep_failure(&ibu).expect("failure"),
+        "failed to validate IBU spec: MachineConfig[99-extra] in extramanifests is not allowed"
+    );
 
     assert!(e.c.patch_stage("Idle").0);
     e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
     let warn = serde_json::json!({"metadata": {"name": "warn-manifests"}, "data": {"x.yaml":
         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec: {}\n"}});
-    cms.create(&PostParams::default(), &serde_json::from_value(warn).expect("cm")).await.expect("create cm");
+    cms.create(&PostParams::default(), &serde_json::from_value(warn).expect("cm"))
+        .await
+        .expect("create cm");
     let patch = serde_json::json!({"spec": {"stage": "Prep", "extraManifests": [{"name": "warn-manifests", "namespace": "openshift-lifecycle-agent"}]}});
-    e.c.ibus().patch("upgrade", &Default::default(), &kube::api::Patch::Merge(&patch)).await.expect("patch");
-    let ibu = e.c.wait_ibu("PrepCompleted with warning", T, |i| has(i, "PrepCompleted", "True") || prep_failure(i).is_some()).await;
-    assert_eq!(condition(&ibu, "PrepCompleted").map(|c| c.2), Some(m::PREP_STAGE_COMPLETED_WITH_WARNING.to_string()));
+    e.c.ibus()
+        .patch("upgrade", &Default::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("patch");
+    let ibu =
+        e.c.wait_ibu("PrepCompleted with warning", T, |i| {
+            has(i, "PrepCompleted", "True") || prep_failure(i).is_some()
+        })
+        .await;
+    assert_eq!(
+        condition(&ibu, "PrepCompleted").map(|c| c.2),
+        Some(m::PREP_STAGE_COMPLETED_WITH_WARNING.to_string())
+    );
     let ann = ibu.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(ann.get("extra-manifest.lca.openshift.io/validation-warning").map(String::as_str), Some("Widget[w1] - CRD not deployed on cluster"));
+    assert_eq!(
+        ann.get("extra-manifest.lca.openshift.io/validation-warning")
+            .map(String::as_str),
+        Some("Widget[w1] - CRD not deployed on cluster")
+    );
 
     assert!(e.c.patch_stage("Idle").0);
     let ibu = e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
-    assert!(!ibu.metadata.annotations.unwrap_or_default().contains_key("extra-manifest.lca.openshift.io/validation-warning"), "abort removes the warning");
+    assert!(
+        !ibu.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("extra-manifest.lca.openshift.io/validation-warning"),
+        "abort removes the warning"
+    );
 }

@@ -235,16 +235,26 @@ async fn write_status(
     // A merge patch of the whole status, with explicit nulls for fields now unset: it
     // replaces our status without a resourceVersion precondition, so metadata changes made
     // during this reconcile (annotations) cannot make the write conflict.
-    let mut value = serde_json::to_value(&status).map_err(|e| Error::Invalid { what: "status", message: e.to_string() })?;
+    let mut value = serde_json::to_value(&status).map_err(|e| Error::Invalid {
+        what: "status",
+        message: e.to_string(),
+    })?;
     if let Some(map) = value.as_object_mut() {
         for key in STATUS_FIELDS {
             map.entry(key).or_insert(serde_json::Value::Null);
         }
     }
-    let params = PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..Default::default() };
-    api.patch_status(names::IBU, &params, &Patch::Merge(serde_json::json!({ "status": value })))
-        .await
-        .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
+    let params = PatchParams {
+        field_manager: Some(CONTROLLER_NAME.into()),
+        ..Default::default()
+    };
+    api.patch_status(
+        names::IBU,
+        &params,
+        &Patch::Merge(serde_json::json!({ "status": value })),
+    )
+    .await
+    .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
     Ok(())
 }
 

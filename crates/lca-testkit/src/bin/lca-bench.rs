@@ -111,11 +111,14 @@ fn cpu_ticks(pid: i32) -> u64 {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn has_true(ibu: &ImageBasedUpgrade, t: &str) -> bool {
-    ibu.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == t && c.status == "True"))
+    ibu.status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == t && c.status == "True"))
 }
 
 async fn transitions(count: usize) -> Result<(), String> {
@@ -130,16 +133,26 @@ async fn transitions(count: usize) -> Result<(), String> {
     let work = node.path().join("var/lib/lca-sim/stage-work");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     std::fs::write(work.join("prep"), "stall").map_err(|e| e.to_string())?;
-    let op = OperatorProcess::start_with_args(&kubeconfig, node.path(), &cp.dir().join("operator.log"), &["--stage-work=test-peer"])
-        .map_err(|e| e.to_string())?;
+    let op = OperatorProcess::start_with_args(
+        &kubeconfig,
+        node.path(),
+        &cp.dir().join("operator.log"),
+        &["--stage-work=test-peer"],
+    )
+    .map_err(|e| e.to_string())?;
     let api: Api<ImageBasedUpgrade> = Api::all(client);
-    let mut events = watcher(api.clone(), watcher::Config::default().fields("metadata.name=upgrade"))
-        .applied_objects()
-        .boxed();
+    let mut events = watcher(
+        api.clone(),
+        watcher::Config::default().fields("metadata.name=upgrade"),
+    )
+    .applied_objects()
+    .boxed();
     let mut wait_for = async |pred: &dyn Fn(&ImageBasedUpgrade) -> bool| -> Result<(), String> {
         let limit = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let next = tokio::time::timeout_at(limit, events.next()).await.map_err(|_| "timed out".to_string())?;
+            let next = tokio::time::timeout_at(limit, events.next())
+                .await
+                .map_err(|_| "timed out".to_string())?;
             if let Some(Ok(ibu)) = next
                 && pred(&ibu)
             {
@@ -151,28 +164,45 @@ async fn transitions(count: usize) -> Result<(), String> {
     let params = PatchParams::default();
     let mut samples = Vec::with_capacity(count);
     for i in 0..count {
-        let (stage, ready): (&str, &dyn Fn(&ImageBasedUpgrade) -> bool) =
-            if i % 2 == 0 { ("Prep", &|i| has_true(i, "PrepInProgress")) } else { ("Idle", &idle_true) };
+        let (stage, ready): (&str, &dyn Fn(&ImageBasedUpgrade) -> bool) = if i % 2 == 0 {
+            ("Prep", &|i| has_true(i, "PrepInProgress"))
+        } else {
+            ("Idle", &idle_true)
+        };
         let patch = serde_json::json!({"spec": {"stage": stage}});
         let start = Instant::now();
-        api.patch("upgrade", &params, &Patch::Merge(&patch)).await.map_err(|e| e.to_string())?;
+        api.patch("upgrade", &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| e.to_string())?;
         wait_for(ready).await?;
         samples.push(start.elapsed().as_micros() as u64);
     }
     samples.sort_unstable();
     let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)] as f64 / 1000.0;
-    println!("stage_patch_to_condition_ms: n={} p50={:.1} p99={:.1} max={:.1}", samples.len(), pct(50), pct(99), pct(100));
+    println!(
+        "stage_patch_to_condition_ms: n={} p50={:.1} p99={:.1} max={:.1}",
+        samples.len(),
+        pct(50),
+        pct(99),
+        pct(100)
+    );
 
     let before = cpu_ticks(op.pid());
     let n = 200;
     for i in 0..n {
         let patch = serde_json::json!({"metadata": {"annotations": {"lca.openshift.io/trigger-reconcile": i.to_string()}}});
-        api.patch("upgrade", &params, &Patch::Merge(&patch)).await.map_err(|e| e.to_string())?;
+        api.patch("upgrade", &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ticks = cpu_ticks(op.pid()).saturating_sub(before);
     // /proc reports clock ticks of 10 ms (USER_HZ = 100).
-    println!("cpu_per_noop_reconcile_ms: {:.3} ({} ticks over {n} reconciles)", ticks as f64 * 10.0 / n as f64, ticks);
+    println!(
+        "cpu_per_noop_reconcile_ms: {:.3} ({} ticks over {n} reconciles)",
+        ticks as f64 * 10.0 / n as f64,
+        ticks
+    );
     println!("rss_after_transitions_kib: {}", rss_kib(op.pid()).unwrap_or(0));
     Ok(())
 }
