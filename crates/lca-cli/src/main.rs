@@ -5,7 +5,9 @@
 
 mod create;
 mod inspect;
+mod precache;
 mod pull;
+mod stateroot_setup;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Pull a seed image by digest, verify it, and unpack it into a directory.
     Pull(pull::PullArgs),
+    /// Install a seed as the new stateroot, not as the default (spec §5.4; resumable).
+    StaterootSetup(stateroot_setup::StaterootSetupArgs),
+    /// Pull the new release's images into the node's container storage (spec §5.5).
+    Precache(precache::PrecacheArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +63,8 @@ fn main() -> std::process::ExitCode {
             Command::Create(a) => create::run(&cli.host_root, a).await,
             Command::Inspect(a) => inspect::run(a).await,
             Command::Pull(a) => pull::run(&cli.host_root, a).await,
+            Command::StaterootSetup(a) => stateroot_setup::run(&cli.host_root, a).await,
+            Command::Precache(a) => precache::run(&cli.host_root, a).await,
         }
     });
     match result {

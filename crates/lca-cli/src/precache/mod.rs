@@ -1,0 +1,159 @@
+//! `lca-cli precache` (spec §5.5 workload): pull the images the new release needs into the
+//! node's container storage before the upgrade, so the first boot of the new stateroot does
+//! not wait for a registry.
+//!
+//! Input: `--images-file`, one reference a line (blank lines ignored, duplicates pulled once).
+//! Output: `--status-file`, `lca_api::files::PrecacheStatus`
+//! (`{"total","pulled","failed","failed_pulls":[...]}`), rewritten atomically after every
+//! image and once more after the forgiveness pass. Exit 0 when nothing unforgiven failed
+//! or with `--best-effort`; 1 otherwise.
+//!
+//! Storage: a real node uses podman's own storage, through the chroot into `--host-root`.
+//! A simulated node (`--simulated`) uses a private vfs storage inside the node dir:
+//! graphroot `<root>/var/lib/containers/storage`, runroot `<root>/run/containers/storage`,
+//! selected by `CONTAINERS_STORAGE_CONF=<root>/var/lib/lca-sim/containers-storage.conf`,
+//! which this command (re)writes. Anything else that wants to see those images (the
+//! operator's `podman image exists`, tests) points podman at the same file.
+
+mod pull;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lca_hostops::podman::PullOptions;
+use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor};
+use lca_seed::{Error, Result};
+
+/// Upstream's attempts per image.
+const ATTEMPTS: u32 = 5;
+
+/// Arguments of `precache`.
+#[derive(clap::Args, Debug)]
+pub struct PrecacheArgs {
+    /// Images to pull, one a line (upstream: the ConfigMap's `images.txt`).
+    #[arg(long, env = "PRECACHE_SPEC_FILE")]
+    pub images_file: PathBuf,
+    /// Progress (`PrecacheStatus` JSON), rewritten atomically after each image.
+    #[arg(long)]
+    pub status_file: PathBuf,
+    /// Docker auth JSON (a path this process sees; on a real node under `--host-root`).
+    /// Default: the node's `/var/lib/kubelet/config.json` when it exists.
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
+    /// Pulls in flight at once.
+    #[arg(long, env = "MAX_PULL_THREADS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+    /// Succeed even if some images could not be pulled.
+    #[arg(long)]
+    pub best_effort: bool,
+    /// Verify registry TLS (`--tls-verify false` for plain-HTTP test registries).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// The node under `--host-root` is simulated: private vfs storage (see module docs).
+    #[arg(long)]
+    pub simulated: bool,
+}
+
+/// The storage config of a simulated node's podman (see the module header).
+pub fn sim_storage_conf(paths: &HostPaths) -> PathBuf {
+    paths.sim_dir().join("containers-storage.conf")
+}
+
+fn write_sim_storage_conf(paths: &HostPaths) -> Result<PathBuf> {
+    let conf = sim_storage_conf(paths);
+    let text = format!(
+        "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+        paths.host("var/lib/containers/storage").display(),
+        paths.host("run/containers/storage").display()
+    );
+    crate::stateroot_setup::status::write_atomic(&conf, text.as_bytes())
+        .map_err(Error::io("writing the simulated storage config", &conf))?;
+    Ok(conf)
+}
+
+/// Non-empty lines, trimmed, first occurrence only.
+pub fn parse_images(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.iter().any(|i| i == line) {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+pub async fn run(host_root: &Path, args: &PrecacheArgs) -> Result<()> {
+    let paths = HostPaths::new(host_root);
+    let exec: Arc<dyn Executor> = if args.simulated {
+        let conf = write_sim_storage_conf(&paths)?;
+        Arc::new(LocalExecutor::new(host_root).with_env("CONTAINERS_STORAGE_CONF", conf))
+    } else {
+        Arc::new(ChrootExecutor::new(host_root))
+    };
+    let text = std::fs::read_to_string(&args.images_file)
+        .map_err(Error::io("reading the image list", &args.images_file))?;
+    let images = parse_images(&text);
+    if images.is_empty() {
+        return Err(Error::Invalid("no images specified for precaching".into()));
+    }
+    exec.run(&Cmd::new("podman").arg("version").read_only())
+        .await
+        .map_err(|e| Error::Invalid(format!("podman is not usable on the node: {e}")))?;
+    let authfile = match &args.authfile {
+        Some(p) => Some(crate::stateroot_setup::node_path(exec.as_ref(), p)?),
+        None => {
+            let kubelet = "var/lib/kubelet/config.json";
+            paths
+                .host(kubelet)
+                .exists()
+                .then(|| exec.node().cmd_paths.host(kubelet))
+        }
+    };
+    let opts = PullOptions {
+        authfile,
+        insecure: !args.tls_verify,
+        attempts: ATTEMPTS,
+        backoff: Duration::from_secs(2),
+    };
+    tracing::info!(images = images.len(), parallel = args.parallel, "precaching");
+    let status = pull::pull_all(
+        exec,
+        images,
+        opts,
+        args.parallel as usize,
+        args.status_file.clone(),
+    )
+    .await;
+    tracing::info!(
+        total = status.total,
+        pulled = status.pulled,
+        failed = status.failed,
+        "precache finished"
+    );
+    if status.failed == 0 {
+        return Ok(());
+    }
+    if args.best_effort {
+        tracing::warn!(failed = ?status.failed_pulls, "best effort: ignoring failed pulls");
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "failed to precache {} of {} images: {}",
+        status.failed,
+        status.total,
+        status.failed_pulls.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_list_lines() {
+        assert_eq!(parse_images("a:1\n\n  b:2 \na:1\n"), ["a:1", "b:2"]);
+        assert!(parse_images("\n \n").is_empty());
+    }
+}

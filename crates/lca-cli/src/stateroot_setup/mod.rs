@@ -1,0 +1,291 @@
+//! `lca-cli stateroot-setup` (spec §5.4 steps 2–4): install a seed image as the new
+//! stateroot `rhcos_<version>` next to the booted one, without making it the default.
+//!
+//! Steps, each marked done in `<root>/var/lib/lca/workspace/stateroot-setup/<step>.done`
+//! after it succeeded, so a re-run after a crash resumes (every step is also safe to repeat,
+//! for a crash between the work and its marker): `pull`, `extract-ostree`, `pull-local`,
+//! `os-init`, `deploy`, `restore-default`, `cleanup-base`, `origin`, `var`, `etc`,
+//! `etc-deletions`, `hand-off`, `autorollback-config`, `cleanup`; `complete` marks the whole
+//! run. The version check runs on every run before anything is changed. A `run.json` in the
+//! marker dir records image and version: markers of another seed, or of a stateroot that has
+//! since been removed (abort), are discarded.
+//!
+//! `--status-file` gets `{"phase":"running"|"succeeded"|"failed","step","message"}` (see
+//! `status`). Test hook (with `--simulated` only): `LCA_TEST_CRASH_AFTER_STEP=<step>` exits
+//! with 137 after the step's work but before its marker, the harshest place for a crash.
+
+mod deploy;
+mod files;
+mod seed;
+pub mod status;
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use lca_hostops::ostree::{self, Deployment};
+use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind};
+use lca_seed::layout::files as seed_files;
+use lca_seed::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+use seed::Seed;
+use status::{Markers, Phase, Reporter};
+
+/// Arguments of `stateroot-setup`.
+#[derive(clap::Args, Debug)]
+pub struct StaterootSetupArgs {
+    /// Seed image reference.
+    #[arg(long)]
+    pub image: String,
+    /// Target OCP version (the CR's `seedImageRef.version`); names the stateroot.
+    #[arg(long)]
+    pub version: String,
+    /// Docker auth JSON for the seed's registry (a path this process sees; on a real node it
+    /// must be under `--host-root`, because podman reads it inside the node's root).
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
+    /// Progress and outcome, JSON, rewritten atomically.
+    #[arg(long)]
+    pub status_file: PathBuf,
+    /// `AutoRollbackConfig` JSON computed by the operator (§6.7); spec defaults if absent.
+    #[arg(long)]
+    pub autorollback_config_json: Option<String>,
+    /// The node under `--host-root` is simulated (ostree runs for real; no podman mount).
+    #[arg(long)]
+    pub simulated: bool,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct RunKey {
+    image: String,
+    version: String,
+}
+
+pub(crate) fn host_err(e: lca_hostops::Error) -> Error {
+    Error::Invalid(e.to_string())
+}
+
+/// `p` (a path this process sees) as the node's commands see it: podman reads `--authfile`
+/// inside the chroot on a real node, so the file must be under the host root there.
+pub(crate) fn node_path(exec: &dyn Executor, p: &Path) -> Result<PathBuf> {
+    if exec.node().kind == NodeKind::Simulated {
+        return Ok(p.to_path_buf());
+    }
+    let rel = p
+        .strip_prefix(exec.node().paths.root())
+        .map_err(|_| Error::Invalid(format!("--authfile {} must be under --host-root", p.display())))?;
+    Ok(Path::new("/").join(rel))
+}
+
+pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
+    let exec: Box<dyn Executor> = if args.simulated {
+        Box::new(LocalExecutor::new(host_root))
+    } else {
+        Box::new(ChrootExecutor::new(host_root))
+    };
+    let paths = HostPaths::new(host_root);
+    let setup = Setup {
+        markers: Markers::new(paths.workspace().join("stateroot-setup")),
+        stateroot: ostree::stateroot_name(&args.version),
+        exec: exec.as_ref(),
+        reporter: Reporter::new(args.status_file.clone()),
+        step: Cell::new("start"),
+        paths,
+        args,
+    };
+    match setup.run().await {
+        Ok(()) => {
+            setup
+                .reporter
+                .report(Phase::Succeeded, "complete", "stateroot setup completed");
+            Ok(())
+        }
+        Err(e) => {
+            setup
+                .reporter
+                .report(Phase::Failed, setup.step.get(), &e.to_string());
+            Err(e)
+        }
+    }
+}
+
+struct Setup<'a> {
+    exec: &'a dyn Executor,
+    paths: HostPaths,
+    markers: Markers,
+    reporter: Reporter,
+    stateroot: String,
+    step: Cell<&'static str>,
+    args: &'a StaterootSetupArgs,
+}
+
+impl Setup<'_> {
+    /// Whether `name` must run; reports it as the current step.
+    fn begin(&self, name: &'static str) -> bool {
+        self.step.set(name);
+        if self.markers.is_done(name) {
+            tracing::info!(step = name, "already done");
+            return false;
+        }
+        tracing::info!(step = name, "running");
+        self.reporter.report(Phase::Running, name, "");
+        true
+    }
+
+    fn finish(&self, name: &str) -> Result<()> {
+        // Test hook, honoured on simulated nodes only: a real node never exits on an env var.
+        if self.args.simulated && std::env::var("LCA_TEST_CRASH_AFTER_STEP").is_ok_and(|s| s == name) {
+            tracing::warn!(
+                step = name,
+                "LCA_TEST_CRASH_AFTER_STEP: exiting before the marker"
+            );
+            std::process::exit(137);
+        }
+        self.markers
+            .mark(name)
+            .map_err(Error::io("writing a step marker", self.markers.dir()))
+    }
+
+    /// Discard markers that do not describe this run's seed and stateroot.
+    fn check_markers(&self) -> Result<()> {
+        let key_path = self.markers.dir().join("run.json");
+        let key = RunKey {
+            image: self.args.image.clone(),
+            version: self.args.version.clone(),
+        };
+        let previous: Option<RunKey> = std::fs::read(&key_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let stateroot_gone = !self.paths.stateroot(&self.stateroot).exists();
+        if previous.as_ref() != Some(&key) || (self.markers.is_done("os-init") && stateroot_gone) {
+            tracing::info!("starting from scratch (no markers of this seed and stateroot)");
+            self.markers
+                .reset()
+                .map_err(Error::io("removing old markers", self.markers.dir()))?;
+            let work = seed::work_dir(&self.paths);
+            if work.exists() {
+                std::fs::remove_dir_all(&work).map_err(Error::io("removing the old work dir", &work))?;
+            }
+        }
+        status::write_json_atomic(&key_path, &key).map_err(Error::io("writing", &key_path))
+    }
+
+    async fn run(&self) -> Result<()> {
+        let rollback = files::autorollback_config(self.args.autorollback_config_json.as_deref())?;
+        self.check_markers()?;
+        if self.markers.is_done("complete") {
+            tracing::info!(stateroot = %self.stateroot, "stateroot setup already completed");
+            return Ok(());
+        }
+        self.step.set("check-node");
+        ostree::remount_sysroot_rw(self.exec).await.map_err(host_err)?;
+        let booted = deploy::booted(self.exec, &self.stateroot).await?;
+
+        let pull = self.begin("pull");
+        let work = seed::work_dir(&self.paths);
+        let seed = if self.args.simulated {
+            seed::unpack(&self.args.image, self.args.authfile.as_ref(), &work.join("seed")).await?
+        } else {
+            let authfile = self
+                .args
+                .authfile
+                .as_deref()
+                .map(|p| node_path(self.exec, p))
+                .transpose()?;
+            seed::mount(self.exec, &self.args.image, authfile).await?
+        };
+        if pull {
+            self.finish("pull")?;
+        }
+        let result = self.with_seed(&seed, &booted, &rollback).await;
+        if result.is_ok() {
+            self.begin("cleanup");
+            seed::release(self.exec, &seed).await;
+            if work.exists() {
+                std::fs::remove_dir_all(&work).map_err(Error::io("removing the work dir", &work))?;
+            }
+            self.finish("cleanup")?;
+            self.markers
+                .mark("complete")
+                .map_err(Error::io("writing a step marker", self.markers.dir()))?;
+        }
+        result
+    }
+
+    async fn with_seed(
+        &self,
+        seed: &Seed,
+        booted: &lca_hostops::sim::BootedRef,
+        rollback: &lca_api::files::AutoRollbackConfig,
+    ) -> Result<()> {
+        self.step.set("check-version");
+        seed::check_version(seed, &self.args.version)?;
+        let sd = seed::read_deployment(seed)?;
+        let work = seed::work_dir(&self.paths);
+        let repo_cmd = seed::work_dir(&self.exec.node().cmd_paths).join("ostree");
+
+        if self.begin("extract-ostree") {
+            let (src, dst) = (seed.file(seed_files::OSTREE), work.join("ostree"));
+            tokio::task::spawn_blocking(move || {
+                lca_hostops::archive::extract_file_atomically(&src, &dst, &Default::default())
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("extraction task failed: {e}")))??;
+            self.finish("extract-ostree")?;
+        }
+        if self.begin("pull-local") {
+            deploy::pull_local(self.exec, &repo_cmd, &sd.refspec).await?;
+            self.finish("pull-local")?;
+        }
+        if self.begin("os-init") {
+            deploy::os_init(self.exec, &self.stateroot).await?;
+            self.finish("os-init")?;
+        }
+        if self.begin("deploy") {
+            let kargs = seed::read_kargs(seed)?;
+            deploy::deploy(self.exec, &self.stateroot, &sd.refspec, kargs, &self.args.version).await?;
+            self.finish("deploy")?;
+        }
+        if self.begin("restore-default") {
+            deploy::restore_default(self.exec, booted).await?;
+            self.finish("restore-default")?;
+        }
+        if self.begin("cleanup-base") {
+            deploy::cleanup_base(self.exec).await?;
+            self.finish("cleanup-base")?;
+        }
+        let new: Deployment = deploy::find(self.exec, &self.stateroot, &sd.refspec)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("no deployment of the seed in {}", self.stateroot)))?;
+        let dep_dir = new.dir(&self.paths);
+        if self.begin("origin") {
+            let dst = self
+                .paths
+                .deployment_origin(&new.stateroot, &new.checksum, new.serial);
+            files::origin(seed, &sd.deployment, &dst)?;
+            self.finish("origin")?;
+        }
+        if self.begin("var") {
+            files::extract(seed, seed_files::VAR, self.paths.stateroot(&self.stateroot)).await?;
+            self.finish("var")?;
+        }
+        if self.begin("etc") {
+            files::extract(seed, seed_files::ETC, dep_dir.clone()).await?;
+            self.finish("etc")?;
+        }
+        if self.begin("etc-deletions") {
+            let n = files::apply_deletions(seed, &dep_dir)?;
+            tracing::info!(removed = n, "etc.deletions applied");
+            self.finish("etc-deletions")?;
+        }
+        if self.begin("hand-off") {
+            files::hand_off(seed, &self.paths.var_tmp())?;
+            self.finish("hand-off")?;
+        }
+        if self.begin("autorollback-config") {
+            files::write_autorollback(&self.paths.stateroot_var(&self.stateroot), rollback)?;
+            self.finish("autorollback-config")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! `lca-cli precache --simulated` against real podman (private vfs storage inside the node
+//! dir) and a loopback Distribution registry holding tiny hand-written images: parallel
+//! pulls, a missing image (exit 1, or 0 with `--best-effort`), status file contents, and a
+//! re-run that needs no registry because every image is already present.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{lca_cli, podman_names, push_image, stderr};
+use lca_api::files::PrecacheStatus;
+use lca_testkit::Registry;
+
+fn precache(root: &Path, list: &Path, status: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "precache",
+        "--simulated",
+        "--images-file",
+        list.to_str().unwrap(),
+        "--status-file",
+        status.to_str().unwrap(),
+        "--parallel",
+        "3",
+        "--tls-verify",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    lca_cli(root, &args, &[])
+}
+
+fn read_status(path: &Path) -> PrecacheStatus {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn pulls_in_parallel_reports_failures_and_resumes_offline() {
+    let registry = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let node = tempfile::Builder::new()
+        .prefix("lca-precache-node-")
+        .tempdir()
+        .unwrap();
+    let images: Vec<String> = (0..4)
+        .map(|i| {
+            let content = format!("image {i}");
+            push_image(
+                work.path(),
+                registry.addr(),
+                &format!("lca/app{i}"),
+                "1",
+                &[("f", content.as_bytes())],
+            )
+        })
+        .collect();
+    let list = work.path().join("images.txt");
+    let status = work.path().join("precache_status.json");
+
+    // All present in the registry: 4 pulled, 3 at a time.
+    fs::write(&list, format!("{}\n\n{}\n", images.join("\n"), images[0])).unwrap();
+    let started = std::time::Instant::now();
+    let out = precache(node.path(), &list, &status, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    eprintln!("precache of 4 images took {:?}", started.elapsed());
+    assert_eq!(
+        read_status(&status),
+        PrecacheStatus {
+            total: 4,
+            pulled: 4,
+            failed: 0,
+            failed_pulls: vec![]
+        }
+    );
+    let mut expected = images.clone();
+    expected.sort();
+    assert_eq!(podman_names(node.path()), expected);
+    assert!(
+        node.path().join("var/lib/containers/storage/vfs").is_dir(),
+        "storage inside the node"
+    );
+
+    // One tag that does not exist: `manifest unknown`, no retries, exit 1.
+    let missing = format!("{}/lca/missing:1", registry.addr());
+    fs::write(&list, format!("{}\n{missing}\n", images.join("\n"))).unwrap();
+    let started = std::time::Instant::now();
+    let out = precache(node.path(), &list, &status, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "manifest unknown must not be retried"
+    );
+    assert!(
+        stderr(&out).contains("failed to precache 1 of 5 images"),
+        "{}",
+        stderr(&out)
+    );
+    let expected_status = PrecacheStatus {
+        total: 5,
+        pulled: 4,
+        failed: 1,
+        failed_pulls: vec![missing.clone()],
+    };
+    assert_eq!(read_status(&status), expected_status);
+    assert_eq!(
+        fs::read_to_string(&status).unwrap(),
+        format!(r#"{{"total":5,"pulled":4,"failed":1,"failed_pulls":["{missing}"]}}"#)
+    );
+
+    // Best effort: same counts, exit 0.
+    let out = precache(node.path(), &list, &status, &["--best-effort"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_status(&status), expected_status);
+
+    // Registry gone: everything already present counts as pulled without the network.
+    drop(registry);
+    fs::write(&list, images.join("\n")).unwrap();
+    let out = precache(node.path(), &list, &status, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_status(&status).pulled, 4);
+
+    // An empty list is the operator's error message.
+    fs::write(&list, "\n").unwrap();
+    let out = precache(node.path(), &list, &status, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no images specified for precaching"));
+}
