@@ -250,3 +250,83 @@ async fn extra_manifests_machineconfig_fails_and_unknown_crd_warns() {
         "abort removes the warning"
     );
 }
+
+#[tokio::test]
+async fn prep_resumes_after_the_operator_and_its_task_are_killed() {
+    let mut e = env_with_seed(SEED_VERSION, false).await;
+    start_prep(&e, SEED_VERSION, "");
+    e.c.wait_ibu("stateroot setup launched", T, |i| {
+        condition(i, "PrepInProgress").is_some_and(|c| {
+            c.2.starts_with("Successfully launched a new job for stateroot setup")
+        })
+    })
+    .await;
+    // A crash of the operator and of the node work at once (as a reboot would do).
+    e.c.operator.take().expect("operator").kill();
+    let pid_file =
+        e.c.node_root()
+            .join("var/lib/lca/workspace/tasks/lca-prep-stateroot-setup/pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("task pid");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", pid.trim())])
+        .status();
+    e.c.start_operator_with(&["--node=simulated"]);
+    let ibu =
+        e.c.wait_ibu("PrepCompleted after restart", T, |i| {
+            condition(i, "PrepCompleted").is_some()
+        })
+        .await;
+    assert_eq!(
+        condition(&ibu, "PrepCompleted").map(|c| c.0),
+        Some("True".to_string()),
+        "{:?}\n{}",
+        condition(&ibu, "PrepInProgress"),
+        e.c.operator_log_tail(30)
+    );
+    let status =
+        e.c.target
+            .as_ref()
+            .expect("node")
+            .ostree_status()
+            .expect("status");
+    assert_eq!(
+        status.matches("rhcos_4.18.0").count(),
+        1,
+        "one deployment of the new stateroot:\n{status}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_registry_and_missing_pull_secret_fail_prep_clearly() {
+    let e = env_with_seed(SEED_VERSION, false).await;
+    start_prep(
+        &e,
+        SEED_VERSION,
+        "    pullSecretRef:\n      name: no-such-secret\n",
+    );
+    let ibu =
+        e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
+            .await;
+    let msg = prep_failure(&ibu).expect("failure");
+    assert!(msg.starts_with("failed to validate seed image info: failed to get pull secret openshift-lifecycle-agent/no-such-secret"), "{msg}");
+    assert!(e.c.patch_stage("Idle").0);
+    e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
+
+    let Env {
+        c, seed, _registry, ..
+    } = e;
+    drop(_registry);
+    let patch = serde_json::json!({"spec": {"stage": "Prep", "seedImageRef": {"image": seed, "version": SEED_VERSION, "pullSecretRef": null}}});
+    c.ibus()
+        .patch("upgrade", &Default::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("patch");
+    let ibu = c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some()).await;
+    let msg = prep_failure(&ibu).expect("failure");
+    assert!(msg.starts_with("failed to validate seed image info: "), "{msg}");
+    assert!(msg.contains("127.0.0.1"), "the message names the registry: {msg}");
+    assert!(
+        !c.node_root().join("sysroot/ostree/deploy/rhcos_4.18.0").exists(),
+        "nothing deployed"
+    );
+}
