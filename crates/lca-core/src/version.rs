@@ -131,3 +131,34 @@ mod tests {
         assert_eq!(stateroot_name("4.16.0-rc.1"), "rhcos_4.16.0_rc.1");
     }
 }
+
+/// The `lca.openshift.io/target-ocp-version-manifest-count` annotation as a count; a value
+/// that is not a non-negative integer is a user error with a clear message, never a panic.
+pub fn parse_manifest_count(value: &str) -> Result<u32, String> {
+    value.trim().parse().map_err(|_| {
+        format!(
+            "invalid value {value:?} for annotation {}: must be a non-negative integer",
+            lca_api::consts::annotations::TARGET_OCP_VERSION_MANIFEST_COUNT
+        )
+    })
+}
+
+#[cfg(test)]
+mod annotation_tests {
+    use super::parse_manifest_count;
+
+    #[test]
+    fn manifest_count_must_be_an_integer() {
+        assert_eq!(parse_manifest_count("5"), Ok(5));
+        assert_eq!(parse_manifest_count(" 0 "), Ok(0));
+        for bad in ["five", "-1", "", "1.5", "99999999999"] {
+            let err = parse_manifest_count(bad).expect_err(bad);
+            assert_eq!(
+                err,
+                format!(
+                    "invalid value {bad:?} for annotation lca.openshift.io/target-ocp-version-manifest-count: must be a non-negative integer"
+                )
+            );
+        }
+    }
+}

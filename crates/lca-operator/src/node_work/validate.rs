@@ -110,12 +110,7 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .as_ref()
         .and_then(|a| a.get(annotations::TARGET_OCP_VERSION_MANIFEST_COUNT))
     {
-        let expected: u32 = count.trim().parse().map_err(|_| {
-            format!(
-                "invalid value {count:?} for annotation {}: must be a non-negative integer",
-                annotations::TARGET_OCP_VERSION_MANIFEST_COUNT
-            )
-        })?;
+        let expected = lca_core::version::parse_manifest_count(count)?;
         let found =
             super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
         if found != expected {
