@@ -32,7 +32,11 @@ pub struct SimNode {
 impl Drop for SimNode {
     fn drop(&mut self) {
         // Deployment roots are `chattr +i`; without this the temp dir would silently stay.
-        let _ = Command::new("chattr").arg("-R").arg("-i").arg(self.dir.path()).output();
+        let _ = Command::new("chattr")
+            .arg("-R")
+            .arg("-i")
+            .arg(self.dir.path())
+            .output();
     }
 }
 

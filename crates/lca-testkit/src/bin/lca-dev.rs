@@ -48,11 +48,14 @@ async fn run(dir: PathBuf) -> Result<(), String> {
     let client = cp.client().await.map_err(|e| e.to_string())?;
     openshift::install(&cp).await.map_err(|e| e.to_string())?;
     openshift::healthy_sno(&client).await.map_err(|e| e.to_string())?;
-    prepenv::crypto_fixtures(&client).await.map_err(|e| e.to_string())?;
+    prepenv::crypto_fixtures(&client)
+        .await
+        .map_err(|e| e.to_string())?;
     let target = TargetNode::build().map_err(|e| e.to_string())?;
     simnode::configure(target.root()).map_err(|e| e.to_string())?;
     let node = dir.join("node");
-    std::os::unix::fs::symlink(target.root(), &node).map_err(|e| format!("linking {}: {e}", node.display()))?;
+    std::os::unix::fs::symlink(target.root(), &node)
+        .map_err(|e| format!("linking {}: {e}", node.display()))?;
     let registry = Registry::start().map_err(|e| e.to_string())?;
     let demo_images: Vec<String> = (0..3)
         .map(|i| images::push_test_image(&registry, &format!("ocp/demo{i}:v1"), &format!("demo {i}")))
@@ -61,9 +64,13 @@ async fn run(dir: PathBuf) -> Result<(), String> {
     let seed = images::push_seed(&registry, DEMO_VERSION, &demo_images).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("seed-image"), format!("{seed} {DEMO_VERSION}\n")).map_err(|e| e.to_string())?;
     let operator_kc = lca_testkit::rbac::operator_kubeconfig(&cp).map_err(|e| e.to_string())?;
-    let operator =
-        OperatorProcess::start_with_args(&operator_kc, target.root(), &dir.join("operator.log"), &["--node=simulated"])
-            .map_err(|e| e.to_string())?;
+    let operator = OperatorProcess::start_with_args(
+        &operator_kc,
+        target.root(),
+        &dir.join("operator.log"),
+        &["--node=simulated"],
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::write(dir.join("ready"), format!("{}\n", cp.server())).map_err(|e| e.to_string())?;
     println!(
         "lca-dev: control plane at {}, operator running, node root {}",
