@@ -139,3 +139,137 @@ pub fn push_seed_with(
     }
     Ok(image)
 }
+
+/// Push an image of one uncompressed layer holding `files` (name, bytes) as
+/// `<registry>/<repo_tag>`, through an OCI layout and `skopeo copy`; returns the reference.
+fn push_layer_image(registry: &Registry, repo_tag: &str, files: &[(&str, &[u8])]) -> Result<String> {
+    let dir = tempfile::tempdir().map_err(io("creating a layout dir"))?;
+    let layout = dir.path();
+    std::fs::create_dir_all(layout.join("blobs/sha256")).map_err(io("creating a layout"))?;
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, *data)
+            .map_err(io("building a layer"))?;
+    }
+    let layer = builder.into_inner().map_err(io("building a layer"))?;
+    let layer_digest = write_blob(layout, &layer)?;
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
+        "config": {}
+    })
+    .to_string();
+    let config_digest = write_blob(layout, config.as_bytes())?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_digest}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_digest}"), "size": layer.len()}]
+    })
+    .to_string();
+    let manifest_digest = write_blob(layout, manifest.as_bytes())?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_digest}"), "size": manifest.len()}]
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).map_err(io("writing index.json"))?;
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .map_err(io("writing oci-layout"))?;
+    let reference = format!("{}/{repo_tag}", registry.addr());
+    let out = Command::new("skopeo")
+        .arg("copy")
+        .args(skopeo_dest_args(registry))
+        .arg(format!("oci:{}", layout.display()))
+        .arg(format!("docker://{reference}"))
+        .output()
+        .map_err(io("running skopeo"))?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "skopeo copy to {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(reference)
+}
+
+/// As [`push_test_image`], with a second file `/data` of `layer_kib` KiB of
+/// [`crate::seednode::payload`] in the layer (precache benchmarks). `content` differs per
+/// image, so no two images share a layer and every pull moves the whole layer.
+pub fn push_sized_image(
+    registry: &Registry,
+    repo_tag: &str,
+    content: &str,
+    layer_kib: usize,
+) -> Result<String> {
+    let data = crate::seednode::payload(layer_kib * 1024);
+    push_layer_image(
+        registry,
+        repo_tag,
+        &[("hello", content.as_bytes()), ("data", &data)],
+    )
+}
+
+/// As [`push_seed`], with `payload_kib` KiB of mixed data in the seed node's
+/// `/var/lib/etcd` (benchmarks). The seed is packed by the `lca-cli` named by `LCA_CLI_BIN`
+/// when set (benchmarks point it at a release build, whose packing is what a seed cluster
+/// runs), else by the workspace's debug build.
+pub fn push_seed_sized(
+    registry: &Registry,
+    version: &str,
+    images: &[String],
+    payload_kib: usize,
+) -> Result<String> {
+    let node = SeedNode::build(payload_kib)?;
+    let root = node.root();
+    std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
+        .map_err(io("writing images.list"))?;
+    let info = serde_json::json!({
+        "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",
+        "has_proxy": false, "has_fips": false, "node_ips": ["192.168.1.10"],
+        "release_registry": registry.addr(), "container_storage_mountpoint_target": ""
+    });
+    std::fs::write(
+        root.join("var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json"),
+        info.to_string(),
+    )
+    .map_err(io("writing the seed cluster info"))?;
+    let auth = root.join("auth.json");
+    let auth_json = match registry.credentials() {
+        Some((u, p)) => {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            serde_json::json!({"auths": {registry.addr(): {"auth": token}}}).to_string()
+        }
+        None => r#"{"auths":{}}"#.to_string(),
+    };
+    std::fs::write(&auth, auth_json).map_err(io("writing auth.json"))?;
+    let image = format!("{}/seed/sno:{version}", registry.addr());
+    let lca_cli = match std::env::var_os("LCA_CLI_BIN") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => assets::workspace_binary("lca-cli")?,
+    };
+    let mut cmd = Command::new(&lca_cli);
+    cmd.arg("--host-root")
+        .arg(root)
+        .args(["create", "--simulated", "--image", &image, "--authfile"])
+        .arg(&auth);
+    // The recert image joins containers.list; keep it in the loopback registry too.
+    if let Some(first) = images.first() {
+        cmd.args(["--recert-image", first]);
+    }
+    let out = cmd
+        .output()
+        .map_err(io(format!("running {} create", lca_cli.display())))?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "lca-cli create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(image)
+}
