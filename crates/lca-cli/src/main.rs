@@ -1,9 +1,10 @@
 //! `lca-cli`: the host-side binary of lca-rs. One module per subcommand: `create` builds
 //! and pushes a seed image; `inspect` prints a seed's labels and checks its format;
-//! `pull` downloads, verifies and unpacks a seed. Logs go to stderr (plain text at a
+//! `pull` downloads, verifies and unpacks a seed; `extract` safely unpacks one tarball. Logs go to stderr (plain text at a
 //! terminal, JSON otherwise); progress bars only at a terminal.
 
 mod create;
+mod extract;
 mod inspect;
 mod precache;
 mod pull;
@@ -33,6 +34,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Pull a seed image by digest, verify it, and unpack it into a directory.
     Pull(pull::PullArgs),
+    /// Safely unpack a tar or tar.gz file into a directory, all or nothing.
+    Extract(extract::ExtractArgs),
     /// Install a seed as the new stateroot, not as the default (spec §5.4; resumable).
     StaterootSetup(stateroot_setup::StaterootSetupArgs),
     /// Pull the new release's images into the node's container storage (spec §5.5).
@@ -65,6 +68,10 @@ fn main() -> std::process::ExitCode {
             Command::Pull(a) => pull::run(&cli.host_root, a).await,
             Command::StaterootSetup(a) => stateroot_setup::run(&cli.host_root, a).await,
             Command::Precache(a) => precache::run(&cli.host_root, a).await,
+            Command::Extract(a) => {
+                let (root, a) = (cli.host_root.clone(), a);
+                tokio::task::block_in_place(|| extract::run(&root, a))
+            }
         }
     });
     match result {

@@ -52,17 +52,29 @@ async fn create_push_inspect_pull_unpack_round_trip() {
     .unwrap();
     let image = format!("{}/seed/sno:4.17.0", registry.addr());
 
-    // Wrong credentials: a clear 401 and no tag.
+    // Wrong credentials: a clear 401 from the probe before packing, in seconds, with the
+    // node untouched (kubelet never stopped, nothing packed) and no password in the output.
     let badauth = work.path().join("bad.json");
-    fs::write(&badauth, Credentials::auth_json(registry.addr(), "lca", "wrong")).unwrap();
+    fs::write(
+        &badauth,
+        Credentials::auth_json(registry.addr(), "lca", "wr0ngpass"),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
     let out = create(&node, &image, &badauth);
     assert!(!out.status.success());
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("rejected the credentials (401 Unauthorized)"),
+        stderr.contains(
+            "rejected the credentials (401 Unauthorized) while checking push access before packing"
+        ),
         "{stderr}"
     );
-    assert!(!stderr.contains("wrong"), "password leaked: {stderr}");
+    assert!(!stderr.contains("wr0ngpass"), "password leaked: {stderr}");
+    assert!(!node.root().join("var/tmp/backup").exists(), "nothing packed");
+    let events = fs::read_to_string(node.root().join("sim/events.log")).unwrap_or_default();
+    assert!(!events.contains("stop kubelet"), "{events}");
 
     let out = create(&node, &image, &authfile);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -306,3 +306,68 @@ fn concatenated_gzip_members_replace_the_target_atomically() {
     assert!(!target.join("stale").exists());
     assert_eq!(fs::read_dir(t.path()).unwrap().count(), 2);
 }
+
+/// Small files are written by background threads; names they may still be creating must
+/// behave exactly as in a sequential extraction.
+#[test]
+fn queued_small_files_keep_archive_order() {
+    let (_t, target, _) = scratch();
+    fs::write(target.join("old"), b"before").unwrap();
+    let data = tarball(|b| {
+        raw(b, "a", EntryType::Regular, b"first", None, 0o644);
+        raw(b, "a", EntryType::Regular, b"second", None, 0o600);
+        raw(b, "old", EntryType::Regular, b"after", None, 0o644);
+        raw(b, "d", EntryType::Regular, b"linked", None, 0o640);
+        raw(b, "e", EntryType::Link, b"", Some("d"), 0o640);
+        raw(b, "f", EntryType::Regular, b"file", None, 0o644);
+        raw(b, "f", EntryType::Symlink, b"", Some("a"), 0o777);
+        for i in 0..200 {
+            raw(b, &format!("many/{i}"), EntryType::Regular, b"x", None, 0o444);
+        }
+    });
+    let stats = archive::extract_tar(&data[..], &target, &Options::default()).unwrap();
+    assert_eq!(stats.entries, 207);
+    assert_eq!(fs::read(target.join("a")).unwrap(), b"second");
+    assert_eq!(fs::metadata(target.join("a")).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(fs::read(target.join("old")).unwrap(), b"after");
+    let (d, e) = (
+        fs::metadata(target.join("d")).unwrap(),
+        fs::metadata(target.join("e")).unwrap(),
+    );
+    assert_eq!((d.ino(), d.nlink()), (e.ino(), 2));
+    assert_eq!(fs::read_link(target.join("f")).unwrap(), Path::new("a"));
+    assert_eq!(fs::read_dir(target.join("many")).unwrap().count(), 200);
+    assert_eq!(
+        fs::metadata(target.join("many/199")).unwrap().mtime(),
+        1_700_000_000
+    );
+
+    // A queued file used as a parent, or replaced by a directory, is refused.
+    for second in ["b/c", "b"] {
+        let (_t, target, _) = scratch();
+        let kind = if second == "b" {
+            EntryType::Directory
+        } else {
+            EntryType::Regular
+        };
+        let data = tarball(|b| {
+            raw(b, "b", EntryType::Regular, b"file", None, 0o644);
+            raw(b, second, kind, b"", None, 0o755);
+        });
+        let (entry, reason) = refused(data, &target, &Options::default());
+        assert_eq!(entry, second);
+        assert!(
+            reason.contains("not a directory") || reason.contains("non-directory"),
+            "{reason}"
+        );
+    }
+    // A file over a directory that existed before is refused by the writer thread.
+    let (_t, target, _) = scratch();
+    fs::create_dir(target.join("dir")).unwrap();
+    let data = tarball(|b| raw(b, "dir", EntryType::Regular, b"x", None, 0o644));
+    let (entry, reason) = refused(data, &target, &Options::default());
+    assert_eq!(
+        (entry.as_str(), reason.as_str()),
+        ("dir", "a non-directory would replace a directory")
+    );
+}

@@ -1,6 +1,9 @@
 //! Building the seed layer blob from the directory of seed files (`/var/tmp/backup`):
 //! tar → sha256 (diff_id) → parallel gzip → sha256 (digest) → file, in one streaming pass.
 //! The blob lands in a file so the push can stream it and resume; it is never in memory.
+//! Members that are gzip already (`var.tgz`, `etc.tgz`, `ostree.tgz`: nearly all the bytes)
+//! go into stored deflate blocks (level 0): recompressing them cost as much time as
+//! packing them and gained under 1 %. The layer stays an ordinary `tar+gzip` blob.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -24,7 +27,7 @@ pub struct LayerBlob {
 }
 
 /// Pack every file of `src` (flat, sorted by name, as `COPY . /` does) into a gzip layer
-/// `<blob_dir>/layer.tar.gz`, compressed at `level` on all cores.
+/// `<blob_dir>/layer.tar.gz`, compressed at `level` on all cores; gzip members are stored.
 pub fn build_layer(src: &Path, blob_dir: &Path, level: u32, progress: &Progress) -> Result<LayerBlob> {
     fs::create_dir_all(blob_dir).map_err(Error::io("creating the blob dir", blob_dir))?;
     let out = blob_dir.join("layer.tar.gz");
@@ -42,7 +45,14 @@ pub fn build_layer(src: &Path, blob_dir: &Path, level: u32, progress: &Progress)
             names.sort();
             for name in names {
                 let abs = src.join(&name);
-                if fs::symlink_metadata(&abs)?.is_dir() {
+                let meta = fs::symlink_metadata(&abs)?;
+                let member_level = if meta.is_file() && is_gzip(&abs)? {
+                    0
+                } else {
+                    level
+                };
+                tar.get_mut().get_mut().inner.set_level(member_level)?;
+                if meta.is_dir() {
                     tar.add_tree(&abs, Path::new(&name), &|_| false)?;
                 } else {
                     tar.add_path(&abs, Path::new(&name))?;
@@ -68,6 +78,14 @@ pub fn build_layer(src: &Path, blob_dir: &Path, level: u32, progress: &Progress)
     }
     progress.finish();
     result.map_err(io_err)
+}
+
+/// True when `path` starts with the gzip magic.
+fn is_gzip(path: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    let n = fs::File::open(path)?.read(&mut magic)?;
+    Ok(n == 2 && magic == [0x1f, 0x8b])
 }
 
 struct Counting<'a, W> {

@@ -3,6 +3,9 @@
 //! members are one valid gzip stream (RFC 1952 §2.2; GNU gzip, Go's gzip reader used by
 //! podman, and our extractor read them whole). Memory stays bounded by the chunks in flight,
 //! whatever the input size. Used for `var.tgz`, `etc.tgz`, `ostree.tgz` and the image layer.
+//! [`ParallelGzWriter::set_level`] ends the current member early and switches the level of
+//! the following ones, so the layer can store the already-compressed `.tgz` members at
+//! level 0 (stored deflate blocks: still plain gzip, but no second compression pass).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -20,11 +23,13 @@ pub const CHUNK: usize = 1 << 20;
 /// Default level: 1 is ~2.5× faster than 6 for ~10 % larger output (notes §7).
 pub const DEFAULT_LEVEL: u32 = 1;
 
-type Job = (u64, Vec<u8>);
+/// (sequence number, level, input or compressed bytes).
+type Job = (u64, u32, Vec<u8>);
 
 /// A `Write` that gzips on all cores into `W`.
 pub struct ParallelGzWriter<W: Write + Send + 'static> {
     buf: Vec<u8>,
+    level: u32,
     seq: u64,
     raw: u64,
     jobs: Option<SyncSender<Job>>,
@@ -47,13 +52,14 @@ impl<W: Write + Send + 'static> ParallelGzWriter<W> {
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx) = (Arc::clone(&jobs_rx), done_tx.clone());
-                std::thread::spawn(move || worker(rx, tx, level))
+                std::thread::spawn(move || worker(rx, tx))
             })
             .collect();
         drop(done_tx);
         let writer = std::thread::spawn(move || write_in_order(sink, done_rx));
         Self {
             buf: Vec::with_capacity(CHUNK),
+            level,
             seq: 0,
             raw: 0,
             jobs: Some(jobs_tx),
@@ -67,13 +73,23 @@ impl<W: Write + Send + 'static> ParallelGzWriter<W> {
         let sent = self
             .jobs
             .as_ref()
-            .map(|j| j.send((self.seq, chunk)).is_ok())
+            .map(|j| j.send((self.seq, self.level, chunk)).is_ok())
             .unwrap_or(false);
         self.seq += 1;
         if !sent {
             // The writer stopped on an error; finish() reports it.
             return Err(io::Error::other("gzip output stopped"));
         }
+        Ok(())
+    }
+
+    /// Compress what follows at `level`. The bytes buffered so far become a (short) member
+    /// at the old level first: members are independent, so the split costs only 18 bytes.
+    pub fn set_level(&mut self, level: u32) -> io::Result<()> {
+        if level != self.level && !self.buf.is_empty() {
+            self.submit()?;
+        }
+        self.level = level;
         Ok(())
     }
 
@@ -114,17 +130,23 @@ impl<W: Write + Send + 'static> Write for ParallelGzWriter<W> {
     }
 }
 
-fn worker(jobs: Arc<Mutex<Receiver<Job>>>, done: SyncSender<Job>, level: u32) {
+fn worker(jobs: Arc<Mutex<Receiver<Job>>>, done: SyncSender<Job>) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok((seq, data)) = job else { return };
-        let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), Compression::new(level));
+        let Ok((seq, level, data)) = job else { return };
+        // Level 0 grows the data by 5 bytes per 64 KiB stored block plus the gzip frame.
+        let cap = if level == 0 {
+            data.len() + data.len() / 8192 + 64
+        } else {
+            data.len() / 2 + 64
+        };
+        let mut enc = GzEncoder::new(Vec::with_capacity(cap), Compression::new(level));
         let member = enc.write_all(&data).and_then(|_| enc.finish());
         let Ok(member) = member else { return };
-        if done.send((seq, member)).is_err() {
+        if done.send((seq, level, member)).is_err() {
             return;
         }
     }
@@ -134,7 +156,7 @@ fn write_in_order<W: Write>(mut sink: W, done: Receiver<Job>) -> io::Result<(W, 
     let mut next = 0u64;
     let mut pending = BTreeMap::new();
     let mut out = 0u64;
-    for (seq, member) in done {
+    for (seq, _, member) in done {
         pending.insert(seq, member);
         while let Some(member) = pending.remove(&next) {
             sink.write_all(&member)?;
@@ -164,6 +186,10 @@ impl<W: Write> HashingWriter<W> {
             hasher: sha2::Sha256::new(),
             count: 0,
         }
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 
     /// The inner writer, `sha256:<hex>` and the byte count.
@@ -211,6 +237,25 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn level_switches_keep_one_stream() {
+        let data: Vec<u8> = (0..(2 * CHUNK + 999)).map(|i| (i % 7) as u8).collect();
+        let mut w = ParallelGzWriter::with_threads(Vec::new(), 1, 2);
+        w.write_all(&data[..1000]).unwrap();
+        w.set_level(0).unwrap();
+        w.write_all(&data[1000..CHUNK + 5000]).unwrap();
+        w.set_level(1).unwrap();
+        w.write_all(&data[CHUNK + 5000..]).unwrap();
+        let (gz, _, _) = w.finish().unwrap();
+        let mut back = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        // The stored middle part is not compressed, the rest is.
+        assert!(gz.len() > CHUNK && gz.len() < CHUNK + 200_000, "{}", gz.len());
     }
 
     #[test]

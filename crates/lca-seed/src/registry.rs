@@ -77,6 +77,28 @@ impl SeedRegistry {
         move |e| map_error(&self.registry, &what, e)
     }
 
+    /// Prove before packing that the credentials may push to `image`'s repository, so a
+    /// wrong password fails in seconds rather than after minutes of packing. `auth` alone
+    /// proves nothing against a basic-auth registry (the header is only sent later), so
+    /// this uploads the 2-byte empty JSON blob `{}`: the same upload path as the layer,
+    /// through whatever token flow the registry uses, and harmless (registries hold such
+    /// unreferenced blobs until garbage collection; the OCI spec names it the "empty"
+    /// descriptor).
+    pub async fn check_push_access(&self, image: &Reference) -> Result<()> {
+        let what = "checking push access before packing";
+        self.client
+            .auth(image, &self.auth, RegistryOperation::Push)
+            .await
+            .map_err(self.map(what))?;
+        let empty = b"{}".to_vec();
+        let digest = layout::sha256(&empty);
+        self.client
+            .push_blob(image, empty, &digest)
+            .await
+            .map_err(self.map(what))?;
+        Ok(())
+    }
+
     /// Push a seed: layer blob (skipped when the registry has it), config, manifest.
     /// Returns the manifest digest.
     pub async fn push_seed(

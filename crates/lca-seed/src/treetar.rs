@@ -118,6 +118,11 @@ impl<W: Write> TreeTar<W> {
             .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
     }
 
+    /// The writer under the tar stream (entries are written through, never buffered).
+    pub fn get_mut(&mut self) -> &mut W {
+        self.builder.get_mut()
+    }
+
     /// Write the end-of-archive marker and return the writer.
     pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use lca_api::files::SeedClusterInfo;
 use lca_hostops::HostPaths;
 use lca_seed::layout::files;
-use lca_seed::{Credentials, Error, Progress, Result, SeedRegistry};
+use lca_seed::{Error, Progress, Result, SeedRegistry};
 
 pub use node::{NodeOps, RealNode, SimulatedNode};
 
@@ -83,6 +83,12 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
     let paths = HostPaths::new(host_root);
     let image = lca_seed::parse_reference(&args.image)?;
     let credentials = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;
+    let plain = args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
+    let registry = SeedRegistry::new(&image, &credentials, plain);
+    // Before anything touches the node (no kubelet stop, no pack, and the step markers of
+    // an interrupted run survive): a 401 fails in seconds.
+    registry.check_push_access(&image).await?;
+    tracing::info!(registry = registry.registry(), "push access verified");
     let ctx = Ctx {
         backup: paths.host("var/tmp/backup"),
         checks: paths.host("var/tmp/checks"),
@@ -94,7 +100,7 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
     for d in [&ctx.backup, &ctx.checks] {
         fs::create_dir_all(d).map_err(Error::io("creating the work dir", d))?;
     }
-    let result = build_and_push(&ctx, &image, &credentials).await;
+    let result = build_and_push(&ctx, &image, &registry).await;
     if !args.skip_cleanup {
         cleanup(&ctx);
     }
@@ -104,7 +110,7 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
 async fn build_and_push(
     ctx: &Ctx<'_>,
     image: &lca_seed::registry::Reference,
-    credentials: &Credentials,
+    registry: &SeedRegistry,
 ) -> Result<()> {
     copy_self(ctx)?;
     ctx.once("containers-list", containers_list)?;
@@ -134,8 +140,6 @@ async fn build_and_push(
     let layer = lca_seed::build_layer(&ctx.backup, &blobs, ctx.level, &progress)?;
     tracing::info!(digest = %layer.digest, size = layer.size, raw = layer.uncompressed_size, "seed layer built");
     let labels = lca_seed::layout::seed_labels(&info).map_err(|e| Error::Invalid(e.to_string()))?;
-    let plain = ctx.args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
-    let registry = SeedRegistry::new(image, credentials, plain);
     let progress = Progress::new("push layer", Some(layer.size));
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let digest = registry

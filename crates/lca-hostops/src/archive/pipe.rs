@@ -1,13 +1,16 @@
 //! Plumbing of [`super`]: gzip decompression on its own thread (so inflating and writing
 //! files use two cores, like `tar xzf`), and the staging directory that makes an
-//! extraction all or nothing.
+//! extraction all or nothing ([`extract_file_atomically`]).
 
 use std::fs;
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use flate2::bufread::MultiGzDecoder;
+
+use super::{Error, Options, Result, Stats, extract_tar, extract_tar_gz};
 
 const CHUNK: usize = 1 << 20;
 
@@ -74,6 +77,46 @@ impl Read for ChannelReader {
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// Extract the archive file `archive` (tar or tar.gz, told apart by the gzip magic) into
+/// `target` all or nothing: into a temp dir next to `target`, renamed over it on success.
+pub fn extract_file_atomically(archive: &Path, target: &Path, opts: &Options) -> Result<Stats> {
+    let name = archive.display().to_string();
+    let read_err = |source| Error::Read {
+        archive: name.clone(),
+        source,
+    };
+    let mut file = File::open(archive).map_err(read_err)?;
+    let mut magic = [0u8; 2];
+    let gz = file.read(&mut magic).map_err(read_err)? == 2 && magic == [0x1f, 0x8b];
+    drop(file);
+    let file = File::open(archive).map_err(read_err)?;
+    let staging = Staging::new(target).map_err(|source| Error::Write {
+        path: target.into(),
+        source,
+    })?;
+    let stats = if gz {
+        extract_tar_gz(file, staging.path(), opts)
+    } else {
+        extract_tar(file, staging.path(), opts)
+    }
+    .map_err(|e| rename_archive(e, &name))?;
+    staging.commit().map_err(|source| Error::Write {
+        path: target.into(),
+        source,
+    })?;
+    Ok(stats)
+}
+
+fn rename_archive(e: Error, name: &str) -> Error {
+    match e {
+        Error::Read { source, .. } => Error::Read {
+            archive: name.to_string(),
+            source,
+        },
+        other => other,
     }
 }
 
