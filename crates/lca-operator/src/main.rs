@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod health;
 mod ibu;
+mod metrics;
 mod node_work;
 mod seedgen;
 mod tasks;

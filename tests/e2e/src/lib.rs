@@ -151,6 +151,41 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// GET `path` from the operator's probe listener (its address is in the operator log).
+    pub fn probe(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let log = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();
+        let addr = log
+            .lines()
+            .rev()
+            .filter(|l| l.contains("health probes listening"))
+            .find_map(|l| {
+                l.split("\"addr\":\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()
+                    .map(str::to_string)
+            })
+            .expect("the operator logged its probe address");
+        // Like the kubelet's probes, retry a failed connection a few times.
+        let mut last_err = None;
+        for _ in 0..5 {
+            let attempt = (|| -> std::io::Result<String> {
+                let mut stream = std::net::TcpStream::connect(&addr)?;
+                write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+                let mut out = String::new();
+                stream.read_to_string(&mut out)?;
+                Ok(out)
+            })();
+            match attempt {
+                Ok(out) => return out,
+                Err(e) => last_err = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("probe {path} on {addr} failed: {last_err:?}");
+    }
+
     /// The last `n` lines of the operator's log, and of every node task's log.
     pub fn operator_log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();

@@ -141,8 +141,13 @@ async fn seedgenerator_is_a_singleton_with_an_immutable_spec() {
 async fn operator_stops_gracefully_on_sigterm_and_serves_probes() {
     let mut c = Cluster::with_operator().await;
     c.wait_ibu("Idle=True", Duration::from_secs(30), is_idle).await;
-    let log = std::fs::read_to_string(c.operator_log_path()).expect("log");
-    assert!(log.contains("health probes listening"), "{log}");
+    assert!(c.probe("/healthz").ends_with("\r\n\r\nok"));
+    assert!(c.probe("/readyz").starts_with("HTTP/1.1 200 OK"));
+    assert!(c.probe("/nope").starts_with("HTTP/1.1 404"));
+    assert!(
+        c.probe("/metrics")
+            .contains("lca_reconcile_total{controller=\"imagebasedupgrade\"}")
+    );
     let op = c.operator.take().expect("operator");
     let start = Instant::now();
     op.terminate();

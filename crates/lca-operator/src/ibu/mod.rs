@@ -107,7 +107,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
                 move |obj, ctx| {
                     let failures = failures.clone();
                     async move {
+                        crate::metrics::METRICS
+                            .ibu_reconciles
+                            .fetch_add(1, Ordering::Relaxed);
                         let res = reconcile::reconcile(obj, ctx).await;
+                        if res.is_err() {
+                            crate::metrics::METRICS
+                                .ibu_reconcile_errors
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                         if res.is_ok() {
                             failures.store(0, Ordering::Relaxed);
                         }

@@ -56,6 +56,9 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
     {
         match lca_core::apply_transition(&mut status.conditions, stage, after_pivot, generation, &now) {
             Outcome::Accepted { stage, idle } => {
+                crate::metrics::METRICS
+                    .stage_transitions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let what = idle.map(|k| format!(" ({k:?})")).unwrap_or_default();
                 info!(%stage, "stage transition accepted{what}");
                 notes.push(Note {

@@ -110,7 +110,8 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             ))
         }
         TaskState::Succeeded => {
-            info!("Prep completed");
+            let progress = progress(w);
+            info!(%progress, "Prep completed");
             let warned = ibu
                 .metadata
                 .annotations
@@ -196,7 +197,10 @@ fn progress(w: &NodeStageWork) -> String {
         return "No precache status file to read yet.".into();
     };
     match serde_json::from_str::<PrecacheStatus>(&text) {
-        Ok(s) => format!("total: {} (pulled: {}, failed: {})", s.total, s.pulled, s.failed),
+        Ok(s) => {
+            crate::metrics::METRICS.set_precache(s.total, s.pulled, s.failed);
+            format!("total: {} (pulled: {}, failed: {})", s.total, s.pulled, s.failed)
+        }
         Err(_) => "could not unmarshal precache status file".into(),
     }
 }

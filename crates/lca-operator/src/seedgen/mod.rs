@@ -48,6 +48,9 @@ pub const REQUEUE_HEALTH_CHECK: Duration = Duration::from_secs(20);
 
 /// One reconcile: uncached GET, then the step of the current phase.
 pub async fn reconcile(obj: Arc<SeedGenerator>, ctx: Arc<Context>) -> Result<Action> {
+    crate::metrics::METRICS
+        .seedgen_reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _serial = ctx.lock.lock().await;
     if obj.name_any() != names::SEEDGEN {
         warn!(name = %obj.name_any(), "ignoring a SeedGenerator not named {}", names::SEEDGEN);
