@@ -14,6 +14,8 @@
 //!    `tar xzf` of its layer, of `ostree.tgz`, `var.tgz` and `etc.tgz`, and `ostree
 //!    pull-local` + `admin os-init` + `admin deploy` into a second fresh target node.
 //!
+//! `LCA_BENCH_PREP_KEEP_LOGS=<dir>` keeps the operator's and the tasks' logs there.
+//!
 //! Output: `key: value` lines; `ratio_prep_over_raw_sum` is the issue's target (≤ 1.2), and
 //! `operator_peak_rss_kib` its RSS target (< 40 MiB).
 
@@ -214,6 +216,9 @@ async fn run(a: &Args) -> Result<(), String> {
         out(&format!("task_{task}_tree_peak_rss_kib"), peak.tree_kib);
     }
     breakdown(target.root(), prep.patched, prep.completed_at);
+    if let Some(keep) = std::env::var_os("LCA_BENCH_PREP_KEEP_LOGS") {
+        keep_logs(Path::new(&keep), &op, target.root())?;
+    }
     let precached = simnode::images(target.root()).len();
     out("prep_images_in_node_storage", precached);
     drop(op);
@@ -235,6 +240,19 @@ async fn run(a: &Args) -> Result<(), String> {
     drop(registry);
     drop(target);
     drop(cp);
+    Ok(())
+}
+
+/// Copy the operator's and the tasks' logs to `dir` (they go with the temp dirs otherwise),
+/// for a closer look at where the time went.
+fn keep_logs(dir: &Path, op: &OperatorProcess, root: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(err("creating the log dir"))?;
+    std::fs::copy(op.log_path(), dir.join("operator.log")).map_err(err("copying the operator log"))?;
+    for task in TASKS {
+        let log = tasks_dir(root).join(task).join("log");
+        std::fs::copy(&log, dir.join(format!("{task}.log"))).map_err(err("copying a task log"))?;
+    }
+    out("logs_kept_in", dir.display());
     Ok(())
 }
 
