@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor};
 
 use crate::ibu::work::StageWork;
@@ -95,5 +96,19 @@ impl Context {
             work,
             exec,
         })
+    }
+
+    /// Publish an event about `reference`; a failure to publish is only logged.
+    pub async fn publish(&self, reference: &ObjectReference, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, reference).await {
+            tracing::warn!("cannot publish event: {e}");
+        }
     }
 }

@@ -56,6 +56,23 @@ pub fn backoff(category: Category, consecutive_failures: u32) -> Duration {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Consecutive reconcile failures of one controller, for its back-off and so that a streak
+/// of retries is reported as one event rather than one per retry.
+#[derive(Default)]
+pub struct FailureStreak(std::sync::atomic::AtomicU32);
+
+impl FailureStreak {
+    pub fn reset(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Record a failure: the delay before the retry, and whether this starts a new streak.
+    pub fn fail(&self, category: Category) -> (Duration, bool) {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (backoff(category, n), n == 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

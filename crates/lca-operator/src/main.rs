@@ -112,6 +112,7 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         vec![]
     };
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
     let work: Arc<dyn ibu::work::StageWork> = match args.stage_work.as_str() {
         "node" => Arc::new(node_work::NodeStageWork {
             client: client.clone(),
@@ -119,6 +120,7 @@ async fn run(args: Args) -> Result<(), String> {
             namespace: args.namespace.clone(),
             lca_cli,
             task_env,
+            wake: wake_tx,
         }),
         "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
         other => {
@@ -146,7 +148,7 @@ async fn run(args: Args) -> Result<(), String> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let controller = tokio::spawn(ibu::run(ctx.clone(), shutdown));
+    let controller = tokio::spawn(ibu::run(ctx.clone(), wake_rx, shutdown));
     tokio::spawn(seedgen::run(ctx.clone(), {
         let mut rx = stop_rx.clone();
         async move {

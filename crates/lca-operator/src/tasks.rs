@@ -78,8 +78,15 @@ impl LocalTask {
         }
     }
 
-    /// Start `argv` detached; any earlier run's files are replaced.
-    pub fn start(&self, argv: &[String], envs: &[(String, String)]) -> std::io::Result<()> {
+    /// Start `argv` detached; any earlier run's files are replaced. `on_exit` runs when the
+    /// task ends (while this operator process lives), so the controller reacts at once
+    /// instead of waiting for its next poll.
+    pub fn start(
+        &self,
+        argv: &[String],
+        envs: &[(String, String)],
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         for f in ["exit", "pid"] {
             let _ = std::fs::remove_file(self.dir.join(f));
@@ -108,6 +115,7 @@ impl LocalTask {
         std::thread::spawn(move || {
             let mut child = child;
             let _ = child.wait();
+            on_exit();
         });
         Ok(())
     }

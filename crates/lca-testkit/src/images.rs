@@ -31,56 +31,7 @@ fn skopeo_dest_args(registry: &Registry) -> Vec<String> {
 /// Push a tiny image (one file `/hello` containing `content`) as `<registry>/<repo_tag>`;
 /// returns the full reference.
 pub fn push_test_image(registry: &Registry, repo_tag: &str, content: &str) -> Result<String> {
-    let dir = tempfile::tempdir().map_err(io("creating a layout dir"))?;
-    let layout = dir.path();
-    std::fs::create_dir_all(layout.join("blobs/sha256")).map_err(io("creating a layout"))?;
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "hello", content.as_bytes())
-        .map_err(io("building a layer"))?;
-    let layer = builder.into_inner().map_err(io("building a layer"))?;
-    let layer_digest = write_blob(layout, &layer)?;
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
-        "config": {}
-    })
-    .to_string();
-    let config_digest = write_blob(layout, config.as_bytes())?;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_digest}"), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_digest}"), "size": layer.len()}]
-    })
-    .to_string();
-    let manifest_digest = write_blob(layout, manifest.as_bytes())?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_digest}"), "size": manifest.len()}]
-    });
-    std::fs::write(layout.join("index.json"), index.to_string()).map_err(io("writing index.json"))?;
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .map_err(io("writing oci-layout"))?;
-    let reference = format!("{}/{repo_tag}", registry.addr());
-    let out = Command::new("skopeo")
-        .arg("copy")
-        .args(skopeo_dest_args(registry))
-        .arg(format!("oci:{}", layout.display()))
-        .arg(format!("docker://{reference}"))
-        .output()
-        .map_err(io("running skopeo"))?;
-    if !out.status.success() {
-        return Err(Error::Setup(format!(
-            "skopeo copy to {reference}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(reference)
+    push_layer_image(registry, repo_tag, &[("hello", content.as_bytes())])
 }
 
 /// Build a simulated seed node at `version` whose `containers.list` is `images`, pack it
@@ -96,48 +47,7 @@ pub fn push_seed_with(
     images: &[String],
     has_proxy: bool,
 ) -> Result<String> {
-    let node = SeedNode::build(64)?;
-    let root = node.root();
-    std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
-        .map_err(io("writing images.list"))?;
-    let info = serde_json::json!({
-        "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",
-        "has_proxy": has_proxy, "has_fips": false, "node_ips": ["192.168.1.10"],
-        "release_registry": registry.addr(), "container_storage_mountpoint_target": ""
-    });
-    std::fs::write(
-        root.join("var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json"),
-        info.to_string(),
-    )
-    .map_err(io("writing the seed cluster info"))?;
-    let auth = root.join("auth.json");
-    let auth_json = match registry.credentials() {
-        Some((u, p)) => {
-            use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-            serde_json::json!({"auths": {registry.addr(): {"auth": token}}}).to_string()
-        }
-        None => r#"{"auths":{}}"#.to_string(),
-    };
-    std::fs::write(&auth, auth_json).map_err(io("writing auth.json"))?;
-    let image = format!("{}/seed/sno:{version}", registry.addr());
-    let mut cmd = Command::new(assets::workspace_binary("lca-cli")?);
-    cmd.arg("--host-root")
-        .arg(root)
-        .args(["create", "--simulated", "--image", &image, "--authfile"])
-        .arg(&auth);
-    // The recert image joins containers.list; keep it in the loopback registry too.
-    if let Some(first) = images.first() {
-        cmd.args(["--recert-image", first]);
-    }
-    let out = cmd.output().map_err(io("running lca-cli create"))?;
-    if !out.status.success() {
-        return Err(Error::Setup(format!(
-            "lca-cli create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(image)
+    push_seed_node(registry, version, images, has_proxy, 64)
 }
 
 /// Push an image of one uncompressed layer holding `files` (name, bytes) as
@@ -224,13 +134,23 @@ pub fn push_seed_sized(
     images: &[String],
     payload_kib: usize,
 ) -> Result<String> {
+    push_seed_node(registry, version, images, false, payload_kib)
+}
+
+fn push_seed_node(
+    registry: &Registry,
+    version: &str,
+    images: &[String],
+    has_proxy: bool,
+    payload_kib: usize,
+) -> Result<String> {
     let node = SeedNode::build(payload_kib)?;
     let root = node.root();
     std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
         .map_err(io("writing images.list"))?;
     let info = serde_json::json!({
         "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",
-        "has_proxy": false, "has_fips": false, "node_ips": ["192.168.1.10"],
+        "has_proxy": has_proxy, "has_fips": false, "node_ips": ["192.168.1.10"],
         "release_registry": registry.addr(), "container_storage_mountpoint_target": ""
     });
     std::fs::write(

@@ -9,12 +9,12 @@ pub mod work;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector::Store};
 use kube::{Resource, ResourceExt};
@@ -23,7 +23,7 @@ use lca_api::consts::annotations;
 use tracing::{info, warn};
 
 use crate::context::Context;
-use crate::error::{Error, backoff};
+use crate::error::{Error, FailureStreak, backoff};
 
 /// What makes an update worth a reconcile: a spec change, the manual-cleanup annotation
 /// appearing or going, or the trigger annotation changing. Status writes are not in it, so
@@ -54,21 +54,13 @@ async fn recreate_after_delete(ctx: Arc<Context>) {
     }
 }
 
-async fn report_error(ctx: Arc<Context>, obj: Arc<ImageBasedUpgrade>, reason: &'static str, note: String) {
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!("cannot publish event: {e}");
-    }
-}
-
 /// Run the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+/// `wake` carries requests for a reconcile from outside the watch (a node task ended).
+pub async fn run(
+    ctx: Arc<Context>,
+    wake: tokio::sync::mpsc::UnboundedReceiver<()>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
     let writer: Writer<ImageBasedUpgrade> = Writer::default();
     let reader: Store<ImageBasedUpgrade> = writer.as_reader();
@@ -98,8 +90,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         };
         futures::future::ready(out)
     });
-    let failures = Arc::new(AtomicU32::new(0));
+    let failures = Arc::new(FailureStreak::default());
+    let wakes = futures::stream::unfold(wake, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })
+        .map(|()| ObjectRef::new(lca_api::consts::names::IBU));
     Controller::for_stream(triggers, reader)
+        .reconcile_on(wakes)
         .graceful_shutdown_on(shutdown)
         .run(
             {
@@ -117,19 +112,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
                                 .fetch_add(1, Ordering::Relaxed);
                         }
                         if res.is_ok() {
-                            failures.store(0, Ordering::Relaxed);
+                            failures.reset();
                         }
                         res
                     }
                 }
             },
             move |obj, err: &Error, ctx: Arc<Context>| {
-                let n = failures.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff(err.category(), n);
+                let (delay, new_streak) = failures.fail(err.category());
                 warn!(error = %err, retry_in = ?delay, "reconcile failed");
-                // Report each new failure streak once, not every retry.
-                if n == 0 {
-                    tokio::spawn(report_error(ctx, obj, err.event_reason(), err.to_string()));
+                if new_streak {
+                    let (reason, note) = (err.event_reason(), err.to_string());
+                    tokio::spawn(async move {
+                        ctx.publish(
+                            &obj.object_ref(&()),
+                            kube::runtime::events::EventType::Warning,
+                            reason,
+                            note,
+                        )
+                        .await;
+                    });
                 }
                 Action::requeue(delay)
             },

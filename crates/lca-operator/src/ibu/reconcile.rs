@@ -275,15 +275,6 @@ const STATUS_FIELDS: [&str; 7] = [
 async fn publish(ctx: &Context, ibu: &ImageBasedUpgrade, notes: Vec<Note>) {
     let reference = ibu.object_ref(&());
     for n in notes {
-        let event = kube::runtime::events::Event {
-            type_: n.type_,
-            reason: n.reason.into(),
-            note: Some(n.note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!("cannot publish event: {e}");
-        }
+        ctx.publish(&reference, n.type_, n.reason, n.note).await;
     }
 }

@@ -31,9 +31,19 @@ pub struct NodeStageWork {
     pub lca_cli: PathBuf,
     /// Environment for the tasks (e.g. the simulated node's container storage config).
     pub task_env: Vec<(String, String)>,
+    /// Asks the IBU controller for a reconcile (sent when a task ends).
+    pub wake: tokio::sync::mpsc::UnboundedSender<()>,
 }
 
 impl NodeStageWork {
+    /// A callback for a task's end that wakes the controller.
+    fn waker(&self) -> impl FnOnce() + Send + 'static {
+        let wake = self.wake.clone();
+        move || {
+            let _ = wake.send(());
+        }
+    }
+
     fn workspace(&self) -> PathBuf {
         self.exec.node().paths.host(lca_api::consts::paths::WORKSPACE)
     }

@@ -210,7 +210,7 @@ pub fn launch_stateroot_setup(
     if auth_file(w).exists() {
         argv.push(format!("--authfile={}", auth_file(w).display()));
     }
-    task.start(&argv, &w.task_env)
+    task.start(&argv, &w.task_env, w.waker())
 }
 
 /// Compute the image list (§5.5) and start precache.
@@ -264,7 +264,7 @@ pub async fn launch_precache(
     if std::env::var("PRECACHE_BEST_EFFORT").is_ok_and(|v| v == "TRUE") {
         argv.push("--best-effort".into());
     }
-    task.start(&argv, &w.task_env)
+    task.start(&argv, &w.task_env, w.waker())
         .map_err(|e| format!("failed to launch precache: {e}"))
 }
 

@@ -23,7 +23,6 @@ pub mod state;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -38,7 +37,7 @@ use lca_api::consts::names;
 use tracing::{info, warn};
 
 use crate::context::Context;
-use crate::error::{Error, Result, backoff};
+use crate::error::{Error, FailureStreak, Result};
 use state::Phase;
 
 /// After the checks pass (`requeueImmediately` in the reference, a short pause here).
@@ -91,19 +90,6 @@ pub async fn reconcile(obj: Arc<SeedGenerator>, ctx: Arc<Context>) -> Result<Act
     }
 }
 
-async fn report_error(ctx: Arc<Context>, obj: Arc<SeedGenerator>, err: String, reason: &'static str) {
-    let event = kube::runtime::events::Event {
-        type_: kube::runtime::events::EventType::Warning,
-        reason: reason.into(),
-        note: Some(err),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!("cannot publish event: {e}");
-    }
-}
-
 /// Run the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let api: Api<SeedGenerator> = Api::all(ctx.client.clone());
@@ -127,7 +113,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         };
         futures::future::ready(out)
     });
-    let failures = Arc::new(AtomicU32::new(0));
+    let failures = Arc::new(FailureStreak::default());
     Controller::for_stream(triggers, reader)
         .graceful_shutdown_on(shutdown)
         .run(
@@ -138,18 +124,26 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
                     async move {
                         let res = reconcile(obj, ctx).await;
                         if res.is_ok() {
-                            failures.store(0, Ordering::Relaxed);
+                            failures.reset();
                         }
                         res
                     }
                 }
             },
             move |obj, err: &Error, ctx: Arc<Context>| {
-                let n = failures.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff(err.category(), n);
+                let (delay, new_streak) = failures.fail(err.category());
                 warn!(error = %err, retry_in = ?delay, "SeedGenerator reconcile failed");
-                if n == 0 {
-                    tokio::spawn(report_error(ctx, obj, err.to_string(), err.event_reason()));
+                if new_streak {
+                    let (reason, note) = (err.event_reason(), err.to_string());
+                    tokio::spawn(async move {
+                        ctx.publish(
+                            &obj.object_ref(&()),
+                            kube::runtime::events::EventType::Warning,
+                            reason,
+                            note,
+                        )
+                        .await;
+                    });
                 }
                 Action::requeue(delay)
             },
