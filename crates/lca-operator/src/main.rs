@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod health;
 mod ibu;
+mod jobs;
 mod metrics;
 mod node_work;
 mod seedgen;
@@ -48,6 +49,10 @@ struct Args {
     /// standing in for one: tests and the local environment).
     #[arg(long, default_value = "real")]
     node: String,
+    /// Run stateroot setup and precache as Jobs with this image (in a cluster; default
+    /// `PRECACHE_WORKLOAD_IMG` on a real node); local processes when unset on a simulated node.
+    #[arg(long, env = "PRECACHE_WORKLOAD_IMG")]
+    job_image: Option<String>,
     /// The host-side `lca-cli` binary (default: next to this executable).
     #[arg(long)]
     lca_cli: Option<PathBuf>,
@@ -97,6 +102,12 @@ async fn run(args: Args) -> Result<(), String> {
         "simulated" => true,
         other => return Err(format!("unknown --node {other:?} (expected real or simulated)")),
     };
+    if !simulated && args.job_image.is_none() {
+        return Err(
+            "a real node needs --job-image (or PRECACHE_WORKLOAD_IMG): its long-running work runs as Jobs"
+                .into(),
+        );
+    }
     let exec = context::node_executor(&paths, simulated);
     let lca_cli = match args.lca_cli.clone() {
         Some(p) => p,
@@ -121,6 +132,7 @@ async fn run(args: Args) -> Result<(), String> {
             lca_cli,
             task_env,
             wake: wake_tx,
+            job_image: args.job_image.clone(),
         }),
         "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
         other => {

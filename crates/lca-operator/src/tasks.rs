@@ -28,6 +28,54 @@ pub enum TaskState {
     },
     /// Started but gone without an exit code (killed, or the node rebooted).
     Interrupted,
+    /// The Job is being deleted by someone else (the Job backend only).
+    Deleting,
+}
+
+/// A task on either backend: a local process (simulated nodes) or a Job (in a cluster).
+pub enum Task {
+    Local(LocalTask),
+    Job(Box<crate::jobs::JobTask>),
+}
+
+impl Task {
+    pub async fn state(&self) -> Result<TaskState, String> {
+        match self {
+            Task::Local(t) => Ok(t.state()),
+            Task::Job(t) => t.state().await,
+        }
+    }
+
+    pub async fn start(
+        &self,
+        argv: &[String],
+        envs: &[(String, String)],
+        owner: &lca_api::ImageBasedUpgrade,
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> Result<(), String> {
+        match self {
+            Task::Local(t) => t.start(argv, envs, on_exit).map_err(|e| e.to_string()),
+            Task::Job(t) => t.start(argv, envs, owner).await,
+        }
+    }
+
+    pub async fn remove(&self) -> Result<(), String> {
+        match self {
+            Task::Local(t) => {
+                t.remove();
+                Ok(())
+            }
+            Task::Job(t) => t.remove().await,
+        }
+    }
+
+    /// The end of the task's output, where this backend keeps it.
+    pub fn log_tail(&self, n: usize) -> String {
+        match self {
+            Task::Local(t) => t.log_tail(n),
+            Task::Job(_) => String::from("(see the job's pod logs)"),
+        }
+    }
 }
 
 /// One named task on the node.

@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod controlplane;
 pub mod images;
+pub mod kubelet_peer;
 pub mod openshift;
 pub mod operator;
 pub mod prepenv;

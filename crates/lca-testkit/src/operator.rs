@@ -34,6 +34,10 @@ impl OperatorProcess {
             "--health-addr=127.0.0.1:0".to_string(),
         ];
         argv.extend(extra.iter().map(|s| s.to_string()));
+        // The testkit's nodes are always directories standing in for a node.
+        if !extra.iter().any(|a| a.starts_with("--node")) {
+            argv.push("--node=simulated".to_string());
+        }
         let envs = vec![
             ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
             (

@@ -339,3 +339,95 @@ async fn unreachable_registry_and_missing_pull_secret_fail_prep_clearly() {
         "nothing deployed"
     );
 }
+
+#[tokio::test]
+async fn prep_runs_its_node_work_as_jobs() {
+    let mut c = Cluster::start().await;
+    openshift::install(&c.cp).await.expect("OpenShift CRDs");
+    openshift::healthy_sno(&c.client).await.expect("healthy SNO");
+    lca_testkit::prepenv::crypto_fixtures(&c.client)
+        .await
+        .expect("crypto fixtures");
+    let target = TargetNode::build().expect("simulated SNO node");
+    simnode::configure(target.root()).expect("node storage");
+    c.target = Some(target);
+    let registry = Registry::start().expect("registry");
+    let img = images::push_test_image(&registry, "ocp/app0:v1", "app").expect("image");
+    let seed = images::push_seed(&registry, SEED_VERSION, std::slice::from_ref(&img)).expect("seed");
+    let _kubelet =
+        lca_testkit::kubelet_peer::KubeletPeer::start(c.client.clone(), "openshift-lifecycle-agent");
+    c.start_operator_with(&[
+        "--node=simulated",
+        "--job-image=quay.io/lca-rs/lifecycle-agent-operator:test",
+    ]);
+    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
+        .await;
+    let e = Env {
+        c,
+        seed,
+        images: vec![img],
+        _registry: registry,
+    };
+    start_prep(&e, SEED_VERSION, "");
+    let ibu =
+        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
+            .await;
+    assert_eq!(
+        condition(&ibu, "PrepCompleted").map(|c| c.0),
+        Some("True".to_string()),
+        "{:?}\n{}",
+        condition(&ibu, "PrepInProgress"),
+        e.c.operator_log_tail(30)
+    );
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
+        Api::namespaced(e.c.client.clone(), "openshift-lifecycle-agent");
+    for name in ["lca-prep-stateroot-setup", "lca-prep-precache"] {
+        let job = jobs.get(name).await.expect("job exists");
+        let owner = &job.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("ImageBasedUpgrade", "upgrade", Some(true))
+        );
+        assert!(
+            job.metadata
+                .finalizers
+                .as_ref()
+                .is_some_and(|f| f[0].ends_with("-finalizer")),
+            "{name} has its finalizer"
+        );
+        let pod = job.spec.expect("spec").template.spec.expect("pod spec");
+        assert_eq!(pod.host_pid, Some(true));
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    }
+    assert!(
+        e.c.target
+            .as_ref()
+            .expect("node")
+            .ostree_status()
+            .expect("status")
+            .contains("rhcos_4.18.0")
+    );
+
+    assert!(e.c.patch_stage("Idle").0);
+    e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
+    for _ in 0..100 {
+        if jobs
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        jobs.list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty(),
+        "abort deletes the jobs"
+    );
+}

@@ -93,7 +93,10 @@ pub async fn run(
     let failures = Arc::new(FailureStreak::default());
     let wakes = futures::stream::unfold(wake, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })
         .map(|()| ObjectRef::new(lca_api::consts::names::IBU));
+    // Jobs of the node work are owned by the IBU: their status changes wake it up.
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     Controller::for_stream(triggers, reader)
+        .owns(jobs, watcher::Config::default())
         .reconcile_on(wakes)
         .graceful_shutdown_on(shutdown)
         .run(

@@ -9,7 +9,6 @@ use lca_core::IdleOutcome;
 use tracing::info;
 
 use super::NodeStageWork;
-use crate::tasks::LocalTask;
 
 pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) -> IdleOutcome {
     if finalize && let Err(error) = crate::cluster_health::check_all(&w.client).await {
@@ -19,12 +18,16 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
     let workspace = w.workspace();
 
     // 1. Stateroot: stop its setup, then remove every stateroot that is not booted.
-    LocalTask::new(&workspace, names::STATEROOT_SETUP_JOB).remove();
+    if let Err(e) = w.task(names::STATEROOT_SETUP_JOB).remove().await {
+        errors.push(e);
+    }
     if let Err(e) = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await {
         errors.push(format!("failed to cleanup stateroots: {e}"));
     }
     // 2. Precache: stop it and drop its progress file.
-    LocalTask::new(&workspace, names::PRECACHE_JOB).remove();
+    if let Err(e) = w.task(names::PRECACHE_JOB).remove().await {
+        errors.push(e);
+    }
     match std::fs::remove_file(w.exec.node().paths.host(paths::PRECACHE_STATUS)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

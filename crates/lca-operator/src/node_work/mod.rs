@@ -31,8 +31,11 @@ pub struct NodeStageWork {
     pub lca_cli: PathBuf,
     /// Environment for the tasks (e.g. the simulated node's container storage config).
     pub task_env: Vec<(String, String)>,
-    /// Asks the IBU controller for a reconcile (sent when a task ends).
+    /// Asks the IBU controller for a reconcile (sent when a local task ends).
     pub wake: tokio::sync::mpsc::UnboundedSender<()>,
+    /// Run long-running work as Jobs with this image (in a cluster); local processes when
+    /// `None` (simulated nodes).
+    pub job_image: Option<String>,
 }
 
 impl NodeStageWork {
@@ -41,6 +44,17 @@ impl NodeStageWork {
         let wake = self.wake.clone();
         move || {
             let _ = wake.send(());
+        }
+    }
+
+    /// The task `name` on this node's backend.
+    fn task(&self, name: &str) -> crate::tasks::Task {
+        match &self.job_image {
+            Some(image) => {
+                let job = crate::jobs::JobTask::new(self.client.clone(), &self.namespace, name, image);
+                crate::tasks::Task::Job(Box::new(job))
+            }
+            None => crate::tasks::Task::Local(crate::tasks::LocalTask::new(&self.workspace(), name)),
         }
     }
 

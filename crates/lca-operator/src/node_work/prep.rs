@@ -13,7 +13,7 @@ use lca_core::{PhaseEvent, StepOutcome, StepReport};
 use tracing::{info, warn};
 
 use super::NodeStageWork;
-use crate::tasks::{LocalTask, TaskState};
+use crate::tasks::{Task, TaskState};
 
 const POLL: Duration = Duration::from_secs(2);
 const HEALTH_RETRY: Duration = Duration::from_secs(20);
@@ -29,6 +29,18 @@ fn running(message: String, phases: Vec<PhaseEvent>) -> StepReport {
             requeue: POLL,
         },
         phases,
+    }
+}
+
+/// A transient problem reading the work's state (API error): try again soon.
+fn retry_later(error: String) -> StepReport {
+    warn!(%error, "cannot read the state of the node work");
+    StepReport {
+        outcome: StepOutcome::InProgress {
+            message: None,
+            requeue: Duration::from_secs(10),
+        },
+        phases: vec![],
     }
 }
 
@@ -49,9 +61,13 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
         };
     }
     let ns = &w.namespace;
-    let stateroot_task = LocalTask::new(&w.workspace(), names::STATEROOT_SETUP_JOB);
+    let stateroot_task = w.task(names::STATEROOT_SETUP_JOB);
     let job = |name: &str| format!("job-name: {name}, job-namespace: {ns}");
-    match stateroot_task.state() {
+    let state = match stateroot_task.state().await {
+        Ok(s) => s,
+        Err(e) => return retry_later(e),
+    };
+    match state {
         TaskState::NotStarted => return launch_stateroot(w, ibu, &stateroot_task).await,
         TaskState::Running => {
             return running(
@@ -63,6 +79,12 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             );
         }
         TaskState::Interrupted => return resume(w, ibu, &stateroot_task, names::STATEROOT_SETUP_JOB).await,
+        TaskState::Deleting => {
+            return failed(format!(
+                "stateroot job is marked to be deleted, this is not allowed. {}",
+                job(names::STATEROOT_SETUP_JOB)
+            ));
+        }
         TaskState::Failed { code } => {
             warn!(code, log = %stateroot_task.log_tail(20), "stateroot setup failed");
             return failed(format!(
@@ -73,8 +95,12 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
         TaskState::Succeeded => {}
     }
     let mut phases = Vec::new();
-    let precache_task = LocalTask::new(&w.workspace(), names::PRECACHE_JOB);
-    if precache_task.state() == TaskState::NotStarted {
+    let precache_task = w.task(names::PRECACHE_JOB);
+    let precache_state = match precache_task.state().await {
+        Ok(s) => s,
+        Err(e) => return retry_later(e),
+    };
+    if precache_state == TaskState::NotStarted {
         phases.push(PhaseEvent::Complete(STATEROOT));
         if let Err(e) = super::seed::backup_kubeconfig_crypto(w, ibu).await {
             return failed(format!("failed to back up kubeconfig crypto: {e}"));
@@ -92,7 +118,7 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             phases,
         );
     }
-    match precache_task.state() {
+    match precache_state {
         TaskState::Running | TaskState::NotStarted => running(
             format!(
                 "Precache job in progress. {}. {}",
@@ -102,6 +128,10 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             phases,
         ),
         TaskState::Interrupted => resume(w, ibu, &precache_task, names::PRECACHE_JOB).await,
+        TaskState::Deleting => failed(format!(
+            "precache job is marked to be deleted, this not allowed. {}",
+            job(names::PRECACHE_JOB)
+        )),
         TaskState::Failed { code } => {
             warn!(code, log = %precache_task.log_tail(20), "precache failed");
             failed(format!(
@@ -127,7 +157,7 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
 }
 
 /// First pass: validate everything, clean up images, start stateroot setup.
-async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &LocalTask) -> StepReport {
+async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Task) -> StepReport {
     let target = match super::validate::container_storage_target(w).await {
         Ok(t) if !t.is_empty() => t,
         Ok(_) => return failed("container storage mountpoint target not found".into()),
@@ -150,7 +180,7 @@ async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Loc
         // The reference never fails Prep over cleanup.
         Err(e) => warn!("image cleanup failed: {e}"),
     }
-    if let Err(e) = super::seed::launch_stateroot_setup(w, ibu, task) {
+    if let Err(e) = super::seed::launch_stateroot_setup(w, ibu, task).await {
         return failed(format!("failed to launch stateroot setup: {e}"));
     }
     running(
@@ -164,7 +194,7 @@ async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Loc
 }
 
 /// Re-launch an interrupted task; its steps resume from their markers.
-async fn resume(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &LocalTask, name: &str) -> StepReport {
+async fn resume(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Task, name: &str) -> StepReport {
     let counter = w.workspace().join(format!("{name}.resumes"));
     let n: u32 = std::fs::read_to_string(&counter)
         .ok()
@@ -183,7 +213,7 @@ async fn resume(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &LocalTask, na
     let started = if name == names::PRECACHE_JOB {
         super::seed::launch_precache(w, ibu, task).await
     } else {
-        super::seed::launch_stateroot_setup(w, ibu, task).map_err(|e| e.to_string())
+        super::seed::launch_stateroot_setup(w, ibu, task).await
     };
     match started {
         Ok(()) => running(format!("Resumed interrupted work. {job}"), vec![]),

@@ -16,7 +16,7 @@ use lca_seed::{Credentials, SeedRegistry, parse_reference};
 
 use super::NodeStageWork;
 use super::validate::{get_dynamic, list_dynamic, str_at};
-use crate::tasks::LocalTask;
+use crate::tasks::Task;
 
 /// Where the seed pull secret is written for the stateroot task (0600, removed after).
 pub fn auth_file(w: &NodeStageWork) -> PathBuf {
@@ -191,12 +191,12 @@ fn base_argv(w: &NodeStageWork) -> Vec<String> {
     ]
 }
 
-pub fn launch_stateroot_setup(
+pub async fn launch_stateroot_setup(
     w: &NodeStageWork,
     ibu: &ImageBasedUpgrade,
-    task: &LocalTask,
-) -> std::io::Result<()> {
-    let cfg = serde_json::to_string(&lca_core::autorollback::config(ibu)).map_err(std::io::Error::other)?;
+    task: &Task,
+) -> Result<(), String> {
+    let cfg = serde_json::to_string(&lca_core::autorollback::config(ibu)).map_err(|e| e.to_string())?;
     let mut argv = subcommand_argv(w, "stateroot-setup");
     argv.extend([
         format!("--image={}", ibu.spec.seed_image_ref.image),
@@ -210,15 +210,11 @@ pub fn launch_stateroot_setup(
     if auth_file(w).exists() {
         argv.push(format!("--authfile={}", auth_file(w).display()));
     }
-    task.start(&argv, &w.task_env, w.waker())
+    task.start(&argv, &w.task_env, ibu, w.waker()).await
 }
 
 /// Compute the image list (§5.5) and start precache.
-pub async fn launch_precache(
-    w: &NodeStageWork,
-    ibu: &ImageBasedUpgrade,
-    task: &LocalTask,
-) -> Result<(), String> {
+pub async fn launch_precache(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Task) -> Result<(), String> {
     let paths = &w.exec.node().paths;
     let stateroot = lca_core::version::stateroot_name(&ibu.spec.seed_image_ref.version);
     let seed_info: SeedClusterInfo =
@@ -264,7 +260,8 @@ pub async fn launch_precache(
     if std::env::var("PRECACHE_BEST_EFFORT").is_ok_and(|v| v == "TRUE") {
         argv.push("--best-effort".into());
     }
-    task.start(&argv, &w.task_env, w.waker())
+    task.start(&argv, &w.task_env, ibu, w.waker())
+        .await
         .map_err(|e| format!("failed to launch precache: {e}"))
 }
 
