@@ -50,17 +50,17 @@ pub fn push_seed_with(
     push_seed_node(registry, version, images, has_proxy, 64)
 }
 
-/// Push an image of one uncompressed layer holding `files` (name, bytes) as
-/// `<registry>/<repo_tag>`, through an OCI layout and `skopeo copy`; returns the reference.
-fn push_layer_image(registry: &Registry, repo_tag: &str, files: &[(&str, &[u8])]) -> Result<String> {
-    let dir = tempfile::tempdir().map_err(io("creating a layout dir"))?;
-    let layout = dir.path();
+/// Write an OCI image layout at `layout` with one uncompressed layer holding `files` (name,
+/// bytes; fixed mtime, so the same files give the same digests), the label `lca.test=<tag>`,
+/// and the tag `tag` (`org.opencontainers.image.ref.name`).
+pub fn oci_layout(layout: &Path, tag: &str, files: &[(&str, &[u8])]) -> Result<()> {
     std::fs::create_dir_all(layout.join("blobs/sha256")).map_err(io("creating a layout"))?;
     let mut builder = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
         header.set_cksum();
         builder
             .append_data(&mut header, name, *data)
@@ -69,9 +69,9 @@ fn push_layer_image(registry: &Registry, repo_tag: &str, files: &[(&str, &[u8])]
     let layer = builder.into_inner().map_err(io("building a layer"))?;
     let layer_digest = write_blob(layout, &layer)?;
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
+        "architecture": "amd64", "os": "linux", "created": "2026-11-25T00:00:00Z",
+        "config": {"Labels": {"lca.test": tag}},
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
-        "config": {}
     })
     .to_string();
     let config_digest = write_blob(layout, config.as_bytes())?;
@@ -85,16 +85,28 @@ fn push_layer_image(registry: &Registry, repo_tag: &str, files: &[(&str, &[u8])]
     let manifest_digest = write_blob(layout, manifest.as_bytes())?;
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{manifest_digest}"), "size": manifest.len()}]
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{manifest_digest}"), "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }]
     });
     std::fs::write(layout.join("index.json"), index.to_string()).map_err(io("writing index.json"))?;
     std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .map_err(io("writing oci-layout"))?;
+        .map_err(io("writing oci-layout"))
+}
+
+/// Push an image of one uncompressed layer holding `files` (name, bytes) as
+/// `<registry>/<repo_tag>`, through an OCI layout and `skopeo copy`; returns the reference.
+fn push_layer_image(registry: &Registry, repo_tag: &str, files: &[(&str, &[u8])]) -> Result<String> {
+    let dir = tempfile::tempdir().map_err(io("creating a layout dir"))?;
+    let layout = dir.path();
+    oci_layout(layout, "latest", files)?;
     let reference = format!("{}/{repo_tag}", registry.addr());
     let out = Command::new("skopeo")
         .arg("copy")
         .args(skopeo_dest_args(registry))
-        .arg(format!("oci:{}", layout.display()))
+        .arg(format!("oci:{}:latest", layout.display()))
         .arg(format!("docker://{reference}"))
         .output()
         .map_err(io("running skopeo"))?;

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use lca_testkit::seednode::SeedNode;
-use sha2::{Digest, Sha256};
 
 /// Run a setup command, panicking with its stderr on failure.
 pub fn sh(argv: &[&str]) -> String {
@@ -63,53 +62,9 @@ pub fn push_seed(registry: &str, work: &Path) -> (SeedNode, String) {
     (node, image)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = sha256_hex(bytes);
-    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
-}
-
 /// An OCI image layout with one uncompressed layer holding `files`, tagged `tag`.
 pub fn oci_layout(layout: &Path, tag: &str, files: &[(&str, &[u8])]) {
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        builder.append_data(&mut header, name, *data).unwrap();
-    }
-    let layer = builder.into_inner().unwrap();
-    let (layer_digest, layer_size) = write_blob(layout, &layer);
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "created": "2026-11-25T00:00:00Z",
-        "config": {"Labels": {"lca.test": tag}},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    });
-    let (config_digest, config_size) = write_blob(layout, config.to_string().as_bytes());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
-    });
-    let (manifest_digest, manifest_size) = write_blob(layout, manifest.to_string().as_bytes());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
-    });
-    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    lca_testkit::images::oci_layout(layout, tag, files).unwrap();
 }
 
 /// Push a hand-written image with `files` to `<registry>/<name>:<tag>`.
