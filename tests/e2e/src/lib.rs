@@ -251,8 +251,3 @@ pub fn condition(ibu: &ImageBasedUpgrade, type_: &str) -> Option<(String, String
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
-
-/// Path of the shared documentation/spec directory next to the repo.
-pub fn shared_dir() -> PathBuf {
-    lca_testkit::assets::repo_root().join("../shared")
-}

@@ -22,6 +22,12 @@ struct Env {
 }
 
 async fn env_with_seed(version: &str, proxy: bool) -> Env {
+    env_with(version, proxy, &[]).await
+}
+
+/// A cluster, simulated node, registry with three images and a seed, and the operator
+/// started with `operator_args`.
+async fn env_with(version: &str, proxy: bool, operator_args: &[&str]) -> Env {
     let mut c = Cluster::start().await;
     openshift::install(&c.cp).await.expect("OpenShift CRDs");
     openshift::healthy_sno(&c.client).await.expect("healthy SNO");
@@ -38,7 +44,7 @@ async fn env_with_seed(version: &str, proxy: bool) -> Env {
         })
         .collect();
     let seed = images::push_seed_with(&registry, version, &imgs, proxy).expect("seed");
-    c.start_operator_with(&["--node=simulated"]);
+    c.start_operator_with(operator_args);
     c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
         .await;
     Env {
@@ -342,32 +348,14 @@ async fn unreachable_registry_and_missing_pull_secret_fail_prep_clearly() {
 
 #[tokio::test]
 async fn prep_runs_its_node_work_as_jobs() {
-    let mut c = Cluster::start().await;
-    openshift::install(&c.cp).await.expect("OpenShift CRDs");
-    openshift::healthy_sno(&c.client).await.expect("healthy SNO");
-    lca_testkit::prepenv::crypto_fixtures(&c.client)
-        .await
-        .expect("crypto fixtures");
-    let target = TargetNode::build().expect("simulated SNO node");
-    simnode::configure(target.root()).expect("node storage");
-    c.target = Some(target);
-    let registry = Registry::start().expect("registry");
-    let img = images::push_test_image(&registry, "ocp/app0:v1", "app").expect("image");
-    let seed = images::push_seed(&registry, SEED_VERSION, std::slice::from_ref(&img)).expect("seed");
+    let e = env_with(
+        SEED_VERSION,
+        false,
+        &["--job-image=quay.io/lca-rs/lifecycle-agent-operator:test"],
+    )
+    .await;
     let _kubelet =
-        lca_testkit::kubelet_peer::KubeletPeer::start(c.client.clone(), "openshift-lifecycle-agent");
-    c.start_operator_with(&[
-        "--node=simulated",
-        "--job-image=quay.io/lca-rs/lifecycle-agent-operator:test",
-    ]);
-    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
-        .await;
-    let e = Env {
-        c,
-        seed,
-        images: vec![img],
-        _registry: registry,
-    };
+        lca_testkit::kubelet_peer::KubeletPeer::start(e.c.client.clone(), "openshift-lifecycle-agent");
     start_prep(&e, SEED_VERSION, "");
     let ibu =
         e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
