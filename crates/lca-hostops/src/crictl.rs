@@ -90,13 +90,7 @@ mod tests {
     use super::*;
     use crate::executor::{ChrootExecutor, LocalExecutor};
 
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/../../tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::test_fixture as fixture;
 
     #[test]
     fn ps_fixture() {

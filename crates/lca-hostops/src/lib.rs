@@ -29,3 +29,10 @@ pub use executor::{
     ChrootExecutor, DryRunExecutor, Executor, LocalExecutor, Node, NodeKind, NsenterExecutor,
 };
 pub use paths::HostPaths;
+
+/// A captured command output from `tests/fixtures/` (unit tests of the parsers).
+#[cfg(test)]
+pub(crate) fn test_fixture(name: &str) -> String {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

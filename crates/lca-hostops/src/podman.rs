@@ -173,13 +173,7 @@ pub async fn image_umount(exec: &dyn Executor, image: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/../../tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::test_fixture as fixture;
 
     #[test]
     fn images_fixture() {

@@ -36,6 +36,26 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Run a setup command (argv, no shell) and return its stdout; a failure names the command
+/// and carries its stderr.
+pub fn run(argv: &[&str]) -> Result<String> {
+    let (cmd, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::Setup("empty command".into()))?;
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(io(format!("running {}", argv.join(" "))))?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "{} failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }

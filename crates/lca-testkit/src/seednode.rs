@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Error, Result, io};
+use crate::{Error, Result, io, run};
 
 /// The stateroot of the simulated node.
 pub const OS: &str = "rhcos";
@@ -20,26 +20,80 @@ pub struct SeedNode {
     pub deployment: String,
 }
 
-fn run(argv: &[&str]) -> Result<String> {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .map_err(io(format!("running {}", argv.join(" "))))?;
-    if !out.status.success() {
-        return Err(Error::Setup(format!(
-            "{} failed: {}",
-            argv.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn write(path: &Path, data: &[u8]) -> Result<()> {
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(format!("creating {}", p.display())))?;
     }
     fs::write(path, data).map_err(io(format!("writing {}", path.display())))
+}
+
+/// Lay out `root` like an RHCOS node: a real ostree sysroot (`init-fs`, no bootloader) with
+/// a commit of `files` on `branch` deployed into stateroot `rhcos` with `karg`, and the
+/// `/ostree`, `/etc` and `/var` links a node has. Returns the deployment (`<csum>.<serial>`).
+fn deployed_node(
+    root: &Path,
+    files: &[(&str, &[u8])],
+    branch: &str,
+    version: &str,
+    karg: &str,
+) -> Result<String> {
+    let sysroot = root.join("sysroot");
+    let sys = sysroot.display().to_string();
+    let repo = sysroot.join("ostree/repo").display().to_string();
+    fs::create_dir_all(&sysroot).map_err(io("creating the sysroot"))?;
+    run(&["ostree", "admin", "init-fs", &sys])?;
+    run(&[
+        "ostree",
+        "config",
+        &format!("--repo={repo}"),
+        "set",
+        "sysroot.bootloader",
+        "none",
+    ])?;
+    let tree = root.join("tree");
+    for (path, data) in files {
+        write(&tree.join(path), data)?;
+    }
+    let tree_arg = format!("--tree=dir={}", tree.display());
+    run(&[
+        "ostree",
+        &format!("--repo={repo}"),
+        "commit",
+        &format!("--branch={branch}"),
+        &tree_arg,
+        &format!("--add-metadata-string=version={version}"),
+    ])?;
+    fs::remove_dir_all(&tree).map_err(io("removing the commit tree"))?;
+    run(&["ostree", "admin", "os-init", &format!("--sysroot={sys}"), OS])?;
+    run(&[
+        "ostree",
+        "admin",
+        "deploy",
+        &format!("--sysroot={sys}"),
+        &format!("--os={OS}"),
+        &format!("--karg={karg}"),
+        branch,
+    ])?;
+    let status = run(&["ostree", "admin", "status", &format!("--sysroot={sys}")])?;
+    let deployment = status
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .filter(|id| id.contains('.'))
+                .map(String::from)
+        })
+        .ok_or_else(|| Error::Setup(format!("no deployment in: {status}")))?;
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, root.join(name)).map_err(io(format!("linking {name}")))
+    };
+    link("sysroot/ostree", "ostree")?;
+    link(
+        &format!("sysroot/ostree/deploy/{OS}/deploy/{deployment}/etc"),
+        "etc",
+    )?;
+    link(&format!("sysroot/ostree/deploy/{OS}/var"), "var")?;
+    Ok(deployment)
 }
 
 impl SeedNode {
@@ -50,63 +104,20 @@ impl SeedNode {
             .tempdir()
             .map_err(io("creating the node dir"))?;
         let root = dir.path();
-        let sysroot = root.join("sysroot");
-        let sys = sysroot.display().to_string();
-        let repo = sysroot.join("ostree/repo").display().to_string();
-        fs::create_dir_all(&sysroot).map_err(io("creating the sysroot"))?;
-        run(&["ostree", "admin", "init-fs", &sys])?;
-        run(&[
-            "ostree",
-            "config",
-            &format!("--repo={repo}"),
-            "set",
-            "sysroot.bootloader",
-            "none",
-        ])?;
-        let tree = root.join("tree");
-        write(&tree.join("usr/lib/modules/6.0.0-sim/vmlinuz"), b"kernel")?;
-        write(&tree.join("usr/etc/os-release"), b"ID=rhcos\nVERSION_ID=4.17\n")?;
-        write(&tree.join("usr/etc/foo.conf"), b"setting=default\n")?;
-        write(&tree.join("usr/etc/removed.conf"), b"gone\n")?;
-        write(&tree.join("usr/etc/hostname"), b"seed\n")?;
-        write(&tree.join("usr/bin/hello"), b"#!/bin/sh\necho hello\n")?;
-        let tree_arg = format!("--tree=dir={}", tree.display());
-        run(&[
-            "ostree",
-            &format!("--repo={repo}"),
-            "commit",
-            "--branch=rhcos/4.17",
-            &tree_arg,
-            "--add-metadata-string=version=417.94.sim",
-        ])?;
-        fs::remove_dir_all(&tree).map_err(io("removing the commit tree"))?;
-        run(&["ostree", "admin", "os-init", &format!("--sysroot={sys}"), OS])?;
-        run(&[
-            "ostree",
-            "admin",
-            "deploy",
-            &format!("--sysroot={sys}"),
-            &format!("--os={OS}"),
-            "--karg=root=UUID=fake",
+        let deployment = deployed_node(
+            root,
+            &[
+                ("usr/lib/modules/6.0.0-sim/vmlinuz", b"kernel"),
+                ("usr/etc/os-release", b"ID=rhcos\nVERSION_ID=4.17\n"),
+                ("usr/etc/foo.conf", b"setting=default\n"),
+                ("usr/etc/removed.conf", b"gone\n"),
+                ("usr/etc/hostname", b"seed\n"),
+                ("usr/bin/hello", b"#!/bin/sh\necho hello\n"),
+            ],
             "rhcos/4.17",
-        ])?;
-        let status = run(&["ostree", "admin", "status", &format!("--sysroot={sys}")])?;
-        let deployment = status
-            .lines()
-            .find_map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .filter(|id| id.contains('.'))
-                    .map(String::from)
-            })
-            .ok_or_else(|| Error::Setup(format!("no deployment in: {status}")))?;
-        let deploy_rel = format!("sysroot/ostree/deploy/{OS}/deploy/{deployment}");
-        let link = |target: &str, name: &str| {
-            std::os::unix::fs::symlink(target, root.join(name)).map_err(io(format!("linking {name}")))
-        };
-        link("sysroot/ostree", "ostree")?;
-        link(&format!("{deploy_rel}/etc"), "etc")?;
-        link(&format!("sysroot/ostree/deploy/{OS}/var"), "var")?;
+            "417.94.sim",
+            "root=UUID=fake",
+        )?;
 
         let etc = root.join("etc");
         write(&etc.join("foo.conf"), b"setting=LOCAL\n")?;
@@ -201,62 +212,17 @@ impl TargetNode {
             .tempdir()
             .map_err(io("creating the node dir"))?;
         let root = dir.path();
-        let sysroot = root.join("sysroot");
-        let sys = sysroot.display().to_string();
-        let repo = sysroot.join("ostree/repo").display().to_string();
-        fs::create_dir_all(&sysroot).map_err(io("creating the sysroot"))?;
-        run(&["ostree", "admin", "init-fs", &sys])?;
-        run(&[
-            "ostree",
-            "config",
-            &format!("--repo={repo}"),
-            "set",
-            "sysroot.bootloader",
-            "none",
-        ])?;
-        let tree = root.join("tree");
-        write(&tree.join("usr/lib/modules/5.14.0-sim/vmlinuz"), b"kernel 4.16")?;
-        write(&tree.join("usr/etc/os-release"), b"ID=rhcos\nVERSION_ID=4.16\n")?;
-        write(&tree.join("usr/etc/foo.conf"), b"setting=target-4.16\n")?;
-        let tree_arg = format!("--tree=dir={}", tree.display());
-        run(&[
-            "ostree",
-            &format!("--repo={repo}"),
-            "commit",
-            "--branch=rhcos/4.16",
-            &tree_arg,
-            "--add-metadata-string=version=416.94.sim",
-        ])?;
-        fs::remove_dir_all(&tree).map_err(io("removing the commit tree"))?;
-        run(&["ostree", "admin", "os-init", &format!("--sysroot={sys}"), OS])?;
-        run(&[
-            "ostree",
-            "admin",
-            "deploy",
-            &format!("--sysroot={sys}"),
-            &format!("--os={OS}"),
-            "--karg=root=UUID=target",
+        let deployment = deployed_node(
+            root,
+            &[
+                ("usr/lib/modules/5.14.0-sim/vmlinuz", b"kernel 4.16"),
+                ("usr/etc/os-release", b"ID=rhcos\nVERSION_ID=4.16\n"),
+                ("usr/etc/foo.conf", b"setting=target-4.16\n"),
+            ],
             "rhcos/4.16",
-        ])?;
-        let status = run(&["ostree", "admin", "status", &format!("--sysroot={sys}")])?;
-        let deployment = status
-            .lines()
-            .find_map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .filter(|id| id.contains('.'))
-                    .map(String::from)
-            })
-            .ok_or_else(|| Error::Setup(format!("no deployment in: {status}")))?;
-        let link = |target: &str, name: &str| {
-            std::os::unix::fs::symlink(target, root.join(name)).map_err(io(format!("linking {name}")))
-        };
-        link("sysroot/ostree", "ostree")?;
-        link(
-            &format!("sysroot/ostree/deploy/{OS}/deploy/{deployment}/etc"),
-            "etc",
+            "416.94.sim",
+            "root=UUID=target",
         )?;
-        link(&format!("sysroot/ostree/deploy/{OS}/var"), "var")?;
         fs::create_dir_all(root.join("var/tmp")).map_err(io("creating var/tmp"))?;
         let (checksum, serial) = deployment
             .split_once('.')

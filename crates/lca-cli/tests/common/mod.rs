@@ -10,16 +10,7 @@ use lca_testkit::seednode::SeedNode;
 
 /// Run a setup command, panicking with its stderr on failure.
 pub fn sh(argv: &[&str]) -> String {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{argv:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    lca_testkit::run(argv).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `lca-cli --host-root <root> <args…>` with extra environment.

@@ -190,10 +190,7 @@ pub fn parse_admin_status(text: &str) -> Result<Status> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> String {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
-        std::fs::read_to_string(format!("{path}{name}")).unwrap()
-    }
+    use crate::test_fixture as fixture;
 
     #[test]
     fn rpm_ostree_status_fixture() {
