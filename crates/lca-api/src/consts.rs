@@ -219,6 +219,10 @@ pub mod paths {
     pub const SEED_CLUSTER_INFO: &str = "var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json";
     /// The node's pull secret, written by the MCO from `openshift-config/pull-secret`.
     pub const KUBELET_CONFIG: &str = "var/lib/kubelet/config.json";
+    /// The node's admin kubeconfig (spec §9.4): extra-manifest dry runs and the post-pivot
+    /// applies act with this identity, not the operator's ServiceAccount.
+    pub const ADMIN_KUBECONFIG: &str =
+        "etc/kubernetes/static-pod-resources/kube-apiserver-certs/secrets/node-kubeconfigs/lb-ext.kubeconfig";
     /// Present on nodes installed with the IBU-compatible dnsmasq configuration.
     pub const DNSMASQ_CONFIG_SCRIPT: &str = "usr/local/bin/dnsmasq_config.sh";
 }

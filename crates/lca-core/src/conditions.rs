@@ -44,8 +44,32 @@ impl<'a> Write<'a> {
     }
 }
 
+/// The API server's limit on a condition message (`maxLength` of metav1.Condition.message).
+pub const MAX_MESSAGE_BYTES: usize = 32768;
+
+/// `message` cut to fit [`MAX_MESSAGE_BYTES`]: a longer one would make the whole status
+/// write fail, and the user would see nothing. The head is kept (it names what failed) and
+/// the end says how much was cut.
+pub fn bounded_message(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.into();
+    }
+    // Room for the suffix, whose number has at most 10 digits.
+    let mut end = MAX_MESSAGE_BYTES - 64;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = message.len() - end;
+    format!("{}... (message truncated: {cut} more bytes)", &message[..end]).into()
+}
+
 /// Set a condition with the reference's ordering rules, stamping `generation` and `now`.
 pub fn set(conds: &mut Vec<Condition>, w: Write<'_>, generation: i64, now: &Time) {
+    let message = bounded_message(w.message);
+    let w = Write {
+        message: &message,
+        ..w
+    };
     if let Some(i) = conds.iter().position(|c| c.type_ == w.type_) {
         let moves = conds[i].status != w.status || w.type_ == lca_api::consts::condition_types::IDLE;
         if moves && i + 1 != conds.len() {

@@ -107,7 +107,10 @@ pub fn apply_step(
         }
         StepOutcome::Failed { message } => {
             set(Write::new(ip, FALSE, r::FAILED, message));
-            set(Write::new(done, FALSE, r::FAILED, failed_done_msg));
+            // The hub reads only the *Completed message (talm-contract §3.4): it carries the
+            // reason after upstream's text, so a match on upstream's start still holds.
+            let done_msg = format!("{failed_done_msg}: {message}");
+            set(Write::new(done, FALSE, r::FAILED, &done_msg));
         }
     }
 }

@@ -14,7 +14,14 @@ pub struct Version {
 
 impl Version {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let core_pre = s.split_once('+').map_or(s, |(v, _)| v);
+        let (core_pre, build) = s.split_once('+').map_or((s, None), |(v, b)| (v, Some(b)));
+        // Semver identifiers are `[0-9A-Za-z-]+`. Holding to that is what keeps the version
+        // safe to use in the stateroot name and the paths built from it (no `/`, no `..`).
+        let ident_ok =
+            |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if build.is_some_and(|b| !b.split('.').all(ident_ok)) {
+            return Err(format!("invalid version {s:?}"));
+        }
         let (core, pre) = core_pre
             .split_once('-')
             .map_or((core_pre, None), |(c, p)| (c, Some(p)));
@@ -32,7 +39,7 @@ impl Version {
         let pre: Vec<String> = pre
             .map(|p| p.split('.').map(str::to_string).collect())
             .unwrap_or_default();
-        if pre.iter().any(|p| p.is_empty()) {
+        if !pre.iter().all(|p| ident_ok(p)) {
             return Err(format!("invalid version {s:?}"));
         }
         Ok(Self {
@@ -129,6 +136,27 @@ mod tests {
                 .contains("invalid version \"x\"")
         );
         assert_eq!(stateroot_name("4.16.0-rc.1"), "rhcos_4.16.0_rc.1");
+    }
+
+    #[test]
+    fn versions_that_would_not_make_a_safe_stateroot_name_are_refused() {
+        for bad in [
+            "4.18.0-a/b",
+            "4.18.0-..",
+            "4.18.0-rc..1",
+            "4.18.0+../../etc",
+            "4.18.0+a/b",
+            "4.18.0+",
+            "4.18.0-rc.1+",
+            "4.18.0-rc 1",
+            "4.18.0-\u{e9}",
+        ] {
+            let err = check_seed_newer(bad, "4.17.0").expect_err(bad);
+            assert!(err.contains(&format!("invalid version {bad:?}")), "{bad}: {err}");
+        }
+        for good in ["4.18.0-rc.1", "4.18.0-ec.3+build.7", "4.18.0+x-y", "4.18.0-0a-b"] {
+            assert!(Version::parse(good).is_ok(), "{good}");
+        }
     }
 }
 

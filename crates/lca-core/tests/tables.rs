@@ -3,7 +3,7 @@
 
 use lca_api::consts::{condition_types as ct, messages as m, reasons as r};
 use lca_api::{Condition, Stage, Time};
-use lca_core::conditions::{FALSE, TRUE, Write, set};
+use lca_core::conditions::{self, FALSE, TRUE, Write, set};
 use lca_core::outcome::{apply_idle, apply_step};
 use lca_core::{IdleKind, IdleOutcome, Outcome, StepOutcome, apply_transition, valid_next_stages};
 
@@ -403,7 +403,7 @@ fn step_and_idle_outcomes_write_the_condition_table() {
     );
     assert_eq!(
         get(&c, ct::PREP_COMPLETED),
-        Some((FALSE, r::FAILED, m::PREP_FAILED))
+        Some((FALSE, r::FAILED, "Prep failed: seed not found"))
     );
 
     for (stage, ip, done, ok_ip, ok_done, failed) in [
@@ -444,7 +444,8 @@ fn step_and_idle_outcomes_write_the_condition_table() {
             1,
             &now(),
         );
-        assert_eq!(get(&c, done), Some((FALSE, r::FAILED, failed)));
+        let want = format!("{failed}: boom");
+        assert_eq!(get(&c, done), Some((FALSE, r::FAILED, want.as_str())));
     }
 
     let mut c = conds(&[(ct::IDLE, FALSE, r::ABORTING)]);
@@ -490,4 +491,34 @@ fn step_and_idle_outcomes_write_the_condition_table() {
     apply_idle(&mut c, true, &IdleOutcome::Done, 1, &now());
     assert_eq!(c.len(), 1);
     assert_eq!(get(&c, ct::IDLE), Some((TRUE, r::IDLE, m::IDLE)));
+}
+
+#[test]
+fn an_over_long_failure_message_is_cut_to_what_the_api_server_accepts() {
+    // A 40 KB image reference inside a failure message: the write must still fit.
+    let image = format!("registry.example.com/{}:v1", "é".repeat(20_000));
+    let mut c = Vec::new();
+    apply_step(
+        &mut c,
+        Prep,
+        &StepOutcome::Failed {
+            message: format!("failed to validate seed image info: {image}"),
+        },
+        1,
+        &now(),
+    );
+    for t in [ct::PREP_IN_PROGRESS, ct::PREP_COMPLETED] {
+        let msg = &c.iter().find(|x| x.type_ == t).expect("condition").message;
+        assert!(msg.len() <= conditions::MAX_MESSAGE_BYTES, "{t}: {}", msg.len());
+        assert!(msg.ends_with("more bytes)"), "{t} says it was cut");
+        assert!(msg.contains("message truncated"), "{t}");
+    }
+    let done = &c
+        .iter()
+        .find(|x| x.type_ == ct::PREP_COMPLETED)
+        .expect("completed")
+        .message;
+    assert!(done.starts_with("Prep failed: failed to validate seed image info: registry.example.com/"));
+    let short = conditions::bounded_message("ok");
+    assert_eq!(short, "ok");
 }

@@ -56,6 +56,16 @@ pub fn backoff(category: Category, consecutive_failures: u32) -> Duration {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A Kubernetes error as a person reads it, the way upstream's messages show it: the API
+/// server's own message for a status error (`configmaps "em-nosuch" not found`), the plain
+/// error text otherwise, never a `Debug` dump.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Consecutive reconcile failures of one controller, for its back-off and so that a streak
 /// of retries is reported as one event rather than one per retry.
 #[derive(Default)]

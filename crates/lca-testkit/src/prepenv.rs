@@ -59,3 +59,14 @@ pub async fn crypto_fixtures(client: &Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// Write the control plane's admin kubeconfig where a node keeps its own
+/// (`lb-ext.kubeconfig`, spec §9.4): the operator's dry runs of the user's manifests act as
+/// that identity.
+pub fn admin_kubeconfig(cp: &crate::ControlPlane, node_root: &std::path::Path) -> Result<()> {
+    let dest = node_root.join(lca_api::consts::paths::ADMIN_KUBECONFIG);
+    let dir = dest.parent().expect("the path has a parent");
+    std::fs::create_dir_all(dir).map_err(crate::io(format!("creating {}", dir.display())))?;
+    std::fs::copy(cp.kubeconfig(), &dest).map_err(crate::io(format!("writing {}", dest.display())))?;
+    Ok(())
+}

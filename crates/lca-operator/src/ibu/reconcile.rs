@@ -50,12 +50,14 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
     let now = Time(lca_api::jiff::Timestamp::now());
     let mut status = ibu.status.clone().unwrap_or_default();
     let mut notes = Vec::new();
+    let mut accepted = false;
 
     if let Some(stage) = ibu.spec.stage
         && lca_core::is_transition_requested(&status.conditions, stage)
     {
         match lca_core::apply_transition(&mut status.conditions, stage, after_pivot, generation, &now) {
             Outcome::Accepted { stage, idle } => {
+                accepted = true;
                 crate::metrics::METRICS
                     .stage_transitions
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -76,6 +78,14 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
                 });
             }
         }
+    }
+
+    if accepted {
+        // The user (and the CEL rule, which reads validNextStages) sees the accepted stage
+        // at once, before any slow work of the step: an abort is possible from here on.
+        status.valid_next_stages =
+            lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, after_pivot);
+        ibu.status = Some(write_status(&api, &ibu, status.clone(), generation).await?);
     }
 
     let mut requeue = None;
@@ -223,7 +233,7 @@ async fn write_status(
     ibu: &ImageBasedUpgrade,
     mut status: ImageBasedUpgradeStatus,
     generation: i64,
-) -> Result<()> {
+) -> Result<ImageBasedUpgradeStatus> {
     status.observed_generation = generation;
     if let Some(stage) = ibu.spec.stage {
         for t in [in_progress_type(stage), completed_type(stage)] {
@@ -233,7 +243,7 @@ async fn write_status(
         }
     }
     if ibu.status.as_ref() == Some(&status) {
-        return Ok(());
+        return Ok(status);
     }
     // A merge patch of the whole status, with explicit nulls for fields now unset: it
     // replaces our status without a resourceVersion precondition, so metadata changes made
@@ -258,7 +268,7 @@ async fn write_status(
     )
     .await
     .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
-    Ok(())
+    Ok(status)
 }
 
 /// Every field of `ImageBasedUpgradeStatus`, as serialized.

@@ -16,6 +16,11 @@ pub trait StageWork: Send + Sync {
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome>;
     /// True when the node runs the stateroot of `spec.seedImageRef.version`.
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool>;
+    /// Before a default IBU is created (none exists and none was saved): remove whatever node
+    /// work an earlier, forgotten cycle left, so a new cycle never inherits it.
+    fn fresh_start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// True when a simulated node's booted stateroot is the target of `spec.seedImageRef.version`.

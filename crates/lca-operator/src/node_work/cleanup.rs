@@ -1,6 +1,8 @@
 //! Abort and finalize (spec §2.6 `cleanup()`): every step runs even when an earlier one
 //! fails, and the errors are collected for the `AbortFailed`/`FinalizeFailed` message.
-//! Finalize first waits for a healthy cluster.
+//! Finalize first waits for a healthy cluster. The node part alone (`remove_node_work`) also
+//! clears what a forgotten cycle left before a default IBU is created, and what an earlier
+//! Prep of another seed left before a new Prep starts.
 
 use kube::api::{Api, Patch, PatchParams};
 use lca_api::ImageBasedUpgrade;
@@ -9,31 +11,15 @@ use lca_core::IdleOutcome;
 use tracing::info;
 
 use super::NodeStageWork;
+use crate::context::CONTROLLER_NAME;
+use crate::error::api_message;
 
 pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) -> IdleOutcome {
     if finalize && let Err(error) = crate::cluster_health::check_all(&w.client).await {
         return IdleOutcome::Waiting { error };
     }
-    let mut errors = Vec::new();
-    let workspace = w.workspace();
-
-    // 1. Stateroot: stop its setup, then remove every stateroot that is not booted.
-    if let Err(e) = w.task(names::STATEROOT_SETUP_JOB).remove().await {
-        errors.push(e);
-    }
-    if let Err(e) = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await {
-        errors.push(format!("failed to cleanup stateroots: {e}"));
-    }
-    // 2. Precache: stop it and drop its progress file.
-    if let Err(e) = w.task(names::PRECACHE_JOB).remove().await {
-        errors.push(e);
-    }
-    match std::fs::remove_file(w.exec.node().paths.host(paths::PRECACHE_STATUS)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!("failed to remove the precache status file: {e}")),
-    }
-    // 3. The extra-manifest warning belongs to the Prep being undone.
+    let mut errors = remove_node_work(w).await;
+    // The extra-manifest warning belongs to the Prep being undone.
     if ibu
         .metadata
         .annotations
@@ -42,14 +28,46 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
     {
         let patch = serde_json::json!({"metadata": {"annotations": {annotations::EXTRA_MANIFEST_VALIDATION_WARNING: null}}});
         let api: Api<ImageBasedUpgrade> = Api::all(w.client.clone());
-        if let Err(e) = api
-            .patch(names::IBU, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            errors.push(format!("failed to remove the validation warning annotation: {e}"));
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            ..Default::default()
+        };
+        if let Err(e) = api.patch(names::IBU, &params, &Patch::Merge(&patch)).await {
+            errors.push(format!(
+                "failed to remove the validation warning annotation: {}",
+                api_message(&e)
+            ));
         }
     }
-    // 5. The workspace (task state, pull secret, image list).
+    if errors.is_empty() {
+        info!(finalize, "cleanup completed");
+        IdleOutcome::Done
+    } else {
+        IdleOutcome::Failed { errors }
+    }
+}
+
+/// Stop and remove every piece of Prep's node work: the stateroot task and every stateroot
+/// that is not booted, what the stateroot task had pulled and unpacked, the precache task and
+/// its progress file, and the workspace (task state, pull secret, image list, run key).
+/// Returns the errors; every step runs regardless.
+pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(e) = w.task(names::STATEROOT_SETUP_JOB).remove().await {
+        errors.push(e);
+    }
+    if let Err(e) = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await {
+        errors.push(format!("failed to cleanup stateroots: {e}"));
+    }
+    if let Err(e) = w.task(names::PRECACHE_JOB).remove().await {
+        errors.push(e);
+    }
+    match std::fs::remove_file(w.exec.node().paths.host(paths::PRECACHE_STATUS)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => errors.push(format!("failed to remove the precache status file: {e}")),
+    }
+    let workspace = w.workspace();
     match std::fs::remove_dir_all(&workspace) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -58,10 +76,5 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
             workspace.display()
         )),
     }
-    if errors.is_empty() {
-        info!(finalize, "cleanup completed");
-        IdleOutcome::Done
-    } else {
-        IdleOutcome::Failed { errors }
-    }
+    errors
 }

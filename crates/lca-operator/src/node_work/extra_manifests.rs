@@ -6,14 +6,19 @@
 use std::collections::{BTreeSet, HashSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{Scope, pinned_kind};
 use lca_api::consts::{annotations, labels, names};
 use lca_api::{ConfigMapRef, ImageBasedUpgrade};
 use serde_json::Value;
+use tracing::warn;
 
 use super::NodeStageWork;
+use super::manifest_decode::{Decoded, Manifest, decode_all, field, join_errors};
 use super::validate::list_dynamic;
+use crate::context::CONTROLLER_NAME;
+use crate::error::api_message;
 
 /// Kinds that must never be applied after the pivot (they would reboot the node or fight OLM).
 const DISALLOWED: [(&str, &str); 4] = [
@@ -23,57 +28,25 @@ const DISALLOWED: [(&str, &str); 4] = [
     ("operators.coreos.com/v1alpha1", "Subscription"),
 ];
 
-/// Decode every document of every data value of the ConfigMaps, in apply-wave order.
+/// Fetch the ConfigMaps (deduplicated) and decode them (`manifest_decode`).
 async fn load(
     w: &NodeStageWork,
     refs: &[ConfigMapRef],
     missing: impl Fn(String) -> String,
-) -> Result<(Vec<Value>, Vec<String>), String> {
+) -> Result<Decoded, String> {
     let mut seen = HashSet::new();
-    let mut objects = Vec::new();
-    let mut errs = Vec::new();
+    let mut fetched = Vec::new();
     for r in refs
         .iter()
         .filter(|r| seen.insert((r.namespace.clone(), r.name.clone())))
     {
         let api: Api<ConfigMap> = Api::namespaced(w.client.clone(), &r.namespace);
-        let cm = api.get(&r.name).await.map_err(|e| missing(e.to_string()))?;
-        for (key, value) in cm.data.unwrap_or_default() {
-            for doc in serde_norway::Deserializer::from_str(&value) {
-                match <Value as serde::Deserialize>::deserialize(doc) {
-                    Ok(Value::Null) => {}
-                    Ok(mut v) => {
-                        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                            meta.remove("uid");
-                            meta.remove("resourceVersion");
-                        }
-                        objects.push(v);
-                    }
-                    Err(e) => errs.push(format!("failed to decode {key} in the configMap {}: {e}", r.name)),
-                }
-            }
-        }
+        let cm = api.get(&r.name).await.map_err(|e| missing(api_message(&e)))?;
+        fetched.push((format!("{}/{}", r.namespace, r.name), cm.data.unwrap_or_default()));
     }
-    let wave = |v: &Value| {
-        v.pointer("/metadata/annotations")
-            .and_then(|a| a.get(annotations::APPLY_WAVE))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(i64::from(i32::MAX))
-    };
-    objects.sort_by(|a, b| {
-        wave(a)
-            .cmp(&wave(b))
-            .then_with(|| field(a, "/metadata/name").cmp(&field(b, "/metadata/name")))
-    });
-    Ok((objects, errs))
-}
-
-fn field(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    Ok(decode_all(
+        fetched.iter().map(|(name, data)| (name.clone(), data)),
+    ))
 }
 
 enum DryRun {
@@ -81,31 +54,37 @@ enum DryRun {
     Warn(String),
 }
 
-/// Server-side dry run of one object (create, or apply when it exists).
-async fn dry_run(w: &NodeStageWork, obj: &Value, kind: &str, name: &str, ns: &str) -> Result<DryRun, String> {
-    let api_version = field(obj, "/apiVersion");
+/// Server-side dry run of one object (create, or apply when it exists), as the node's
+/// admin: the objects are applied with that identity after the pivot (spec §6.5), so the
+/// operator's own least-privilege role must not decide what is valid.
+async fn dry_run(admin: &Client, m: &Manifest, kind: &str, name: &str, ns: &str) -> Result<DryRun, String> {
+    let api_version = m.field("/apiVersion");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-    let Ok((ar, caps)) = pinned_kind(&w.client, &gvk).await else {
+    let Ok((ar, caps)) = pinned_kind(admin, &gvk).await else {
         return Ok(DryRun::Warn(format!(
             "{kind}[{name}] - CRD not deployed on cluster"
         )));
     };
-    let dyn_obj: DynamicObject =
-        serde_json::from_value(obj.clone()).map_err(|e| format!("{kind}[{name}]: {e}"))?;
+    let dyn_obj: DynamicObject = serde_json::from_value(m.object.clone()).map_err(|e| {
+        format!(
+            "{kind}[{name}] in {} of the configMap {}: {e}",
+            m.key, m.config_map
+        )
+    })?;
     let api: Api<DynamicObject> = match caps.scope {
         Scope::Namespaced => {
-            Api::namespaced_with(w.client.clone(), if ns.is_empty() { "default" } else { ns }, &ar)
+            Api::namespaced_with(admin.clone(), if ns.is_empty() { "default" } else { ns }, &ar)
         }
-        Scope::Cluster => Api::all_with(w.client.clone(), &ar),
+        Scope::Cluster => Api::all_with(admin.clone(), &ar),
     };
     let pp = PostParams {
         dry_run: true,
-        field_manager: Some("lca-rs".into()),
+        field_manager: Some(CONTROLLER_NAME.into()),
     };
     let res = match api.create(&pp, &dyn_obj).await {
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let params = PatchParams::apply("lca-rs").force().dry_run();
+            let params = PatchParams::apply(CONTROLLER_NAME).force().dry_run();
             api.patch(name, &params, &Patch::Apply(&dyn_obj))
                 .await
                 .map(|_| ())
@@ -118,7 +97,10 @@ async fn dry_run(w: &NodeStageWork, obj: &Value, kind: &str, name: &str, ns: &st
             "{kind}[{name}] - dryrun failed in namespace {ns}: {}",
             e.message
         ))),
-        Err(e) => Err(format!("failed to validate manifest with dryrun: {e}")),
+        Err(e) => Err(format!(
+            "failed to validate manifest with dryrun: {kind}[{name}]: {}",
+            api_message(&e)
+        )),
     }
 }
 
@@ -126,23 +108,34 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
     let missing = |e: String| {
         format!("the extraManifests configMap is not found, error: {e}. Please create the configMap.")
     };
-    let (objects, mut errs) = load(w, &ibu.spec.extra_manifests, missing).await?;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
+    let Decoded {
+        objects,
+        errors: mut errs,
+    } = load(w, &ibu.spec.extra_manifests, missing).await?;
+    if !errs.is_empty() {
+        // Undecodable input: nothing to dry-run meaningfully.
+        return Err(join_errors(&errs));
+    }
+    let admin = w.admin_client().await?;
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
     let mut declared = BTreeSet::new();
     let mut faked = Vec::new();
     let mut warnings = Vec::new();
     let mut hard = None;
-    for obj in &objects {
+    for m in &objects {
         let (kind, name, ns) = (
-            field(obj, "/kind"),
-            field(obj, "/metadata/name"),
-            field(obj, "/metadata/namespace"),
+            m.field("/kind"),
+            m.field("/metadata/name"),
+            m.field("/metadata/namespace"),
         );
         if name.is_empty() {
-            errs.push(format!("{kind} resource name is empty"));
+            errs.push(format!(
+                "{kind} resource name is empty (in {} of the configMap {})",
+                m.key, m.config_map
+            ));
             continue;
         }
-        if DISALLOWED.contains(&(field(obj, "/apiVersion").as_str(), kind.as_str())) {
+        if DISALLOWED.contains(&(m.field("/apiVersion").as_str(), kind.as_str())) {
             errs.push(format!("{kind}[{name}] in extramanifests is not allowed"));
             continue;
         }
@@ -150,27 +143,30 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
             declared.insert(name);
             continue;
         }
-        if !ns.is_empty()
-            && ns != "default"
-            && namespaces
+        if !ns.is_empty() && ns != "default" {
+            let exists = namespaces
                 .get_opt(&ns)
                 .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-        {
-            if !declared.contains(&ns) {
-                warnings.push(format!("{kind}[{name}] - namespace {ns} not found on cluster or not added in configmap in right order"));
-                continue;
+                .map_err(|e| format!("failed to get namespace {ns}: {}", api_message(&e)))?
+                .is_some();
+            if !exists {
+                if !declared.contains(&ns) {
+                    warnings.push(format!("{kind}[{name}] - namespace {ns} not found on cluster or not added in configmap in right order"));
+                    continue;
+                }
+                let tmp: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
+                    .map_err(|e| e.to_string())?;
+                let pp = PostParams {
+                    field_manager: Some(CONTROLLER_NAME.into()),
+                    ..Default::default()
+                };
+                namespaces.create(&pp, &tmp).await.map_err(|e| {
+                    format!("failed to create namespace {ns} for dryrun: {}", api_message(&e))
+                })?;
+                faked.push(ns.clone());
             }
-            let tmp: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
-                .map_err(|e| e.to_string())?;
-            namespaces
-                .create(&PostParams::default(), &tmp)
-                .await
-                .map_err(|e| format!("failed to create namespace {ns} for dryrun: {e}"))?;
-            faked.push(ns.clone());
         }
-        match dry_run(w, obj, &kind, &name, &ns).await {
+        match dry_run(&admin, m, &kind, &name, &ns).await {
             Ok(DryRun::Ok) => {}
             Ok(DryRun::Warn(msg)) => warnings.push(msg),
             Err(e) => {
@@ -180,26 +176,34 @@ pub async fn validate_extra_manifests(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         }
     }
     for ns in faked {
-        let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+        if let Err(e) = namespaces.delete(&ns, &DeleteParams::default()).await {
+            // Left behind, it is an empty namespace the user declared anyway; say so.
+            warn!(namespace = %ns, error = %api_message(&e), "cannot delete the namespace made for the dry run");
+        }
     }
     if let Some(e) = hard {
         return Err(e);
     }
     if !warnings.is_empty() {
-        let patch = serde_json::json!({"metadata": {"annotations": {annotations::EXTRA_MANIFEST_VALIDATION_WARNING: warnings.join("; ")}}});
+        let patch = serde_json::json!({"metadata": {"annotations": {annotations::EXTRA_MANIFEST_VALIDATION_WARNING: join_errors(&warnings)}}});
         let api: Api<ImageBasedUpgrade> = Api::all(w.client.clone());
-        api.patch(names::IBU, &PatchParams::default(), &Patch::Merge(&patch))
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            ..Default::default()
+        };
+        api.patch(names::IBU, &params, &Patch::Merge(&patch))
             .await
-            .map_err(|e| format!("failed to update annotations: {e}"))?;
+            .map_err(|e| format!("failed to update annotations: {}", api_message(&e)))?;
     }
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(errs.join("; "))
+        Err(join_errors(&errs))
     }
 }
 
-pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
+/// Whether the OADP operator is there to back up and restore (§5.7).
+pub async fn check_oadp_available(w: &NodeStageWork) -> Result<(), String> {
     let csvs = list_dynamic(
         &w.client,
         "operators.coreos.com",
@@ -228,46 +232,43 @@ pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .filter(|d| field(d, "/metadata/namespace") == "openshift-adp")
         .count()
     {
-        0 => return Err("No DataProtectionApplication CR found in the openshift-adp".into()),
-        1 => {}
-        _ => return Err("Only one DataProtectionApplication CR is allowed in the openshift-adp,".into()),
+        0 => Err("No DataProtectionApplication CR found in the openshift-adp".into()),
+        1 => Ok(()),
+        _ => Err("Only one DataProtectionApplication CR is allowed in the openshift-adp,".into()),
     }
+}
+
+/// The Backup/Restore pairs of the OADP ConfigMaps (§5.7).
+pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
     let missing = |e: String| format!("OADP configmap not found, error: {e}. Please create the configmap.");
-    let (objects, errs) = load(w, &ibu.spec.oadp_content, missing).await?;
-    if !errs.is_empty() {
-        return Err(errs.join("; "));
+    let Decoded { objects, errors } = load(w, &ibu.spec.oadp_content, missing).await?;
+    if !errors.is_empty() {
+        return Err(join_errors(&errors));
     }
-    let backups: Vec<&Value> = objects.iter().filter(|o| field(o, "/kind") == "Backup").collect();
-    let restores: Vec<&Value> = objects
-        .iter()
-        .filter(|o| field(o, "/kind") == "Restore")
-        .collect();
-    for (list, what) in [(&backups, "backup"), (&restores, "Restore")] {
-        for obj in list {
-            let name = field(obj, "/metadata/name");
-            if let Ok(DryRun::Warn(e)) = dry_run(
-                w,
-                obj,
-                &field(obj, "/kind"),
-                &name,
-                &field(obj, "/metadata/namespace"),
-            )
-            .await
-            {
-                let article = if what == "backup" { "Backup" } else { "Restore" };
-                return Err(format!(
-                    "Invalid {what} {name} detected in configmap, error: {e}. Please update the invalid {article} in configmap."
-                ));
+    let backups: Vec<&Manifest> = objects.iter().filter(|o| o.field("/kind") == "Backup").collect();
+    let restores: Vec<&Manifest> = objects.iter().filter(|o| o.field("/kind") == "Restore").collect();
+    if !backups.is_empty() || !restores.is_empty() {
+        let admin = w.admin_client().await?;
+        for (list, what) in [(&backups, "backup"), (&restores, "Restore")] {
+            for m in list {
+                let name = m.field("/metadata/name");
+                let (kind, ns) = (m.field("/kind"), m.field("/metadata/namespace"));
+                if let Ok(DryRun::Warn(e)) = dry_run(&admin, m, &kind, &name, &ns).await {
+                    let article = if what == "backup" { "Backup" } else { "Restore" };
+                    return Err(format!(
+                        "Invalid {what} {name} detected in configmap, error: {e}. Please update the invalid {article} in configmap."
+                    ));
+                }
             }
         }
     }
-    let backup_names: HashSet<String> = backups.iter().map(|b| field(b, "/metadata/name")).collect();
+    let backup_names: HashSet<String> = backups.iter().map(|b| b.field("/metadata/name")).collect();
     for r in &restores {
-        let b = field(r, "/spec/backupName");
+        let b = r.field("/spec/backupName");
         if !backup_names.contains(&b) {
             return Err(format!(
                 "The backup CR {b} defined in restore CR {} not found in OADP configmaps",
-                field(r, "/metadata/name")
+                r.field("/metadata/name")
             ));
         }
     }

@@ -7,6 +7,7 @@
 
 mod cleanup;
 mod extra_manifests;
+mod manifest_decode;
 mod prep;
 mod seed;
 mod validate;
@@ -58,6 +59,21 @@ impl NodeStageWork {
         }
     }
 
+    /// A client acting as the node's admin (its `lb-ext.kubeconfig`), for the dry runs of
+    /// the user's manifests. Read when needed, so a rotated kubeconfig is picked up.
+    async fn admin_client(&self) -> Result<Client, String> {
+        let rel = lca_api::consts::paths::ADMIN_KUBECONFIG;
+        let fail = |e: String| format!("cannot use the node's admin kubeconfig /{rel}: {e}");
+        let text =
+            std::fs::read_to_string(self.exec.node().paths.host(rel)).map_err(|e| fail(e.to_string()))?;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(e.to_string()))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        Client::try_from(config).map_err(|e| fail(e.to_string()))
+    }
+
     fn workspace(&self) -> PathBuf {
         self.exec.node().paths.host(lca_api::consts::paths::WORKSPACE)
     }
@@ -85,6 +101,16 @@ impl StageWork for NodeStageWork {
     }
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
         Box::pin(cleanup::idle(self, ibu, finalize))
+    }
+    fn fresh_start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async {
+            let errors = cleanup::remove_node_work(self).await;
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        })
     }
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool> {
         Box::pin(async move {

@@ -13,12 +13,16 @@ use lca_core::{PhaseEvent, StepOutcome, StepReport};
 use tracing::{info, warn};
 
 use super::NodeStageWork;
+use super::seed::SeedCheckError;
 use crate::tasks::{Task, TaskState};
 
 const POLL: Duration = Duration::from_secs(2);
 const HEALTH_RETRY: Duration = Duration::from_secs(20);
 /// Resumes of an interrupted task before Prep gives up.
 const MAX_RESUMES: u32 = 3;
+/// Attempts at inspecting the seed before a silent or failing registry fails Prep.
+const MAX_INSPECT_ATTEMPTS: u32 = 5;
+const INSPECT_ATTEMPTS_FILE: &str = "seed-inspect.attempts";
 pub const STATEROOT: &str = "Stateroot";
 pub const PRECACHE: &str = "Precache";
 
@@ -59,6 +63,11 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
             },
             phases: vec![],
         };
+    }
+    match forget_other_runs(w, ibu).await {
+        Ok(None) => {}
+        Ok(Some(report)) => return report,
+        Err(e) => return retry_later(e),
     }
     let ns = &w.namespace;
     let stateroot_task = w.task(names::STATEROOT_SETUP_JOB);
@@ -170,8 +179,13 @@ async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Tas
     if let Err(e) = create_private_dir(&workspace) {
         return failed(format!("failed to initialize IBU workspace: {e}"));
     }
-    if let Err(e) = super::seed::validate_seed(w, ibu, &target).await {
-        return failed(format!("failed to validate seed image info: {e}"));
+    if let Err(e) = RunKey::of(ibu).save(&workspace) {
+        return failed(format!("failed to initialize IBU workspace: {e}"));
+    }
+    match super::seed::validate_seed(w, ibu, &target).await {
+        Ok(_) => clear_attempts(&workspace),
+        Err(SeedCheckError::Invalid(e)) => return failed(format!("failed to validate seed image info: {e}")),
+        Err(SeedCheckError::Transient(e)) => return retry_inspect(&workspace, e),
     }
     let empty = Default::default();
     let ann = ibu.metadata.annotations.as_ref().unwrap_or(&empty);
@@ -191,6 +205,46 @@ async fn launch_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Tas
         ),
         vec![PhaseEvent::Start(STATEROOT)],
     )
+}
+
+/// A registry that does not answer is retried across reconciles (upstream retries `skopeo
+/// inspect` ten times), so the lock is never held for long and an abort is served between
+/// attempts; the count lives in the workspace, which an abort removes.
+fn retry_inspect(workspace: &std::path::Path, error: String) -> StepReport {
+    let file = workspace.join(INSPECT_ATTEMPTS_FILE);
+    let done: u32 = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+        + 1;
+    if done >= MAX_INSPECT_ATTEMPTS {
+        clear_attempts(workspace);
+        return failed(format!(
+            "failed to validate seed image info: {error} (after {done} attempts)"
+        ));
+    }
+    if let Err(e) = std::fs::write(&file, done.to_string()) {
+        warn!("cannot record the seed inspection attempt: {e}");
+    }
+    let delay = Duration::from_secs(2u64 << done.min(4));
+    warn!(attempt = done, retry_in = ?delay, %error, "seed image inspection failed; retrying");
+    StepReport {
+        outcome: StepOutcome::InProgress {
+            message: Some(format!(
+                "Retrying the seed image inspection (attempt {done} of {MAX_INSPECT_ATTEMPTS} failed): {error}"
+            )),
+            requeue: delay,
+        },
+        phases: vec![],
+    }
+}
+
+fn clear_attempts(workspace: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(workspace.join(INSPECT_ATTEMPTS_FILE))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!("cannot reset the seed inspection attempts: {e}");
+    }
 }
 
 /// Re-launch an interrupted task; its steps resume from their markers.
@@ -233,6 +287,67 @@ fn progress(w: &NodeStageWork) -> String {
         }
         Err(_) => "could not unmarshal precache status file".into(),
     }
+}
+
+/// What a Prep's node work was started for. Work in the workspace counts only for the same
+/// seed and version: a leftover of another cycle (the operator was down while the IBU was
+/// deleted and re-applied) must never read as this Prep's success.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RunKey {
+    image: String,
+    version: String,
+}
+
+const RUN_KEY_FILE: &str = "prep-run.json";
+
+impl RunKey {
+    fn of(ibu: &ImageBasedUpgrade) -> Self {
+        Self {
+            image: ibu.spec.seed_image_ref.image.clone(),
+            version: ibu.spec.seed_image_ref.version.clone(),
+        }
+    }
+
+    fn load(workspace: &std::path::Path) -> Option<Self> {
+        let bytes = std::fs::read(workspace.join(RUN_KEY_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save(&self, workspace: &std::path::Path) -> std::io::Result<()> {
+        let tmp = workspace.join(format!(".{RUN_KEY_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, workspace.join(RUN_KEY_FILE))
+    }
+}
+
+/// Remove node work that belongs to another run than `ibu`'s; `Some` is the step's report
+/// when something was removed (the next reconcile starts over on a clean node).
+async fn forget_other_runs(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<StepReport>, String> {
+    let workspace = w.workspace();
+    let have = RunKey::load(&workspace);
+    if have.as_ref() == Some(&RunKey::of(ibu)) {
+        return Ok(None);
+    }
+    let mut leftovers = have.is_some();
+    for name in [names::STATEROOT_SETUP_JOB, names::PRECACHE_JOB] {
+        leftovers |= w.task(name).state().await? != TaskState::NotStarted;
+    }
+    if !leftovers {
+        return Ok(None);
+    }
+    let what = have.map_or_else(
+        || "an unknown seed".to_string(),
+        |k| format!("{} {}", k.image, k.version),
+    );
+    warn!(earlier = %what, "the workspace holds the node work of another Prep; removing it");
+    let errors = super::cleanup::remove_node_work(w).await;
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    Ok(Some(running(
+        format!("Removed the node work of an earlier Prep ({what}); starting over"),
+        vec![],
+    )))
 }
 
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {

@@ -16,6 +16,7 @@ use lca_seed::{Credentials, SeedRegistry, parse_reference};
 
 use super::NodeStageWork;
 use super::validate::{get_dynamic, list_dynamic, str_at};
+use crate::error::api_message;
 use crate::tasks::Task;
 
 /// Where the seed pull secret is written for the stateroot task (0600, removed after).
@@ -28,10 +29,14 @@ pub fn auth_file(w: &NodeStageWork) -> PathBuf {
 async fn seed_auth(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<Vec<u8>>, String> {
     if let Some(r) = &ibu.spec.seed_image_ref.pull_secret_ref {
         let api: Api<Secret> = Api::namespaced(w.client.clone(), &w.namespace);
-        let secret = api
-            .get(&r.name)
-            .await
-            .map_err(|e| format!("failed to get pull secret {}/{}: {e}", w.namespace, r.name))?;
+        let secret = api.get(&r.name).await.map_err(|e| {
+            format!(
+                "failed to get pull secret {}/{}: {}",
+                w.namespace,
+                r.name,
+                api_message(&e)
+            )
+        })?;
         let data = secret.data.unwrap_or_default();
         let json = data.get(".dockerconfigjson").ok_or_else(|| {
             format!(
@@ -58,20 +63,39 @@ fn registry_client(
     Ok((SeedRegistry::new(&reference, &creds, plain_http), reference))
 }
 
-/// Inspect the seed's labels (no layer is pulled) and compare them with the cluster.
+/// Why the seed check did not pass.
+pub enum SeedCheckError {
+    /// The registry did not answer in time or failed on its side: worth another attempt.
+    Transient(String),
+    /// The seed, its reference or its credentials are wrong: Prep fails.
+    Invalid(String),
+}
+
+impl From<String> for SeedCheckError {
+    fn from(e: String) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+/// Inspect the seed's labels (no layer is pulled) and compare them with the cluster. One
+/// bounded attempt: the caller retries transient registry errors across reconciles, so no
+/// reconcile holds the lock for long.
 pub async fn validate_seed(
     w: &NodeStageWork,
     ibu: &ImageBasedUpgrade,
     storage_target: &str,
-) -> Result<SeedClusterInfo, String> {
+) -> Result<SeedClusterInfo, SeedCheckError> {
     let auth = seed_auth(w, ibu).await?;
     if let Some(json) = &auth {
         write_private(&auth_file(w), json)?;
     }
     let (reg, reference) = registry_client(&ibu.spec.seed_image_ref.image, auth.as_deref())?;
-    let info = reg.inspect(&reference).await.map_err(|e| e.to_string())?;
+    let info = reg.inspect(&reference).await.map_err(|e| match e.category() {
+        lca_seed::Category::Transient => SeedCheckError::Transient(e.to_string()),
+        lca_seed::Category::Invalid => SeedCheckError::Invalid(e.to_string()),
+    })?;
     let facts = cluster_facts(w, storage_target).await?;
-    check_seed_labels(&info.labels, &facts)
+    Ok(check_seed_labels(&info.labels, &facts)?)
 }
 
 async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<ClusterFacts, String> {
@@ -103,7 +127,7 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
     let bundle = |name: String| {
         let cms = cms.clone();
         async move {
-            cms.get_opt(&name).await.map_err(|e| e.to_string()).map(|cm| {
+            cms.get_opt(&name).await.map_err(|e| api_message(&e)).map(|cm| {
                 cm.and_then(|cm| cm.data)
                     .and_then(|d| d.get("ca-bundle.crt").cloned())
                     .is_some_and(|s| !s.is_empty())
@@ -132,7 +156,7 @@ async fn node_fips(w: &NodeStageWork) -> Result<bool, String> {
     let list = nodes
         .list(&Default::default())
         .await
-        .map_err(|e| format!("failed to list nodes: {e}"))?;
+        .map_err(|e| format!("failed to list nodes: {}", api_message(&e)))?;
     if list.items.len() != 1 {
         return Err(format!("expected exactly one node, found {}", list.items.len()));
     }
@@ -332,7 +356,12 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
     let ca = cm
         .get("admin-kubeconfig-client-ca")
         .await
-        .map_err(|e| format!("failed to get configmap openshift-config/admin-kubeconfig-client-ca: {e}"))?
+        .map_err(|e| {
+            format!(
+                "failed to get configmap openshift-config/admin-kubeconfig-client-ca: {}",
+                api_message(&e)
+            )
+        })?
         .data
         .and_then(|d| d.get("ca-bundle.crt").cloned())
         .ok_or("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt")?;
@@ -364,7 +393,7 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         let secret = api
             .get(name)
             .await
-            .map_err(|e| format!("failed to get secret {ns}/{name}: {e}"))?;
+            .map_err(|e| format!("failed to get secret {ns}/{name}: {}", api_message(&e)))?;
         let data: BTreeMap<String, k8s_openapi::ByteString> = secret.data.unwrap_or_default();
         let key = data
             .get("tls.key")

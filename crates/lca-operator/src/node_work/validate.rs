@@ -33,7 +33,10 @@ pub async fn get_dynamic(
     match api.get_opt(name).await {
         Ok(obj) => Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
-        Err(e) => Err(format!("failed to get {kind} {name}: {e}")),
+        Err(e) => Err(format!(
+            "failed to get {kind} {name}: {}",
+            crate::error::api_message(&e)
+        )),
     }
 }
 
@@ -99,10 +102,17 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .unwrap_or_default();
     lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current)?;
     if !ibu.spec.oadp_content.is_empty() {
-        super::extra_manifests::validate_oadp(w, ibu).await?;
+        super::extra_manifests::check_oadp_available(w)
+            .await
+            .map_err(|e| format!("failed to check oadp operator availability: {e}"))?;
+        super::extra_manifests::validate_oadp(w, ibu)
+            .await
+            .map_err(|e| format!("failed to validate oadp configMap: {e}"))?;
     }
     if !ibu.spec.extra_manifests.is_empty() {
-        super::extra_manifests::validate_extra_manifests(w, ibu).await?;
+        super::extra_manifests::validate_extra_manifests(w, ibu)
+            .await
+            .map_err(|e| format!("failed to validate extramanifest cms: {e}"))?;
     }
     if let Some(count) = ibu
         .metadata
@@ -110,14 +120,25 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .as_ref()
         .and_then(|a| a.get(annotations::TARGET_OCP_VERSION_MANIFEST_COUNT))
     {
-        let expected = lca_core::version::parse_manifest_count(count)?;
-        let found =
-            super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
-        if found != expected {
-            return Err(format!(
-                "The labeled manifests count found in policies {found} does not match the expected manifests count {count}"
-            ));
-        }
+        check_policy_manifest_count(w, ibu, count)
+            .await
+            .map_err(|e| format!("failed to validate manifests from policies: {e}"))?;
     }
     Ok(())
+}
+
+async fn check_policy_manifest_count(
+    w: &NodeStageWork,
+    ibu: &ImageBasedUpgrade,
+    count: &str,
+) -> Result<(), String> {
+    let expected = lca_core::version::parse_manifest_count(count)?;
+    let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "The labeled manifests count found in policies {found} does not match the expected manifests count {count}"
+        ))
+    }
 }
