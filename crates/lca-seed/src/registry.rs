@@ -1,10 +1,14 @@
-//! Talking to an OCI registry through `oci-client`: push a seed (layer streamed from its
-//! file, config, then the manifest last so a failed push never moves the tag), read a
-//! seed's labels from manifest + config without touching layers, and download a blob by
-//! digest with sha256 verification. Errors are mapped to what the user must do: fix the
-//! credentials (401), reach the registry, or rebuild a corrupt seed.
+//! Talking to an OCI registry through `oci-client`: read a seed's labels from manifest +
+//! config without touching layers, and download a blob by digest with sha256 verification
+//! (the push side is `registry_push`). Errors are mapped (`registry_error`) to what the
+//! user must do: fix the credentials (401), reach the registry, or rebuild a corrupt seed.
+//!
+//! Every call is bounded by [`RegistryTimeouts`] (see `timeouts`): a registry that accepts
+//! connections and never answers yields [`Error::Unreachable`] after the read timeout
+//! instead of hanging Prep or a seed push.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 
 use futures::StreamExt;
@@ -12,19 +16,26 @@ pub use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::{Client, RegistryOperation};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::auth::Credentials;
 use crate::layout::{self, Descriptor, ImageConfig, Manifest};
-use crate::pack::LayerBlob;
 use crate::progress::Progress;
+use crate::registry_error::{body_error, map_error};
+pub use crate::timeouts::RegistryTimeouts;
+use crate::timeouts::human;
 use crate::{Error, Result};
 
 /// A registry client bound to one image reference's registry and its credentials.
 pub struct SeedRegistry {
-    client: Client,
-    auth: oci_client::secrets::RegistryAuth,
+    /// Metadata and downloads: connect and read timeouts.
+    pub(crate) client: Client,
+    /// Blob uploads: connect timeout only (a read timeout would cap the whole upload, see
+    /// `timeouts`); stalls are caught by the upload watchdog.
+    pub(crate) uploads: Client,
+    pub(crate) auth: oci_client::secrets::RegistryAuth,
     registry: String,
+    pub(crate) timeouts: RegistryTimeouts,
 }
 
 /// What [`SeedRegistry::inspect`] learns without pulling layers.
@@ -50,134 +61,88 @@ pub fn is_loopback(registry: &str) -> bool {
 }
 
 impl SeedRegistry {
-    /// A client for `image`'s registry; `plain_http` for registries without TLS.
+    /// A client for `image`'s registry with the default [`RegistryTimeouts`]; `plain_http`
+    /// for registries without TLS.
     pub fn new(image: &Reference, credentials: &Credentials, plain_http: bool) -> Self {
+        Self::with_timeouts(image, credentials, plain_http, RegistryTimeouts::default())
+    }
+
+    /// As [`SeedRegistry::new`], with explicit timeouts.
+    pub fn with_timeouts(
+        image: &Reference,
+        credentials: &Credentials,
+        plain_http: bool,
+        timeouts: RegistryTimeouts,
+    ) -> Self {
         // reqwest's rustls needs a process-wide provider; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = image.resolve_registry().to_string();
-        let protocol = if plain_http {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        };
-        let config = ClientConfig {
-            protocol,
+        let config = |read_timeout| ClientConfig {
+            protocol: if plain_http {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
             use_monolithic_push: true,
+            connect_timeout: Some(timeouts.connect),
+            read_timeout,
             ..Default::default()
         };
         Self {
-            client: Client::new(config),
+            client: Client::new(config(Some(timeouts.read))),
+            uploads: Client::new(config(None)),
             auth: credentials.to_oci(),
             registry,
+            timeouts,
         }
     }
 
-    fn map(&self, what: &str) -> impl Fn(OciDistributionError) -> Error + '_ {
+    /// The timeouts of this client.
+    pub fn timeouts(&self) -> &RegistryTimeouts {
+        &self.timeouts
+    }
+
+    pub(crate) fn map(&self, what: &str) -> impl Fn(OciDistributionError) -> Error + '_ {
         let what = what.to_string();
-        move |e| map_error(&self.registry, &what, e)
+        move |e| map_error(&self.registry, &what, &self.timeouts, e)
     }
 
-    /// Prove before packing that the credentials may push to `image`'s repository, so a
-    /// wrong password fails in seconds rather than after minutes of packing. `auth` alone
-    /// proves nothing against a basic-auth registry (the header is only sent later), so
-    /// this uploads the 2-byte empty JSON blob `{}`: the same upload path as the layer,
-    /// through whatever token flow the registry uses, and harmless (registries hold such
-    /// unreferenced blobs until garbage collection; the OCI spec names it the "empty"
-    /// descriptor).
-    pub async fn check_push_access(&self, image: &Reference) -> Result<()> {
-        let what = "checking push access before packing";
-        self.client
-            .auth(image, &self.auth, RegistryOperation::Push)
-            .await
-            .map_err(self.map(what))?;
-        let empty = b"{}".to_vec();
-        let digest = layout::sha256(&empty);
-        self.client
-            .push_blob(image, empty, &digest)
-            .await
-            .map_err(self.map(what))?;
-        Ok(())
-    }
-
-    /// Push a seed: layer blob (skipped when the registry has it), config, manifest.
-    /// Returns the manifest digest.
-    pub async fn push_seed(
-        &self,
-        image: &Reference,
-        layer: &LayerBlob,
-        labels: &BTreeMap<String, String>,
-        created: &str,
-        progress: &Progress,
-    ) -> Result<String> {
-        self.client
-            .auth(image, &self.auth, RegistryOperation::Push)
-            .await
-            .map_err(self.map("authenticating"))?;
-        if !self
-            .client
-            .blob_exists(image, &layer.digest)
-            .await
-            .map_err(self.map("checking the layer blob"))?
-        {
-            let file = tokio::fs::File::open(&layer.path)
-                .await
-                .map_err(Error::io("opening the layer", &layer.path))?;
-            let stream = futures::stream::unfold(file, |mut f| async move {
-                let mut buf = vec![0u8; 1 << 20];
-                match f.read(&mut buf).await {
-                    Ok(0) => None,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        Some((Ok(bytes::Bytes::from(buf)), f))
-                    }
-                    Err(e) => Some((Err(OciDistributionError::IoError(e)), f)),
-                }
-            })
-            .inspect({
-                let progress = progress.clone();
-                move |chunk| {
-                    if let Ok(c) = chunk {
-                        progress.inc(c.len() as u64);
-                    }
-                }
-            });
-            self.client
-                .push_blob_stream(image, stream, &layer.digest, Some(layer.size))
-                .await
-                .map_err(self.map("pushing the layer blob"))?;
+    pub(crate) fn unreachable(&self, what: &str, message: String) -> Error {
+        Error::Unreachable {
+            registry: self.registry.clone(),
+            what: what.to_string(),
+            message,
         }
-        progress.finish();
-        let config = layout::image_config(labels, &layer.diff_id, created)
-            .map_err(|e| Error::Invalid(format!("serializing the image config: {e}")))?;
-        let config_desc = Descriptor {
-            media_type: layout::OCI_CONFIG.into(),
-            digest: layout::sha256(&config),
-            size: config.len() as u64,
-            annotations: BTreeMap::new(),
-        };
-        self.client
-            .push_blob(image, config, &config_desc.digest)
-            .await
-            .map_err(self.map("pushing the config"))?;
-        let layer_desc = Descriptor {
-            media_type: layout::LAYER_GZIP.into(),
-            digest: layer.digest.clone(),
-            size: layer.size,
-            annotations: BTreeMap::new(),
-        };
-        let manifest = layout::manifest_json(config_desc, vec![layer_desc])
-            .map_err(|e| Error::Invalid(format!("serializing the manifest: {e}")))?;
-        let digest = layout::sha256(&manifest);
-        let content_type = http_value(layout::OCI_MANIFEST)?;
-        self.client
-            .push_manifest_raw(image, manifest, content_type)
-            .await
-            .map_err(self.map("pushing the manifest"))?;
-        Ok(digest)
+    }
+
+    /// `op` as one metadata operation: capped by `timeouts.metadata` as a whole.
+    pub(crate) async fn metadata<T>(&self, what: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+        let cap = self.timeouts.metadata;
+        tokio::time::timeout(cap, op).await.unwrap_or_else(|_| {
+            Err(self.unreachable(
+                what,
+                format!("no complete answer within {} (metadata timeout)", human(cap)),
+            ))
+        })
     }
 
     /// Manifest digest, labels and layers of `image`, reading only manifest and config.
+    ///
+    /// One bounded attempt, no retries: a registry that does not answer fails it after
+    /// `timeouts.read` (an explicit auth request comes first, so a silent registry costs one
+    /// read timeout, not one per request), and the whole call is capped by
+    /// `timeouts.metadata`. The error is then [`Error::Unreachable`] (transient): the caller
+    /// retries with backoff (the operator's Prep, across reconciles).
     pub async fn inspect(&self, image: &Reference) -> Result<SeedImageInfo> {
+        self.metadata("reading the manifest", self.inspect_inner(image))
+            .await
+    }
+
+    async fn inspect_inner(&self, image: &Reference) -> Result<SeedImageInfo> {
+        self.client
+            .auth(image, &self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(self.map("reading the manifest"))?;
         let (raw, digest) = self
             .client
             .pull_manifest_raw(
@@ -257,12 +222,12 @@ impl SeedRegistry {
                 // oci-client checks the digest at the end of the stream too; report ours.
                 Err(_) if size == blob.size => break,
                 Err(e) => {
-                    let (registry, what) = (self.registry.clone(), "pulling the layer".to_string());
-                    return Err(Error::Registry {
-                        registry,
-                        what,
-                        message: source_chain(&e),
-                    });
+                    return Err(body_error(
+                        &self.registry,
+                        "pulling the layer",
+                        &self.timeouts,
+                        &e,
+                    ));
                 }
             };
             hasher.update(&chunk);
@@ -301,49 +266,7 @@ fn oci_desc(d: &Descriptor) -> oci_client::manifest::OciDescriptor {
     }
 }
 
-fn http_value(v: &str) -> Result<http::HeaderValue> {
+pub(crate) fn http_value(v: &str) -> Result<http::HeaderValue> {
     v.parse()
         .map_err(|_| Error::Invalid(format!("bad header value {v}")))
-}
-
-fn map_error(registry: &str, what: &str, e: OciDistributionError) -> Error {
-    let (registry, what) = (registry.to_string(), what.to_string());
-    match e {
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
-            Error::Unauthorized { registry, what }
-        }
-        OciDistributionError::ServerError { code: 401, .. } => Error::Unauthorized { registry, what },
-        OciDistributionError::RequestError(r) if r.status().map(|s| s.as_u16()) == Some(401) => {
-            Error::Unauthorized { registry, what }
-        }
-        OciDistributionError::DigestError(d) => Error::Digest {
-            what,
-            expected: String::new(),
-            actual: d.to_string(),
-        },
-        OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => Error::Unreachable {
-            registry,
-            what,
-            message: source_chain(&r),
-        },
-        OciDistributionError::ImageManifestNotFoundError(m) => {
-            Error::Invalid(format!("image not found in {registry} while {what}: {m}"))
-        }
-        other => Error::Registry {
-            registry,
-            what,
-            message: source_chain(&other),
-        },
-    }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

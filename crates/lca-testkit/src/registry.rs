@@ -104,6 +104,12 @@ impl Registry {
         self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
+    /// Process id of the `docker-registry` process, e.g. to freeze it with SIGSTOP (a
+    /// registry that accepts connections and never answers).
+    pub fn pid(&self) -> i32 {
+        self.process.pid()
+    }
+
     /// Directory of the registry's config, storage and log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
