@@ -1,7 +1,8 @@
 //! `lca-cli precache --simulated` against real podman (private vfs storage inside the node
 //! dir) and a loopback Distribution registry holding tiny hand-written images: parallel
-//! pulls, a missing image (exit 1, or 0 with `--best-effort`), status file contents, and a
-//! re-run that needs no registry because every image is already present.
+//! pulls, a missing image (exit 1, or 0 with `--best-effort`), status file contents, a
+//! re-run that needs no registry because every image is already present, and a registry
+//! frozen with SIGSTOP whose image fails after the bounded pull timeout.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,11 +11,13 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{lca_cli, podman_names, push_image, stderr};
+use std::time::{Duration, Instant};
+
+use common::{lca_cli, lca_cli_within, podman_names, push_image, signal, stderr};
 use lca_api::files::PrecacheStatus;
 use lca_testkit::Registry;
 
-fn precache(root: &Path, list: &Path, status: &Path, extra: &[&str]) -> std::process::Output {
+fn precache_args<'a>(list: &'a Path, status: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "precache",
         "--simulated",
@@ -28,7 +31,11 @@ fn precache(root: &Path, list: &Path, status: &Path, extra: &[&str]) -> std::pro
         "false",
     ];
     args.extend_from_slice(extra);
-    lca_cli(root, &args, &[])
+    args
+}
+
+fn precache(root: &Path, list: &Path, status: &Path, extra: &[&str]) -> std::process::Output {
+    lca_cli(root, &precache_args(list, status, extra), &[])
 }
 
 fn read_status(path: &Path) -> PrecacheStatus {
@@ -125,4 +132,70 @@ fn pulls_in_parallel_reports_failures_and_resumes_offline() {
     let out = precache(node.path(), &list, &status, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no images specified for precaching"));
+}
+
+#[test]
+fn a_frozen_registry_fails_its_image_after_the_pull_timeout() {
+    let healthy = Registry::start().unwrap();
+    let frozen = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let node = tempfile::Builder::new()
+        .prefix("lca-precache-node-")
+        .tempdir()
+        .unwrap();
+    let ok = push_image(work.path(), healthy.addr(), "lca/ok", "1", &[("f", b"ok")]);
+    let stuck = push_image(work.path(), frozen.addr(), "lca/stuck", "1", &[("f", b"stuck")]);
+    let list = work.path().join("images.txt");
+    let status = work.path().join("precache_status.json");
+    fs::write(&list, format!("{ok}\n{stuck}\n")).unwrap();
+    signal(frozen.pid(), "STOP");
+
+    // Two attempts of 3 s each with the 2 s backoff between them: ~8 s, never a hang.
+    let timeout = Duration::from_secs(3);
+    let extra = ["--pull-timeout", "3s", "--pull-attempts", "2", "--best-effort"];
+    let started = Instant::now();
+    let out = lca_cli_within(
+        node.path(),
+        &precache_args(&list, &status, &extra),
+        &[],
+        Duration::from_secs(120),
+    );
+    let took = started.elapsed();
+    eprintln!("frozen registry: precache (2 attempts of {timeout:?}) finished after {took:?}");
+    assert!(out.status.success(), "best effort: {}", stderr(&out));
+    let expected = PrecacheStatus {
+        total: 2,
+        pulled: 1,
+        failed: 1,
+        failed_pulls: vec![stuck.clone()],
+    };
+    assert_eq!(read_status(&status), expected);
+    assert!(
+        stderr(&out).contains("timed out after 3 s and was killed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took >= timeout * 2, "both attempts ran: {took:?}");
+    assert!(took < timeout * 2 + Duration::from_secs(2 + 15), "{took:?}");
+
+    // Without best effort the run fails, after one attempt here.
+    let extra = ["--pull-timeout", "3s", "--pull-attempts", "1"];
+    let started = Instant::now();
+    let out = lca_cli_within(
+        node.path(),
+        &precache_args(&list, &status, &extra),
+        &[],
+        Duration::from_secs(120),
+    );
+    let took = started.elapsed();
+    eprintln!("frozen registry: precache (1 attempt of {timeout:?}) failed after {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed to precache 1 of 2 images"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read_status(&status), expected);
+    assert!(took < timeout + Duration::from_secs(15), "{took:?}");
+    signal(frozen.pid(), "CONT");
 }

@@ -1,22 +1,44 @@
 //! `lca-cli stateroot-setup --simulated` against real tools: a seed packed by `lca-cli
 //! create --simulated` and pushed to a loopback Distribution registry, installed on a
 //! simulated target node whose sysroot is real ostree (Debian 2022.7, no `set-default`, so
-//! the libostree reorder path runs). Checked with the real `ostree admin status`.
+//! the libostree reorder path runs). Checked with the real `ostree admin status`. Also what
+//! every exit path leaves behind: success and failure release the work dir and the seed
+//! pull secret (inside the workspace only); a crash leaves them for the abort cleanup
+//! (`lca_hostops::stateroot_work::release_seed_work`), after which a re-run still works;
+//! a frozen registry fails the pull step within its timeout.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use common::{lca_cli, push_seed, stderr};
+use common::{lca_cli, lca_cli_within, push_seed, signal, stderr};
 use lca_testkit::Registry;
 use lca_testkit::seednode::TargetNode;
 
 const NEW: &str = "rhcos_4.17.0";
 const ROLLBACK: &str =
     r#"{"monitor_enabled":true,"monitor_timeout":600,"enabled_components":{"config":true}}"#;
+
+fn setup_args<'a>(image: &'a str, version: &'a str, status: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "stateroot-setup",
+        "--simulated",
+        "--image",
+        image,
+        "--version",
+        version,
+        "--status-file",
+        status.to_str().unwrap(),
+        "--autorollback-config-json",
+        ROLLBACK,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
 
 fn setup(
     node: &TargetNode,
@@ -25,22 +47,19 @@ fn setup(
     status: &Path,
     env: &[(&str, &str)],
 ) -> std::process::Output {
-    lca_cli(
-        node.root(),
-        &[
-            "stateroot-setup",
-            "--simulated",
-            "--image",
-            image,
-            "--version",
-            version,
-            "--status-file",
-            status.to_str().unwrap(),
-            "--autorollback-config-json",
-            ROLLBACK,
-        ],
-        env,
-    )
+    lca_cli(node.root(), &setup_args(image, version, status, &[]), env)
+}
+
+/// The operator's copy of the seed pull secret, in the node's LCA workspace.
+fn workspace_secret(node: &TargetNode) -> PathBuf {
+    let path = node.root().join("var/lib/lca/workspace/seed-pull-secret");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, r#"{"auths":{}}"#).unwrap();
+    path
+}
+
+fn work_dir(node: &TargetNode) -> PathBuf {
+    node.root().join("var/tmp/lca-stateroot-setup")
 }
 
 /// `(stateroot, <csum>.<serial>)` in `ostree admin status` order (index 0 = default).
@@ -223,4 +242,107 @@ fn markers_of(node: &TargetNode) -> Vec<String> {
     fs::read_dir(node.root().join("var/lib/lca/workspace/stateroot-setup"))
         .map(|d| d.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
         .unwrap_or_default()
+}
+
+#[test]
+fn every_exit_path_but_a_crash_releases_the_seed_and_the_pull_secret() {
+    let registry = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (_seed, image) = push_seed(registry.addr(), work.path());
+    let status = work.path().join("status.json");
+
+    // Failure after the pull (version check): the unpacked seed and the secret are gone.
+    let node = TargetNode::build().unwrap();
+    let secret = workspace_secret(&node);
+    let auth = ["--authfile", secret.to_str().unwrap()];
+    let out = lca_cli(node.root(), &setup_args(&image, "4.18.0", &status, &auth), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(status_json(&status)["step"], "check-version");
+    assert!(
+        !work_dir(&node).exists(),
+        "the unpacked seed stayed after a failure"
+    );
+    assert!(!secret.exists(), "the pull secret stayed after a failure");
+
+    // Success: the same.
+    let secret = workspace_secret(&node);
+    let auth = ["--authfile", secret.to_str().unwrap()];
+    let out = lca_cli(node.root(), &setup_args(&image, "4.17.0", &status, &auth), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!work_dir(&node).exists());
+    assert!(!secret.exists(), "the pull secret stayed after success");
+
+    // An auth file outside the workspace (the kubelet's) is never removed.
+    let other = TargetNode::build().unwrap();
+    let kubelet = other.root().join("var/lib/kubelet/config.json");
+    fs::create_dir_all(kubelet.parent().unwrap()).unwrap();
+    fs::write(&kubelet, r#"{"auths":{}}"#).unwrap();
+    let auth = ["--authfile", kubelet.to_str().unwrap()];
+    let out = lca_cli(other.root(), &setup_args(&image, "4.18.0", &status, &auth), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = lca_cli(other.root(), &setup_args(&image, "4.17.0", &status, &auth), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(kubelet.exists(), "the kubelet's pull secret was removed");
+
+    // A crash leaves the work for the abort cleanup; after it, a re-run still succeeds
+    // (the markers of the removed work went with it).
+    let node = TargetNode::build().unwrap();
+    let secret = workspace_secret(&node);
+    let auth = ["--authfile", secret.to_str().unwrap()];
+    let crash = [("LCA_TEST_CRASH_AFTER_STEP", "pull-local")];
+    let out = lca_cli(node.root(), &setup_args(&image, "4.17.0", &status, &auth), &crash);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert!(work_dir(&node).join("ostree").is_dir() && secret.exists());
+    let exec = lca_hostops::LocalExecutor::new(node.root());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(lca_hostops::stateroot_work::release_seed_work(
+        &exec,
+        Some(&image),
+    ))
+    .unwrap();
+    assert!(!work_dir(&node).exists());
+    let out = lca_cli(node.root(), &setup_args(&image, "4.17.0", &status, &auth), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(status_json(&status)["phase"], "succeeded");
+    assert!(!work_dir(&node).exists() && !secret.exists());
+}
+
+#[test]
+fn a_frozen_registry_fails_the_pull_step_within_the_read_timeout() {
+    let registry = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (_seed, image) = push_seed(registry.addr(), work.path());
+    let status = work.path().join("status.json");
+    let node = TargetNode::build().unwrap();
+    let secret = workspace_secret(&node);
+    signal(registry.pid(), "STOP");
+
+    let extra = [
+        "--authfile",
+        secret.to_str().unwrap(),
+        "--registry-read-timeout",
+        "2s",
+    ];
+    let started = Instant::now();
+    let out = lca_cli_within(
+        node.root(),
+        &setup_args(&image, "4.17.0", &status, &extra),
+        &[],
+        Duration::from_secs(120),
+    );
+    let took = started.elapsed();
+    signal(registry.pid(), "CONT");
+    eprintln!("frozen registry: stateroot-setup failed after {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = format!(
+        "registry {} is unreachable while reading the manifest: no response within 2 s (read timeout)",
+        registry.addr()
+    );
+    assert_eq!(
+        status_json(&status),
+        serde_json::json!({"phase":"failed","step":"pull","message":message})
+    );
+    assert!(took < Duration::from_secs(2 * 2 + 10), "{took:?}");
+    assert!(!work_dir(&node).exists() && !secret.exists());
+    assert_eq!(deployments(&node).len(), 1, "nothing deployed");
 }

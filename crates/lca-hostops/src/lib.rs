@@ -21,6 +21,7 @@ pub mod paths;
 pub mod podman;
 pub mod reboot;
 pub mod sim;
+pub mod stateroot_work;
 pub mod systemd;
 
 pub use command::{Cmd, Output};

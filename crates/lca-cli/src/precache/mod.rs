@@ -8,6 +8,11 @@
 //! image and once more after the forgiveness pass. Exit 0 when nothing unforgiven failed
 //! or with `--best-effort`; 1 otherwise.
 //!
+//! Time is bounded (`bounded`): each `podman pull` attempt is killed after
+//! `--pull-timeout`, up to `--pull-attempts` attempts with a 2 s doubling backoff, so an
+//! image that a stalled registry holds fails after at most `BoundedPull::bound` (defaults:
+//! 5 × 600 s + 30 s) and the run after at most ⌈images / parallel⌉ times that.
+//!
 //! Storage: a real node uses podman's own storage, through the chroot into `--host-root`.
 //! A simulated node (`--simulated`) uses a private vfs storage inside the node dir:
 //! graphroot `<root>/var/lib/containers/storage`, runroot `<root>/run/containers/storage`,
@@ -15,18 +20,17 @@
 //! which this command (re)writes. Anything else that wants to see those images (the
 //! operator's `podman image exists`, tests) points podman at the same file.
 
+pub(crate) mod bounded;
 mod pull;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bounded::{BoundedPull, parse_duration};
 use lca_hostops::podman::PullOptions;
 use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor};
 use lca_seed::{Error, Result};
-
-/// Upstream's attempts per image.
-const ATTEMPTS: u32 = 5;
 
 /// Arguments of `precache`.
 #[derive(clap::Args, Debug)]
@@ -45,6 +49,13 @@ pub struct PrecacheArgs {
     #[arg(long, env = "MAX_PULL_THREADS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: u32,
+    /// Limit of one `podman pull` attempt (`600`, `600s`, `10m`, `500ms`); the attempt is
+    /// killed when it elapses and counts as failed.
+    #[arg(long, env = "PRECACHE_PULL_TIMEOUT", default_value = "600s", value_parser = parse_duration)]
+    pub pull_timeout: Duration,
+    /// Attempts per image (upstream: 5); `manifest unknown` is never retried.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pull_attempts: u32,
     /// Succeed even if some images could not be pulled.
     #[arg(long)]
     pub best_effort: bool,
@@ -111,17 +122,26 @@ pub async fn run(host_root: &Path, args: &PrecacheArgs) -> Result<()> {
                 .then(|| exec.node().cmd_paths.host(kubelet))
         }
     };
-    let opts = PullOptions {
-        authfile,
-        insecure: !args.tls_verify,
-        attempts: ATTEMPTS,
+    let policy = BoundedPull {
+        opts: PullOptions {
+            authfile,
+            insecure: !args.tls_verify,
+            ..Default::default()
+        },
+        attempts: args.pull_attempts,
+        timeout: args.pull_timeout,
         backoff: Duration::from_secs(2),
     };
-    tracing::info!(images = images.len(), parallel = args.parallel, "precaching");
+    tracing::info!(
+        images = images.len(),
+        parallel = args.parallel,
+        per_image_bound = ?policy.bound(),
+        "precaching"
+    );
     let status = pull::pull_all(
         exec,
         images,
-        opts,
+        policy,
         args.parallel as usize,
         args.status_file.clone(),
     )

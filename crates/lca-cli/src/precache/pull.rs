@@ -1,6 +1,6 @@
-//! The pull loop of `precache` (spec §5.5 workload): every image through `podman pull`
-//! with at most `parallel` pulls in flight, counters rewritten to the status file after
-//! each image, and the final forgiveness pass.
+//! The pull loop of `precache` (spec §5.5 workload): every image through a bounded
+//! `podman pull` (`bounded`) with at most `parallel` pulls in flight, counters rewritten
+//! to the status file after each image, and the final forgiveness pass.
 //!
 //! An image already in the storage counts as pulled without touching the network, which is
 //! what makes a re-run after a crash cheap. Status writes happen under the counters' lock,
@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use lca_api::files::PrecacheStatus;
 use lca_hostops::Executor;
-use lca_hostops::podman::{self, PullOptions};
+use lca_hostops::podman;
 use tokio::sync::Semaphore;
 
+use super::bounded::BoundedPull;
 use crate::stateroot_setup::status::write_json_atomic;
 
 /// Counters plus where they are published.
@@ -34,7 +35,7 @@ impl Progress {
 pub async fn pull_all(
     exec: Arc<dyn Executor>,
     images: Vec<String>,
-    opts: PullOptions,
+    policy: BoundedPull,
     parallel: usize,
     status_path: PathBuf,
 ) -> PrecacheStatus {
@@ -47,14 +48,15 @@ pub async fn pull_all(
     }));
     lock(&progress).publish();
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
-    let opts = Arc::new(opts);
+    let policy = Arc::new(policy);
     let mut tasks = tokio::task::JoinSet::new();
     for image in images {
-        let (exec, permits, opts, progress) = (exec.clone(), permits.clone(), opts.clone(), progress.clone());
+        let (exec, permits, policy, progress) =
+            (exec.clone(), permits.clone(), policy.clone(), progress.clone());
         tasks.spawn(async move {
             // The semaphore is never closed, so acquire only fails if it were; treat as a failure.
             let ok = match permits.acquire_owned().await {
-                Ok(_permit) => pull_one(exec.as_ref(), &image, &opts).await,
+                Ok(_permit) => pull_one(exec.as_ref(), &image, &policy).await,
                 Err(_) => false,
             };
             let mut p = lock(&progress);
@@ -83,7 +85,7 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn pull_one(exec: &dyn Executor, image: &str, opts: &PullOptions) -> bool {
+async fn pull_one(exec: &dyn Executor, image: &str, policy: &BoundedPull) -> bool {
     match podman::image_exists(exec, image).await {
         Ok(true) => {
             tracing::info!(image, "already present");
@@ -92,7 +94,7 @@ async fn pull_one(exec: &dyn Executor, image: &str, opts: &PullOptions) -> bool 
         Ok(false) => {}
         Err(e) => tracing::warn!(image, error = %e, "podman image exists failed; pulling"),
     }
-    match podman::pull(exec, image, opts).await {
+    match policy.pull(exec, image).await {
         Ok(()) => {
             tracing::info!(image, "pulled");
             true

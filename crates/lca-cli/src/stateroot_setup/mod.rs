@@ -10,22 +10,31 @@
 //! marker dir records image and version: markers of another seed, or of a stateroot that has
 //! since been removed (abort), are discarded.
 //!
+//! Every exit but a crash releases the seed (`release`): the work dir
+//! `<root>/var/tmp/lca-stateroot-setup`, on a real node the seed image's mount and the image,
+//! and a `--authfile` inside the LCA workspace (the operator's copy of the pull secret).
+//! The seed pull is bounded: `--registry-read-timeout` on a simulated node (lca-seed), and
+//! `--pull-timeout` per `podman pull` attempt on a real one.
+//!
 //! `--status-file` gets `{"phase":"running"|"succeeded"|"failed","step","message"}` (see
 //! `status`). Test hook (with `--simulated` only): `LCA_TEST_CRASH_AFTER_STEP=<step>` exits
 //! with 137 after the step's work but before its marker, the harshest place for a crash.
 
 mod deploy;
 mod files;
+mod release;
 mod seed;
 pub mod status;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use lca_hostops::ostree::{self, Deployment};
+use lca_hostops::stateroot_work;
 use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind};
 use lca_seed::layout::files as seed_files;
-use lca_seed::{Error, Result};
+use lca_seed::{Error, RegistryTimeouts, Result};
 use serde::{Deserialize, Serialize};
 
 use seed::Seed;
@@ -53,6 +62,25 @@ pub struct StaterootSetupArgs {
     /// The node under `--host-root` is simulated (ostree runs for real; no podman mount).
     #[arg(long)]
     pub simulated: bool,
+    /// Real node: limit of one `podman pull` attempt of the seed (3 attempts).
+    #[arg(long, default_value = "30m", value_parser = crate::precache::bounded::parse_duration)]
+    pub pull_timeout: Duration,
+    /// Simulated node: longest silence of the registry during the seed pull (lca-seed's
+    /// read timeout; a slow but flowing download is never cut).
+    #[arg(long, default_value = "30s", value_parser = crate::precache::bounded::parse_duration)]
+    pub registry_read_timeout: Duration,
+}
+
+impl StaterootSetupArgs {
+    /// lca-seed's timeouts for the simulated pull; the metadata cap stays above the read one.
+    fn registry_timeouts(&self) -> RegistryTimeouts {
+        let defaults = RegistryTimeouts::default();
+        RegistryTimeouts {
+            read: self.registry_read_timeout,
+            metadata: defaults.metadata.max(self.registry_read_timeout * 2),
+            ..defaults
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
@@ -85,7 +113,7 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
     };
     let paths = HostPaths::new(host_root);
     let setup = Setup {
-        markers: Markers::new(paths.workspace().join("stateroot-setup")),
+        markers: Markers::new(stateroot_work::marker_dir(&paths)),
         stateroot: ostree::stateroot_name(&args.version),
         exec: exec.as_ref(),
         reporter: Reporter::new(args.status_file.clone()),
@@ -93,7 +121,12 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
         paths,
         args,
     };
-    match setup.run().await {
+    let result = setup.run().await;
+    if result.is_err() {
+        release::after_failure(setup.exec, &args.image).await;
+    }
+    release::remove_pull_secret(&setup.paths, args.authfile.as_deref());
+    match result {
         Ok(()) => {
             setup
                 .reporter
@@ -162,10 +195,7 @@ impl Setup<'_> {
             self.markers
                 .reset()
                 .map_err(Error::io("removing old markers", self.markers.dir()))?;
-            let work = seed::work_dir(&self.paths);
-            if work.exists() {
-                std::fs::remove_dir_all(&work).map_err(Error::io("removing the old work dir", &work))?;
-            }
+            stateroot_work::remove_work_dir(&self.paths).map_err(host_err)?;
         }
         status::write_json_atomic(&key_path, &key).map_err(Error::io("writing", &key_path))
     }
@@ -182,9 +212,11 @@ impl Setup<'_> {
         let booted = deploy::booted(self.exec, &self.stateroot).await?;
 
         let pull = self.begin("pull");
-        let work = seed::work_dir(&self.paths);
+        let work = stateroot_work::work_dir(&self.paths);
         let seed = if self.args.simulated {
-            seed::unpack(&self.args.image, self.args.authfile.as_ref(), &work.join("seed")).await?
+            let target = work.join("seed");
+            let timeouts = self.args.registry_timeouts();
+            seed::unpack(&self.args.image, self.args.authfile.as_ref(), &target, timeouts).await?
         } else {
             let authfile = self
                 .args
@@ -192,7 +224,7 @@ impl Setup<'_> {
                 .as_deref()
                 .map(|p| node_path(self.exec, p))
                 .transpose()?;
-            seed::mount(self.exec, &self.args.image, authfile).await?
+            seed::mount(self.exec, &self.args.image, authfile, self.args.pull_timeout).await?
         };
         if pull {
             self.finish("pull")?;
@@ -201,9 +233,7 @@ impl Setup<'_> {
         if result.is_ok() {
             self.begin("cleanup");
             seed::release(self.exec, &seed).await;
-            if work.exists() {
-                std::fs::remove_dir_all(&work).map_err(Error::io("removing the work dir", &work))?;
-            }
+            stateroot_work::remove_work_dir(&self.paths).map_err(host_err)?;
             self.finish("cleanup")?;
             self.markers
                 .mark("complete")
@@ -221,8 +251,8 @@ impl Setup<'_> {
         self.step.set("check-version");
         seed::check_version(seed, &self.args.version)?;
         let sd = seed::read_deployment(seed)?;
-        let work = seed::work_dir(&self.paths);
-        let repo_cmd = seed::work_dir(&self.exec.node().cmd_paths).join("ostree");
+        let work = stateroot_work::work_dir(&self.paths);
+        let repo_cmd = stateroot_work::work_dir(&self.exec.node().cmd_paths).join("ostree");
 
         if self.begin("extract-ostree") {
             let (src, dst) = (seed.file(seed_files::OSTREE), work.join("ostree"));

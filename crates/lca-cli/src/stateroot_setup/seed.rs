@@ -7,19 +7,21 @@
 //! runnable image there), so the seed is pulled by digest and unpacked with lca-seed into
 //! `<root>/var/tmp/lca-stateroot-setup/seed`; that unpack is all-or-nothing, so an existing
 //! directory means a finished pull and a re-run skips it. A real node does what upstream
-//! does: `podman pull` and `podman image mount` in the host's namespaces.
+//! does: `podman pull` and `podman image mount` in the host's namespaces. Both pulls are
+//! bounded in time (lca-seed's timeouts; `precache::bounded` per podman attempt).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lca_api::files::SeedClusterInfo;
+use lca_hostops::Executor;
 use lca_hostops::podman::{self, PullOptions};
-use lca_hostops::{Executor, HostPaths};
 use lca_seed::layout::files;
-use lca_seed::{Error, Result};
+use lca_seed::{Error, RegistryTimeouts, Result};
 use serde::Deserialize;
 
 use super::host_err;
+use crate::precache::bounded::BoundedPull;
 
 /// Where the seed's files are, and how to let go of them.
 pub enum Seed {
@@ -41,8 +43,14 @@ impl Seed {
     }
 }
 
-/// Simulated node: pull and unpack `image` into `target` unless a previous run did.
-pub async fn unpack(image: &str, authfile: Option<&PathBuf>, target: &Path) -> Result<Seed> {
+/// Simulated node: pull and unpack `image` into `target` unless a previous run did. One
+/// attempt, bounded by `timeouts`: a failure is final for the run (the operator fails Prep).
+pub async fn unpack(
+    image: &str,
+    authfile: Option<&PathBuf>,
+    target: &Path,
+    timeouts: RegistryTimeouts,
+) -> Result<Seed> {
     if target.is_dir() {
         tracing::info!(dir = %target.display(), "seed already unpacked");
         return Ok(Seed::Unpacked { dir: target.into() });
@@ -50,7 +58,7 @@ pub async fn unpack(image: &str, authfile: Option<&PathBuf>, target: &Path) -> R
     let reference = lca_seed::parse_reference(image)?;
     let creds = crate::credentials(authfile, reference.resolve_registry())?;
     let plain = lca_seed::registry::is_loopback(reference.resolve_registry());
-    let reg = lca_seed::SeedRegistry::new(&reference, &creds, plain);
+    let reg = lca_seed::SeedRegistry::with_timeouts(&reference, &creds, plain, timeouts);
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(Error::io("creating the work dir", parent))?;
     }
@@ -59,17 +67,26 @@ pub async fn unpack(image: &str, authfile: Option<&PathBuf>, target: &Path) -> R
     Ok(Seed::Unpacked { dir: target.into() })
 }
 
-/// Real node: `podman pull --authfile <f> <image>` (skipped when present) and `podman image
-/// mount` through nsenter. `authfile` is a node path (as the commands see it).
-pub async fn mount(exec: &dyn Executor, image: &str, authfile: Option<PathBuf>) -> Result<Seed> {
+/// Real node: `podman pull --authfile <f> <image>` (skipped when present; 3 attempts of at
+/// most `attempt_timeout` each) and `podman image mount` through nsenter. `authfile` is a
+/// node path (as the commands see it).
+pub async fn mount(
+    exec: &dyn Executor,
+    image: &str,
+    authfile: Option<PathBuf>,
+    attempt_timeout: Duration,
+) -> Result<Seed> {
     if !podman::image_exists(exec, image).await.map_err(host_err)? {
-        let opts = PullOptions {
-            authfile,
-            insecure: false,
+        let pull = BoundedPull {
+            opts: PullOptions {
+                authfile,
+                ..Default::default()
+            },
             attempts: 3,
+            timeout: attempt_timeout,
             backoff: Duration::from_secs(5),
         };
-        podman::pull(exec, image, &opts).await.map_err(host_err)?;
+        pull.pull(exec, image).await.map_err(host_err)?;
     }
     let mnt = podman::image_mount(exec, image).await.map_err(host_err)?;
     Ok(Seed::Mounted {
@@ -197,11 +214,6 @@ pub fn karg_append(mco_json: &[u8]) -> Result<Vec<String>> {
 pub fn read_kargs(seed: &Seed) -> Result<Vec<String>> {
     let path = seed.file(files::MCO_CURRENT_CONFIG);
     karg_append(&std::fs::read(&path).map_err(Error::io("reading the seed", &path))?)
-}
-
-/// The work dir of one setup: `<root>/var/tmp/lca-stateroot-setup`.
-pub fn work_dir(paths: &HostPaths) -> PathBuf {
-    paths.var_tmp().join("lca-stateroot-setup")
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use lca_testkit::seednode::SeedNode;
 
@@ -22,6 +24,44 @@ pub fn lca_cli(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// As [`lca_cli`], failing the test when the command is still running after `limit` (a
+/// hang must fail a test, not stall CI). The command is killed then; tools it started in
+/// their own process groups end when the test's registries go away.
+pub fn lca_cli_within(root: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+        .arg("--host-root")
+        .arg(root)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("lca-cli {args:?} still running after {limit:?}");
+        }
+    }
+}
+
+/// Send `signal` (`STOP`, `CONT`) to `pid` with kill(1): a frozen registry accepts
+/// connections (the kernel completes the handshake) and never answers.
+pub fn signal(pid: i32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 pub fn stderr(out: &Output) -> String {
