@@ -56,6 +56,10 @@ struct Args {
     /// The host-side `lca-cli` binary (default: next to this executable).
     #[arg(long)]
     lca_cli: Option<PathBuf>,
+    /// How long a registry may stay silent before a request to it fails (the seed inspect
+    /// at Prep); such a failure is retried with back-off across reconciles.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    registry_timeout: Duration,
     /// Namespace of the operator (downward API).
     #[arg(long, env = "MY_POD_NAMESPACE", default_value = lca_api::consts::names::OPERATOR_NAMESPACE)]
     namespace: String,
@@ -133,6 +137,11 @@ async fn run(args: Args) -> Result<(), String> {
             task_env,
             wake: wake_tx,
             job_image: args.job_image.clone(),
+            registry_timeouts: lca_seed::RegistryTimeouts {
+                read: args.registry_timeout,
+                metadata: args.registry_timeout * 2,
+                ..Default::default()
+            },
         }),
         "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
         other => {

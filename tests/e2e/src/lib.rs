@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests: a control plane + simulated node + operator
 //! "cluster", `kubectl` runs against it, and polling for the IBU status.
 
+pub mod prep;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

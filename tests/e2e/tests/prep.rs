@@ -6,69 +6,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
+use lca_api::Stage;
 use lca_api::consts::messages as m;
-use lca_api::{ImageBasedUpgrade, Stage};
-use lca_e2e::{Cluster, condition, has};
-use lca_testkit::{Registry, images, openshift, seednode::TargetNode, simnode};
+use lca_e2e::prep::{Env, SEED_VERSION, env_with, env_with_seed, prep_failure, start_prep};
+use lca_e2e::{condition, has};
+use lca_testkit::{openshift, simnode};
 
 const T: Duration = Duration::from_secs(120);
-const SEED_VERSION: &str = "4.18.0";
-
-struct Env {
-    c: Cluster,
-    seed: String,
-    images: Vec<String>,
-    _registry: Registry,
-}
-
-async fn env_with_seed(version: &str, proxy: bool) -> Env {
-    env_with(version, proxy, &[]).await
-}
-
-/// A cluster, simulated node, registry with three images and a seed, and the operator
-/// started with `operator_args`.
-async fn env_with(version: &str, proxy: bool, operator_args: &[&str]) -> Env {
-    let mut c = Cluster::start().await;
-    openshift::install(&c.cp).await.expect("OpenShift CRDs");
-    openshift::healthy_sno(&c.client).await.expect("healthy SNO");
-    lca_testkit::prepenv::crypto_fixtures(&c.client)
-        .await
-        .expect("crypto fixtures");
-    let target = TargetNode::build().expect("simulated SNO node");
-    simnode::configure(target.root()).expect("node storage");
-    c.target = Some(target);
-    let registry = Registry::start().expect("registry");
-    let imgs: Vec<String> = (0..3)
-        .map(|i| {
-            images::push_test_image(&registry, &format!("ocp/app{i}:v1"), &format!("app {i}")).expect("image")
-        })
-        .collect();
-    let seed = images::push_seed_with(&registry, version, &imgs, proxy).expect("seed");
-    c.start_operator_with(operator_args);
-    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
-        .await;
-    Env {
-        c,
-        seed,
-        images: imgs,
-        _registry: registry,
-    }
-}
-
-fn start_prep(e: &Env, version: &str, extra: &str) {
-    let yaml = format!(
-        "apiVersion: lca.openshift.io/v1\nkind: ImageBasedUpgrade\nmetadata:\n  name: upgrade\nspec:\n  stage: Prep\n  seedImageRef:\n    version: {version}\n    image: {}\n{extra}",
-        e.seed
-    );
-    let (ok, _, err) = e.c.kubectl_apply(&yaml);
-    assert!(ok, "{err}");
-}
-
-fn prep_failure(ibu: &ImageBasedUpgrade) -> Option<String> {
-    condition(ibu, "PrepInProgress")
-        .filter(|c| c.1 == "Failed")
-        .map(|c| c.2)
-}
 
 #[tokio::test]
 async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
@@ -183,7 +127,12 @@ async fn prep_rejects_a_seed_that_is_not_newer() {
     );
     assert_eq!(
         condition(&ibu, "PrepCompleted"),
-        Some(("False".into(), "Failed".into(), m::PREP_FAILED.into()))
+        Some((
+            "False".into(),
+            "Failed".into(),
+            format!("{}: {}", m::PREP_FAILED, prep_failure(&ibu).expect("failure"))
+        )),
+        "the hub reads the reason in the Completed condition"
     );
     assert!(
         !e.c.node_root()
@@ -224,7 +173,7 @@ async fn extra_manifests_machineconfig_fails_and_unknown_crd_warns() {
             .await;
     assert_eq!(
         prep_failure(&ibu).expect("failure"),
-        "failed to validate IBU spec: MachineConfig[99-extra] in extramanifests is not allowed"
+        "failed to validate IBU spec: failed to validate extramanifest cms: MachineConfig[99-extra] in extramanifests is not allowed"
     );
 
     assert!(e.c.patch_stage("Idle").0);
@@ -328,9 +277,9 @@ async fn unreachable_registry_and_missing_pull_secret_fail_prep_clearly() {
     e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
 
     let Env {
-        c, seed, _registry, ..
+        c, seed, registry, ..
     } = e;
-    drop(_registry);
+    drop(registry);
     let patch = serde_json::json!({"spec": {"stage": "Prep", "seedImageRef": {"image": seed, "version": SEED_VERSION, "pullSecretRef": null}}});
     c.ibus()
         .patch("upgrade", &Default::default(), &kube::api::Patch::Merge(&patch))

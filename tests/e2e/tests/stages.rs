@@ -185,7 +185,7 @@ async fn abort_during_prep_and_after_failed_prep() {
         .await;
     assert_eq!(
         cond(&ibu, "PrepCompleted"),
-        owned(("False", "Failed", m::PREP_FAILED))
+        owned(("False", "Failed", "Prep failed: seed image not found"))
     );
     assert_eq!(
         cond(&ibu, "PrepInProgress"),

@@ -67,6 +67,19 @@ pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => errors.push(format!("failed to remove the precache status file: {e}")),
     }
+    // What the stateroot task pulled and unpacked, if it was killed before releasing it.
+    let seed = super::prep::RunKey::load(&w.workspace()).map(|k| k.image);
+    if let Err(e) = lca_hostops::stateroot_work::release_seed_work(w.exec.as_ref(), seed.as_deref()).await {
+        errors.push(format!("failed to release the seed image: {e}"));
+    }
+    // The stateroot task's hand-off files for precache (spec §5.4 step 3).
+    for file in ["var/tmp/containers.list", "var/tmp/manifest.json"] {
+        match std::fs::remove_file(w.exec.node().paths.host(file)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(format!("failed to remove /{file}: {e}")),
+        }
+    }
     let workspace = w.workspace();
     match std::fs::remove_dir_all(&workspace) {
         Ok(()) => {}

@@ -37,6 +37,8 @@ pub struct NodeStageWork {
     /// Run long-running work as Jobs with this image (in a cluster); local processes when
     /// `None` (simulated nodes).
     pub job_image: Option<String>,
+    /// Bounds on every request to the seed's registry.
+    pub registry_timeouts: lca_seed::RegistryTimeouts,
 }
 
 impl NodeStageWork {

@@ -293,9 +293,9 @@ fn progress(w: &NodeStageWork) -> String {
 /// seed and version: a leftover of another cycle (the operator was down while the IBU was
 /// deleted and re-applied) must never read as this Prep's success.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct RunKey {
-    image: String,
-    version: String,
+pub(super) struct RunKey {
+    pub image: String,
+    pub version: String,
 }
 
 const RUN_KEY_FILE: &str = "prep-run.json";
@@ -308,7 +308,7 @@ impl RunKey {
         }
     }
 
-    fn load(workspace: &std::path::Path) -> Option<Self> {
+    pub(super) fn load(workspace: &std::path::Path) -> Option<Self> {
         let bytes = std::fs::read(workspace.join(RUN_KEY_FILE)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }

@@ -50,6 +50,7 @@ async fn seed_auth(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<
 }
 
 fn registry_client(
+    w: &NodeStageWork,
     image: &str,
     auth: Option<&[u8]>,
 ) -> Result<(SeedRegistry, oci_client::Reference), String> {
@@ -60,7 +61,8 @@ fn registry_client(
         None => Credentials::Anonymous,
     };
     let plain_http = lca_seed::registry::is_loopback(&registry);
-    Ok((SeedRegistry::new(&reference, &creds, plain_http), reference))
+    let registry = SeedRegistry::with_timeouts(&reference, &creds, plain_http, w.registry_timeouts);
+    Ok((registry, reference))
 }
 
 /// Why the seed check did not pass.
@@ -89,7 +91,7 @@ pub async fn validate_seed(
     if let Some(json) = &auth {
         write_private(&auth_file(w), json)?;
     }
-    let (reg, reference) = registry_client(&ibu.spec.seed_image_ref.image, auth.as_deref())?;
+    let (reg, reference) = registry_client(w, &ibu.spec.seed_image_ref.image, auth.as_deref())?;
     let info = reg.inspect(&reference).await.map_err(|e| match e.category() {
         lca_seed::Category::Transient => SeedCheckError::Transient(e.to_string()),
         lca_seed::Category::Invalid => SeedCheckError::Invalid(e.to_string()),

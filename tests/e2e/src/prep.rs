@@ -1,0 +1,85 @@
+//! The Prep environment shared by the Prep e2e suites: a control plane with OpenShift
+//! fixtures, a simulated SNO node with a real ostree sysroot (and the node's admin
+//! kubeconfig), a real registry holding three images and a seed made by our own
+//! `lca-cli create`, and the operator.
+
+use std::time::Duration;
+
+use lca_api::ImageBasedUpgrade;
+use lca_testkit::{Registry, images, openshift, prepenv, seednode::TargetNode, simnode};
+
+use crate::{Cluster, condition, has};
+
+pub const SEED_VERSION: &str = "4.18.0";
+
+pub struct Env {
+    pub c: Cluster,
+    pub seed: String,
+    pub images: Vec<String>,
+    pub registry: Registry,
+}
+
+pub async fn env_with_seed(version: &str, proxy: bool) -> Env {
+    env_with(version, proxy, &[]).await
+}
+
+/// A cluster, simulated node, registry with three images and a seed, and the operator
+/// started with `operator_args`.
+pub async fn env_with(version: &str, proxy: bool, operator_args: &[&str]) -> Env {
+    let mut c = Cluster::start().await;
+    openshift::install(&c.cp).await.expect("OpenShift CRDs");
+    openshift::healthy_sno(&c.client).await.expect("healthy SNO");
+    prepenv::crypto_fixtures(&c.client)
+        .await
+        .expect("crypto fixtures");
+    let target = TargetNode::build().expect("simulated SNO node");
+    simnode::configure(target.root()).expect("node storage");
+    prepenv::admin_kubeconfig(&c.cp, target.root()).expect("node admin kubeconfig");
+    c.target = Some(target);
+    let registry = Registry::start().expect("registry");
+    let imgs: Vec<String> = (0..3)
+        .map(|i| {
+            images::push_test_image(&registry, &format!("ocp/app{i}:v1"), &format!("app {i}")).expect("image")
+        })
+        .collect();
+    let seed = images::push_seed_with(&registry, version, &imgs, proxy).expect("seed");
+    c.start_operator_with(operator_args);
+    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
+        .await;
+    Env {
+        c,
+        seed,
+        images: imgs,
+        registry,
+    }
+}
+
+/// Apply the IBU as a hub would: `stage: Prep` with the seed of `e` and `extra` spec lines.
+pub fn start_prep(e: &Env, version: &str, extra: &str) {
+    start_prep_with_image(e, &e.seed, version, extra);
+}
+
+pub fn start_prep_with_image(e: &Env, image: &str, version: &str, extra: &str) {
+    let yaml = format!(
+        "apiVersion: lca.openshift.io/v1\nkind: ImageBasedUpgrade\nmetadata:\n  name: upgrade\nspec:\n  stage: Prep\n  seedImageRef:\n    version: {version}\n    image: {image}\n{extra}"
+    );
+    let (ok, _, err) = e.c.kubectl_apply(&yaml);
+    assert!(ok, "{err}");
+}
+
+/// The PrepInProgress message once Prep has failed.
+pub fn prep_failure(ibu: &ImageBasedUpgrade) -> Option<String> {
+    condition(ibu, "PrepInProgress")
+        .filter(|c| c.1 == "Failed")
+        .map(|c| c.2)
+}
+
+/// Abort and wait for Idle.
+pub async fn abort(e: &Env) -> ImageBasedUpgrade {
+    let (ok, err) = e.c.patch_stage("Idle");
+    assert!(ok, "abort accepted: {err}");
+    e.c.wait_ibu("Idle after abort", Duration::from_secs(120), |i| {
+        has(i, "Idle", "True")
+    })
+    .await
+}
