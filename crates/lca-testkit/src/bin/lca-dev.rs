@@ -6,6 +6,10 @@
 //! `<dir>/seed-image` (`<image> <version>`), then `<dir>/ready`, and runs until
 //! SIGTERM/SIGINT, when everything it started is stopped (the guarded children also die if
 //! this process is killed).
+//!
+//! The operator is supervised as the kubelet would: killed (`kill -9 $(cat
+//! <dir>/operator.pid)`, or a simulated reboot) or exited, it is started again after a
+//! short back-off, with its log appended to `<dir>/operator.log`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,16 +68,17 @@ async fn run(dir: PathBuf) -> Result<(), String> {
     let seed = images::push_seed(&registry, DEMO_VERSION, &demo_images).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("seed-image"), format!("{seed} {DEMO_VERSION}\n")).map_err(|e| e.to_string())?;
     let operator_kc = lca_testkit::rbac::operator_kubeconfig(&cp).map_err(|e| e.to_string())?;
-    let operator = OperatorProcess::start_with_args(
+    let operator = OperatorProcess::start_supervised(
         &operator_kc,
         target.root(),
         &dir.join("operator.log"),
+        &dir.join("operator.pid"),
         &["--node=simulated"],
     )
     .map_err(|e| e.to_string())?;
     std::fs::write(dir.join("ready"), format!("{}\n", cp.server())).map_err(|e| e.to_string())?;
     println!(
-        "lca-dev: control plane at {}, operator running, node root {}",
+        "lca-dev: control plane at {}, operator running (supervised), node root {}",
         cp.server(),
         node.display()
     );
