@@ -127,12 +127,15 @@ async fn list_with<T>(
     list_all(client, &ar)
         .await
         .map(|items| items.iter().map(map).collect())
-        .map_err(|e| format!("failed to get {what} list: {e}"))
+        .map_err(|e| format!("failed to get {what} list: {}", crate::error::api_message(&e)))
 }
 
 async fn sriov(client: &Client) -> Result<Option<Vec<String>>, String> {
     match crd_exists(client, names::SRIOV_NODE_STATES_CRD).await {
-        Err(e) => Err(format!("failed to verify sriov CRD exists: {e}")),
+        Err(e) => Err(format!(
+            "failed to verify sriov CRD exists: {}",
+            crate::error::api_message(&e)
+        )),
         Ok(false) => Ok(None),
         Ok(true) => list_with(client, kinds::sriov_node_state(), "SriovNetworkNodeStates", |o| {
             text(&o.data["status"]["syncStatus"])
@@ -144,7 +147,12 @@ async fn sriov(client: &Client) -> Result<Option<Vec<String>>, String> {
 
 async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
     match crd_exists(client, names::DPA_CRD).await {
-        Err(e) => return Err(format!("failed to check DataProtectionApplication CRD: {e}")),
+        Err(e) => {
+            return Err(format!(
+                "failed to check DataProtectionApplication CRD: {}",
+                crate::error::api_message(&e)
+            ));
+        }
         Ok(false) => return Ok(None),
         Ok(true) => {}
     }
@@ -153,7 +161,12 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
     let dpas: Vec<Named> = dpas
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to list OADP DataProtectionApplication: {e}"))?
+        .map_err(|e| {
+            format!(
+                "failed to list OADP DataProtectionApplication: {}",
+                crate::error::api_message(&e)
+            )
+        })?
         .items
         .iter()
         .map(|o| Named {
@@ -174,7 +187,12 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
                     .map(|o| (o.name_any(), text(&o.data["status"]["phase"])))
                     .collect()
             })
-            .map_err(|e| format!("failed to list BackupStorageLocations: {e}"))
+            .map_err(|e| {
+                format!(
+                    "failed to list BackupStorageLocations: {}",
+                    crate::error::api_message(&e)
+                )
+            })
     };
     Ok(Some(Oadp { dpas, bsls }))
 }
@@ -185,7 +203,12 @@ async fn single_replica(client: &Client) -> Result<bool, String> {
         .get("cluster")
         .await
         // Sic: the reference's spelling.
-        .map_err(|e| format!("failed to get infrastucture CR: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "failed to get infrastucture CR: {}",
+                crate::error::api_message(&e)
+            )
+        })?;
     Ok(infra.data["status"]["infrastructureTopology"] == "SingleReplica")
 }
 
@@ -194,7 +217,7 @@ async fn nodes(client: &Client) -> Result<Vec<NodeFacts>, String> {
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to get node list: {e}"))?;
+        .map_err(|e| format!("failed to get node list: {}", crate::error::api_message(&e)))?;
     Ok(list
         .items
         .iter()
@@ -218,7 +241,7 @@ async fn csrs(client: &Client) -> Result<Vec<(String, bool)>, String> {
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to get csr list: {e}"))?;
+        .map_err(|e| format!("failed to get csr list: {}", crate::error::api_message(&e)))?;
     Ok(list
         .items
         .iter()

@@ -106,6 +106,11 @@ impl StageWork for NodeStageWork {
     }
     fn fresh_start(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async {
+            // Every Prep creates the workspace before any node work, and every cleanup
+            // removes it last: without it, no cycle left anything.
+            if !self.workspace().exists() {
+                return Ok(());
+            }
             let errors = cleanup::remove_node_work(self).await;
             if errors.is_empty() {
                 Ok(())

@@ -226,7 +226,7 @@ fn retry_inspect(workspace: &std::path::Path, error: String) -> StepReport {
     if let Err(e) = std::fs::write(&file, done.to_string()) {
         warn!("cannot record the seed inspection attempt: {e}");
     }
-    let delay = Duration::from_secs(2u64 << done.min(4));
+    let delay = Duration::from_secs(1u64 << done.min(5));
     warn!(attempt = done, retry_in = ?delay, %error, "seed image inspection failed; retrying");
     StepReport {
         outcome: StepOutcome::InProgress {

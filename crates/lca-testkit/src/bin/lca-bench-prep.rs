@@ -170,6 +170,7 @@ async fn run(a: &Args) -> Result<(), String> {
         .map_err(err("crypto fixtures"))?;
     let target = TargetNode::build().map_err(err("target node"))?;
     simnode::configure(target.root()).map_err(err("node storage"))?;
+    prepenv::admin_kubeconfig(&cp, target.root()).map_err(err("node admin kubeconfig"))?;
     let registry = Registry::start().map_err(err("registry"))?;
     note(&format!("pushing {} images of {} MiB", a.images, a.image_mib));
     let imgs = (0..a.images)

@@ -57,6 +57,7 @@ async fn run(dir: PathBuf) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let target = TargetNode::build().map_err(|e| e.to_string())?;
     simnode::configure(target.root()).map_err(|e| e.to_string())?;
+    prepenv::admin_kubeconfig(&cp, target.root()).map_err(|e| e.to_string())?;
     let node = dir.join("node");
     std::os::unix::fs::symlink(target.root(), &node)
         .map_err(|e| format!("linking {}: {e}", node.display()))?;
