@@ -21,12 +21,16 @@ async fn a_silent_registry_never_blocks_the_stage_machine() {
 
     let start = Instant::now();
     start_prep(&e, SEED_VERSION, "");
-    let ibu = e
-        .c
-        .wait_ibu("Prep accepted", Duration::from_secs(10), |i| has(i, "PrepInProgress", "True"))
+    let ibu =
+        e.c.wait_ibu("Prep accepted", Duration::from_secs(10), |i| {
+            has(i, "PrepInProgress", "True")
+        })
         .await;
     let accepted = start.elapsed();
-    assert_eq!(ibu.status.as_ref().expect("status").valid_next_stages, vec![Stage::Idle]);
+    assert_eq!(
+        ibu.status.as_ref().expect("status").valid_next_stages,
+        vec![Stage::Idle]
+    );
     let start = Instant::now();
     abort(&e).await;
     let aborted = start.elapsed();
@@ -34,10 +38,10 @@ async fn a_silent_registry_never_blocks_the_stage_machine() {
     let start = Instant::now();
     let (ok, err) = e.c.patch_stage("Prep");
     assert!(ok, "{err}");
-    let retrying = e
-        .c
-        .wait_ibu("a retry message", T, |i| {
-            condition(i, "PrepInProgress").is_some_and(|c| c.2.starts_with("Retrying the seed image inspection"))
+    let retrying =
+        e.c.wait_ibu("a retry message", T, |i| {
+            condition(i, "PrepInProgress")
+                .is_some_and(|c| c.2.starts_with("Retrying the seed image inspection"))
         })
         .await;
     let first_message = start.elapsed();
@@ -49,11 +53,16 @@ async fn a_silent_registry_never_blocks_the_stage_machine() {
         )),
         "{msg}"
     );
-    let ibu = e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some()).await;
+    let ibu =
+        e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
+            .await;
     let failed = start.elapsed();
     let msg = prep_failure(&ibu).expect("failure");
     assert!(
-        msg.starts_with(&format!("failed to validate seed image info: registry {} is unreachable while", e.registry.addr())),
+        msg.starts_with(&format!(
+            "failed to validate seed image info: registry {} is unreachable while",
+            e.registry.addr()
+        )),
         "{msg}"
     );
     assert!(msg.ends_with("(after 5 attempts)"), "{msg}");
@@ -62,5 +71,9 @@ async fn a_silent_registry_never_blocks_the_stage_machine() {
     );
     kill(registry, Signal::SIGCONT).expect("thaw the registry");
     abort(&e).await;
-    assert!(!e.c.node_root().join("sysroot/ostree/deploy/rhcos_4.18.0").exists());
+    assert!(
+        !e.c.node_root()
+            .join("sysroot/ostree/deploy/rhcos_4.18.0")
+            .exists()
+    );
 }
