@@ -16,13 +16,40 @@ use lca_testkit::Registry;
 use lca_testkit::seednode::SeedNode;
 
 fn create(node: &SeedNode, image: &str, authfile: &Path) -> std::process::Output {
+    create_with(node, image, authfile, &[])
+}
+
+fn create_with(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lca-cli"))
         .arg("--host-root")
         .arg(node.root())
         .args(["create", "--simulated", "--image", image, "--authfile"])
         .arg(authfile)
+        .args(extra)
         .output()
         .unwrap()
+}
+
+/// Clears the immutable bit on drop, so the temp dir can be removed even when an assertion
+/// fails first.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Self {
+        let ok = Command::new("chattr").arg("+i").arg(dir).status().unwrap();
+        assert!(
+            ok.success(),
+            "chattr +i {} (needs root on ext4/xfs)",
+            dir.display()
+        );
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
 }
 
 fn same_file(a: &Path, b: &Path) {
@@ -238,4 +265,50 @@ async fn corrupted_blob_and_unreachable_registry_leave_nothing() {
         .unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     assert_eq!(err.category(), lca_seed::Category::Transient);
+}
+
+/// The node's OVN and multus keys are removed right before `var.tgz` is packed; when that
+/// removal fails the keys would travel inside the seed, so create must stop there.
+#[tokio::test(flavor = "multi_thread")]
+async fn undeletable_node_certs_abort_before_packing() {
+    let registry = Registry::start().unwrap();
+    let node = SeedNode::build(64).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
+    let image = format!("{}/seed/sno:4.17.0", registry.addr());
+    let certs = node.root().join("var/lib/ovn-ic/etc/ovnkube-node-certs");
+    fs::create_dir_all(&certs).unwrap();
+    fs::write(certs.join("ovnkube-client-current.pem"), "node key").unwrap();
+    let guard = Immutable::set(&certs);
+
+    // --skip-cleanup keeps the backup dir, so what was packed can be looked at.
+    let out = create_with(&node, &image, &authfile, &["--skip-cleanup"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removing the node's certificates")
+            && stderr.contains("var/lib/ovn-ic/etc/ovnkube-node-certs"),
+        "{stderr}"
+    );
+    let backup = node.root().join("var/tmp/backup");
+    assert!(!backup.join("var.tgz").exists(), "var.tgz packed");
+    assert!(!node.root().join("var/tmp/checks/var-tgz.done").exists());
+    assert!(
+        !node.root().join("var/tmp/seed-blobs").exists(),
+        "seed blob built"
+    );
+    // The push-access probe uploads the empty config `{}`; any other blob is seed data.
+    let blobs = registry.dir().join("data/docker/registry/v2/blobs/sha256");
+    for prefix in fs::read_dir(&blobs).unwrap() {
+        for blob in fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let data = fs::read(blob.unwrap().path().join("data")).unwrap();
+            assert_eq!(data, b"{}", "a seed blob was pushed");
+        }
+    }
+    let reference = lca_seed::parse_reference(&image).unwrap();
+    let reg = SeedRegistry::new(&reference, &Credentials::Anonymous, true);
+    assert!(reg.inspect(&reference).await.is_err(), "the tag exists");
+    drop(guard);
+    assert!(certs.join("ovnkube-client-current.pem").exists());
 }

@@ -118,9 +118,7 @@ async fn build_and_push(
     ctx.once("manifest", |c| write_json(c, files::MANIFEST, &info))?;
     ctx.node.stop_cluster_services()?;
     ctx.once("recert", recert)?;
-    for d in ["var/lib/ovn-ic/etc/ovnkube-node-certs", "etc/cni/multus/certs"] {
-        let _ = fs::remove_dir_all(ctx.paths.host(d));
-    }
+    remove_node_certs(ctx)?;
     ctx.once("var-tgz", var::var_tgz)?;
     ctx.once("etc-tgz", ostree::etc)?;
     ctx.once("ostree-tgz", ostree::ostree_tgz)?;
@@ -148,6 +146,24 @@ async fn build_and_push(
     let _ = fs::remove_dir_all(&blobs);
     tracing::info!(image = %ctx.args.image, %digest, "seed image pushed");
     println!("{digest}");
+    Ok(())
+}
+
+/// The node's own OVN and multus client keys must never travel inside a seed: a removal
+/// that fails (other than "already gone") stops create before `var.tgz` is packed.
+fn remove_node_certs(ctx: &Ctx) -> Result<()> {
+    for d in ["var/lib/ovn-ic/etc/ovnkube-node-certs", "etc/cni/multus/certs"] {
+        let path = ctx.paths.host(d);
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(
+                    "removing the node's certificates before packing",
+                    &path,
+                )(e));
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 
