@@ -15,6 +15,7 @@ pub mod crictl;
 pub mod disk;
 pub mod error;
 pub mod executor;
+pub mod fsutil;
 pub mod image_cleanup;
 pub mod ostree;
 pub mod paths;
