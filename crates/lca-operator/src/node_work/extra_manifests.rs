@@ -211,7 +211,7 @@ pub async fn check_oadp_available(w: &NodeStageWork) -> Result<(), String> {
         "ClusterServiceVersion",
         "clusterserviceversions",
     )
-    .await;
+    .await?;
     let installed = csvs.iter().any(|c| {
         field(c, "/metadata/namespace") == "openshift-adp"
             && field(c, "/metadata/name").contains("oadp-operator")
@@ -226,7 +226,7 @@ pub async fn check_oadp_available(w: &NodeStageWork) -> Result<(), String> {
         "DataProtectionApplication",
         "dataprotectionapplications",
     )
-    .await;
+    .await?;
     match dpas
         .iter()
         .filter(|d| field(d, "/metadata/namespace") == "openshift-adp")
@@ -288,7 +288,7 @@ pub async fn policy_manifest_count(w: &NodeStageWork, version: &str) -> Result<u
         "Policy",
         "policies",
     )
-    .await;
+    .await?;
     let mut count = 0;
     for p in &policies {
         let enforce = field(p, "/spec/remediationAction").eq_ignore_ascii_case("enforce");

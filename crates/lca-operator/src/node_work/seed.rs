@@ -187,16 +187,7 @@ async fn node_fips(w: &NodeStageWork) -> Result<bool, String> {
 }
 
 fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(data)
+    lca_hostops::fsutil::write_private(path, data)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -255,7 +246,9 @@ pub async fn launch_precache(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &
             .unwrap_or_default();
     let facts = RegistryFacts {
         cluster_release_registry: cluster_release_registry(w).await,
-        mirror_sources: mirror_sources(w).await,
+        mirror_sources: mirror_sources(w)
+            .await
+            .map_err(|e| format!("failed to launch precache: {e}"))?,
         seed_release_registry: seed_info.release_registry.clone(),
         seed_mirror_registry_configured: seed_info.mirror_registry_configured,
     };
@@ -309,7 +302,7 @@ async fn cluster_release_registry(w: &NodeStageWork) -> String {
     image.map(|i| registry_host(&i).to_string()).unwrap_or_default()
 }
 
-async fn mirror_sources(w: &NodeStageWork) -> Vec<String> {
+async fn mirror_sources(w: &NodeStageWork) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let kinds = [
         (
@@ -328,7 +321,7 @@ async fn mirror_sources(w: &NodeStageWork) -> Vec<String> {
         ),
     ];
     for (group, version, kind, plural, pointer) in kinds {
-        for obj in list_dynamic(&w.client, group, version, kind, plural).await {
+        for obj in list_dynamic(&w.client, group, version, kind, plural).await? {
             for m in obj
                 .pointer(pointer)
                 .and_then(|v| v.as_array())
@@ -341,7 +334,7 @@ async fn mirror_sources(w: &NodeStageWork) -> Vec<String> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Copy the signer keys and admin CA the new stateroot's recert needs (§5.4 step 5).

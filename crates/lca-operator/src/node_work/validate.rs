@@ -4,7 +4,7 @@
 //! be installed (an absent kind reads as "not there", not as an error).
 
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ObjectList};
 use lca_api::ImageBasedUpgrade;
 use lca_api::consts::annotations;
 use serde_json::Value;
@@ -40,23 +40,33 @@ pub async fn get_dynamic(
     }
 }
 
-/// LIST all objects of a kind that may not be installed (empty when absent).
+/// LIST all objects of a kind that may not be installed: empty when the kind is absent (404);
+/// any other failure (forbidden, unreachable, ...) is an error, never an empty list, or a
+/// check would pass for want of looking.
 pub async fn list_dynamic(
     client: &Client,
     group: &str,
     version: &str,
     kind: &str,
     plural: &str,
-) -> Vec<Value> {
+) -> Result<Vec<Value>, String> {
     let ar = resource(group, version, kind, plural);
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    match api.list(&Default::default()).await {
-        Ok(list) => list
+    listed(kind, api.list(&Default::default()).await)
+}
+
+fn listed(kind: &str, list: kube::Result<ObjectList<DynamicObject>>) -> Result<Vec<Value>, String> {
+    match list {
+        Ok(list) => Ok(list
             .items
             .into_iter()
             .filter_map(|o| serde_json::to_value(o).ok())
-            .collect(),
-        Err(_) => Vec::new(),
+            .collect()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(format!(
+            "failed to list {kind}: {}",
+            crate::error::api_message(&e)
+        )),
     }
 }
 
@@ -140,5 +150,62 @@ async fn check_policy_manifest_count(
         Err(format!(
             "The labeled manifests count found in policies {found} does not match the expected manifests count {count}"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::{ListMeta, Status, TypeMeta};
+
+    fn api_error(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(Status::failure(message, "").with_code(code).boxed())
+    }
+
+    #[test]
+    fn an_absent_kind_lists_empty() {
+        let got = listed(
+            "Policy",
+            Err(api_error(404, "the server could not find the requested resource")),
+        );
+        assert_eq!(got, Ok(vec![]));
+    }
+
+    #[test]
+    fn a_forbidden_list_is_an_error_with_the_servers_message() {
+        let msg = "policies.policy.open-cluster-management.io is forbidden: User \"system:serviceaccount:openshift-lifecycle-agent:lca\" cannot list resource";
+        let got = listed("Policy", Err(api_error(403, msg)));
+        assert_eq!(got, Err(format!("failed to list Policy: {msg}")));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error() {
+        let err = kube::Error::Service("connection refused".into());
+        let got = listed("ClusterServiceVersion", Err(err)).unwrap_err();
+        assert!(
+            got.starts_with("failed to list ClusterServiceVersion: ") && got.contains("connection refused"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn listed_objects_are_returned_as_json() {
+        let mut obj = DynamicObject::new(
+            "p1",
+            &resource("policy.open-cluster-management.io", "v1", "Policy", "policies"),
+        );
+        obj.data = serde_json::json!({"spec": {"remediationAction": "enforce"}});
+        let list = ObjectList {
+            types: TypeMeta::default(),
+            metadata: ListMeta::default(),
+            items: vec![obj],
+        };
+        let got = listed("Policy", Ok(list)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(str_at(&got[0], &["metadata", "name"]).as_deref(), Some("p1"));
+        assert_eq!(
+            str_at(&got[0], &["spec", "remediationAction"]).as_deref(),
+            Some("enforce")
+        );
     }
 }

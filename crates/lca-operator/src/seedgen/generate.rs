@@ -66,10 +66,10 @@ pub async fn run(ctx: &Arc<Context>, w: &mut Writer) -> Result<Action> {
     Ok(Action::await_change())
 }
 
+/// Secrets, the pull secret and the saved CR: 0600 from the first byte (`fsutil`).
 fn write_private(ctx: &Context, rel: &str, data: &[u8]) -> Result<(), String> {
     let path = ctx.paths.host(rel);
-    std::fs::write(&path, data)
-        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)))
+    lca_hostops::fsutil::write_private(&path, data)
         .map_err(|e| format!("failed to write {}: {e}", path.display()))
 }
 
