@@ -89,8 +89,18 @@ pub struct PrecacheStatus {
     pub total: u64,
     pub pulled: u64,
     pub failed: u64,
-    #[serde(default)]
+    /// The reference writes `null` when nothing failed (a nil Go slice).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub failed_pulls: Vec<String>,
+}
+
+/// A list that may be `null` on disk reads as empty; any other non-list is still an error.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<Vec<T>>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 fn is_zero(v: &i64) -> bool {
