@@ -15,9 +15,17 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// `--version` names the test build (see `Cargo.toml`), so a test harness can refuse a
+/// production binary and a node running a test build can be told apart.
+const VERSION: &str = if cfg!(feature = "test-hooks") {
+    concat!(env!("CARGO_PKG_VERSION"), " (test-hooks)")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// Host-side tool of lca-rs.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     /// Root of the node (`/host` in a pod, a directory for a simulated node).
     #[arg(long, global = true, default_value = "/")]

@@ -17,8 +17,9 @@
 //! `--pull-timeout` per `podman pull` attempt on a real one.
 //!
 //! `--status-file` gets `{"phase":"running"|"succeeded"|"failed","step","message"}` (see
-//! `status`). Test hook (with `--simulated` only): `LCA_TEST_CRASH_AFTER_STEP=<step>` exits
-//! with 137 after the step's work but before its marker, the harshest place for a crash.
+//! `status`). Test hook (builds with the `test-hooks` feature, and `--simulated` only):
+//! `LCA_TEST_CRASH_AFTER_STEP=<step>` exits with 137 after the step's work but before its
+//! marker, the harshest place for a crash. A production build never reads the variable.
 
 mod deploy;
 mod files;
@@ -166,7 +167,9 @@ impl Setup<'_> {
     }
 
     fn finish(&self, name: &str) -> Result<()> {
-        // Test hook, honoured on simulated nodes only: a real node never exits on an env var.
+        // Test hook, compiled into test builds only and honoured on simulated nodes only:
+        // a real node never exits on an env var.
+        #[cfg(feature = "test-hooks")]
         if self.args.simulated && std::env::var("LCA_TEST_CRASH_AFTER_STEP").is_ok_and(|s| s == name) {
             tracing::warn!(
                 step = name,
