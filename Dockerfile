@@ -3,7 +3,9 @@ FROM docker.io/library/rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libostree-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release -p lca-operator -p lca-cli --bins
+# Without the `test-hooks` feature: no test peer, no crash hooks; checked, not assumed.
+RUN cargo build --release -p lca-operator -p lca-cli --bins \
+ && for b in lca-operator lca-cli; do ! target/release/$b --version | grep -q test-hooks; done
 
 FROM docker.io/library/debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libostree-1-1 ca-certificates && rm -rf /var/lib/apt/lists/*

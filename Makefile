@@ -12,6 +12,7 @@ deps:
 control-plane:
 	@bash hack/control-plane.sh >/dev/null
 
+## Production binaries (no test hooks); the tests build their own with `test-hooks`.
 build:
 	$(CARGO) build --workspace --bins
 
@@ -29,8 +30,11 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p lca-operator --features test-hooks --all-targets -- -D warnings
 
-## Everything CI runs: install, lint, CRD drift, unit + integration + e2e tests.
+## Everything CI runs: install, lint, CRD drift, unit + integration + e2e tests. lca-operator's
+## unit tests run without `test-hooks` (the production refusal of the test peer); the binaries
+## the e2e tests spawn are built with it by lca-testkit (`assets::workspace_binary`).
 test: deps control-plane lint verify-manifests
 	$(CARGO) test --workspace --no-fail-fast
 

@@ -14,7 +14,9 @@ rm -rf "$DEV"; mkdir -p "$DEV"
 
 bash hack/install-deps.sh
 bash hack/control-plane.sh >/dev/null
-cargo build --quiet -p lca-testkit --bin lca-dev -p lca-operator -p lca-cli --bins
+# The test build (the feature set of lca-testkit's assets::TEST_FEATURES), as the tests run it.
+cargo build --quiet -p lca-testkit --bin lca-dev -p lca-operator -p lca-cli --bins \
+  --features lca-operator/test-hooks,lca-cli/test-hooks
 
 setsid target/debug/lca-dev "$PWD/$DEV" >"$DEV/lca-dev.log" 2>&1 < /dev/null &
 echo $! > "$DEV/lca-dev.pid"

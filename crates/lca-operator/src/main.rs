@@ -1,6 +1,10 @@
 //! `lca-operator`: the manager binary. Loads the kube config (in-cluster or `KUBECONFIG`),
 //! waits for the API server, makes sure the singleton IBU exists, then runs the controllers
 //! until SIGTERM/SIGINT, serving health and readiness probes meanwhile.
+//!
+//! The scripted test peer (`--stage-work=test-peer`) exists only in builds with the
+//! `test-hooks` feature (tests, the local environment); a production build refuses it at
+//! argument parsing, and `--version` says which kind of build this is.
 
 mod cluster_health;
 mod context;
@@ -28,9 +32,17 @@ use tracing::{info, warn};
 
 use crate::context::Context;
 
+/// `--version` names the test build, so a test harness can refuse a production binary and an
+/// operator can tell that a node runs a test build.
+const VERSION: &str = if cfg!(feature = "test-hooks") {
+    concat!(env!("CARGO_PKG_VERSION"), " (test-hooks)")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// Lifecycle Agent operator (lca-rs).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Args {
     /// The node's root filesystem as mounted in the operator's pod.
     #[arg(long, default_value = "/host")]
@@ -42,9 +54,9 @@ struct Args {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     startup_timeout: Duration,
     /// Stage work implementation: `node` (the real work) or `test-peer` (scripted through
-    /// files on a simulated node; tests only).
-    #[arg(long, default_value = "node", hide = true)]
-    stage_work: String,
+    /// files on a simulated node; builds with the `test-hooks` feature only).
+    #[arg(long, default_value = "node", hide = true, value_parser = parse_stage_work)]
+    stage_work: StageWorkKind,
     /// What `--host-root` is: `real` (an ostree-booted node) or `simulated` (a directory
     /// standing in for one: tests and the local environment).
     #[arg(long, default_value = "real")]
@@ -63,6 +75,28 @@ struct Args {
     /// Namespace of the operator (downward API).
     #[arg(long, env = "MY_POD_NAMESPACE", default_value = lca_api::consts::names::OPERATOR_NAMESPACE)]
     namespace: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StageWorkKind {
+    Node,
+    #[cfg(feature = "test-hooks")]
+    TestPeer,
+}
+
+/// Refused here rather than at start-up so a production build fails before it touches the
+/// API server, and never falls back to the real work for a command line meant for a test.
+fn parse_stage_work(s: &str) -> Result<StageWorkKind, String> {
+    match s {
+        "node" => Ok(StageWorkKind::Node),
+        #[cfg(feature = "test-hooks")]
+        "test-peer" => Ok(StageWorkKind::TestPeer),
+        #[cfg(not(feature = "test-hooks"))]
+        "test-peer" => Err(
+            "this build has no test hooks (the test peer needs a build with `--features test-hooks`)".into(),
+        ),
+        other => Err(format!("unknown stage work {other:?} (expected node)")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -128,8 +162,8 @@ async fn run(args: Args) -> Result<(), String> {
         vec![]
     };
     let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
-    let work: Arc<dyn ibu::work::StageWork> = match args.stage_work.as_str() {
-        "node" => Arc::new(node_work::NodeStageWork {
+    let work: Arc<dyn ibu::work::StageWork> = match args.stage_work {
+        StageWorkKind::Node => Arc::new(node_work::NodeStageWork {
             client: client.clone(),
             exec: exec.clone(),
             namespace: args.namespace.clone(),
@@ -143,12 +177,8 @@ async fn run(args: Args) -> Result<(), String> {
                 ..Default::default()
             },
         }),
-        "test-peer" => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
-        other => {
-            return Err(format!(
-                "unknown --stage-work {other:?} (expected node or test-peer)"
-            ));
-        }
+        #[cfg(feature = "test-hooks")]
+        StageWorkKind::TestPeer => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
     };
     let ctx = Context::new(client, paths, args.namespace, work, exec);
 
@@ -241,5 +271,46 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from(std::iter::once("lca-operator").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_real_work_is_the_default_and_unknown_work_is_refused() {
+        assert_eq!(parse(&[]).unwrap().stage_work, StageWorkKind::Node);
+        assert_eq!(
+            parse(&["--stage-work=node"]).unwrap().stage_work,
+            StageWorkKind::Node
+        );
+        let err = parse(&["--stage-work=nodes"]).unwrap_err();
+        assert!(err.contains("unknown stage work \"nodes\""), "{err}");
+    }
+
+    /// Runs in the production configuration (`cargo test -p lca-operator`, and `make test`,
+    /// where nothing enables the feature for this crate).
+    #[cfg(not(feature = "test-hooks"))]
+    #[test]
+    fn a_production_build_refuses_the_test_peer_and_says_so() {
+        let err = parse(&["--stage-work=test-peer"]).unwrap_err();
+        assert!(err.contains("this build has no test hooks"), "{err}");
+        assert!(!VERSION.contains("test-hooks"), "{VERSION}");
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn a_test_build_runs_the_test_peer_and_says_so() {
+        assert_eq!(
+            parse(&["--stage-work=test-peer"]).unwrap().stage_work,
+            StageWorkKind::TestPeer
+        );
+        assert!(VERSION.ends_with(" (test-hooks)"), "{VERSION}");
     }
 }

@@ -1,6 +1,7 @@
 //! Where the binaries come from: the control plane from `hack/control-plane.sh` (which honours
 //! `KUBEBUILDER_ASSETS` or builds once from Go modules), and this workspace's own binaries
-//! from one `cargo build` per test process.
+//! from one `cargo build` per test process, always with their `test-hooks` feature (the
+//! scripted stage peer, the crash hooks), which a production build does not have.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +42,15 @@ pub fn control_plane_dir() -> Result<PathBuf> {
     .map_err(Error::Setup)
 }
 
-/// Path of a binary of this workspace (`lca-operator`, `lca-cli`), built on first use.
+/// The feature set the tests and the local environment run. `lca-cli`'s own tests get the
+/// same through its self dev-dependency, so this build and theirs share one artifact and
+/// neither relinks the other's binary under a running test.
+pub const TEST_FEATURES: &str = "lca-operator/test-hooks,lca-cli/test-hooks";
+
+/// Path of a binary of this workspace (`lca-operator`, `lca-cli`), built with
+/// [`TEST_FEATURES`] on first use. Fails when the binary found is not a test build (another
+/// `cargo build` replaced it meanwhile, say), rather than letting a test run a binary that
+/// silently lacks its hooks.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = BUILT
@@ -57,6 +66,8 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf> {
                     "-p",
                     "lca-cli",
                     "--bins",
+                    "--features",
+                    TEST_FEATURES,
                 ])
                 .status()
                 .map_err(|e| format!("running cargo build: {e}"))?;
@@ -72,5 +83,24 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf> {
         .map_err(Error::Setup)?;
     let path = dir.join(name);
     std::fs::metadata(&path).map_err(io(format!("looking for {}", path.display())))?;
+    require_test_build(&path)?;
     Ok(path)
+}
+
+/// Both binaries print ` (test-hooks)` after their version in a test build.
+pub fn require_test_build(path: &Path) -> Result<()> {
+    let out = Command::new(path)
+        .arg("--version")
+        .output()
+        .map_err(io(format!("running {} --version", path.display())))?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && version.contains("(test-hooks)") {
+        return Ok(());
+    }
+    Err(Error::Setup(format!(
+        "{} is not a test build (its --version says {:?}); the tests need it built with \
+         `cargo build -p lca-operator -p lca-cli --bins --features {TEST_FEATURES}`",
+        path.display(),
+        version.trim()
+    )))
 }

@@ -4,6 +4,7 @@
 pub mod init;
 pub mod persist;
 pub mod reconcile;
+#[cfg(feature = "test-hooks")]
 pub mod test_peer;
 pub mod work;
 

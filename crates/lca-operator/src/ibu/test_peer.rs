@@ -1,7 +1,7 @@
 //! **Test peer** stage work (`--stage-work=test-peer`): a stand-in for the real Prep, Upgrade
 //! and Rollback work, scripted by the test through files on the simulated node, so the whole
 //! stage machine runs end to end on a real API server before (and independently of) the node
-//! work. Never used in production.
+//! work. Compiled only with the `test-hooks` feature, so a production binary cannot run it.
 //!
 //! Script files live in `<host-root>/var/lib/lca-sim/stage-work/`:
 //! - `prep`, `upgrade`, `rollback`: `succeed`, `succeed <message>`, `fail <message>` or

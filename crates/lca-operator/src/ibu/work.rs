@@ -24,6 +24,8 @@ pub trait StageWork: Send + Sync {
 }
 
 /// True when a simulated node's booted stateroot is the target of `spec.seedImageRef.version`.
+/// Only the test peer asks this, so it is compiled with it.
+#[cfg(feature = "test-hooks")]
 pub fn booted_into_target(paths: &lca_hostops::HostPaths, ibu: &ImageBasedUpgrade) -> bool {
     let version = &ibu.spec.seed_image_ref.version;
     if version.is_empty() {
