@@ -151,21 +151,28 @@ pub async fn read_pull_secret(client: &Client) -> Result<Vec<u8>, String> {
 /// Replace the cluster pull secret with `data` (on a simulated node also the kubelet's copy).
 pub async fn set_pull_secret(ctx: &Context, data: &[u8]) -> Result<(), String> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), names::OPENSHIFT_CONFIG_NAMESPACE);
-    let mut secret = api
-        .get(names::PULL_SECRET)
-        .await
-        .map_err(|e| format!("could not access the cluster pull-secret: {e}"))?;
+    let mut secret = api.get(names::PULL_SECRET).await.map_err(|e| {
+        format!(
+            "could not access the cluster pull-secret: {}",
+            crate::error::api_message(&e)
+        )
+    })?;
     secret
         .data
         .get_or_insert_with(Default::default)
         .insert(names::PULL_SECRET_KEY.into(), ByteString(data.to_vec()));
     api.replace(names::PULL_SECRET, &PostParams::default(), &secret)
         .await
-        .map_err(|e| format!("failed to update the cluster pull-secret: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "failed to update the cluster pull-secret: {}",
+                crate::error::api_message(&e)
+            )
+        })?;
     let kubelet = ctx.paths.host(paths::KUBELET_CONFIG);
     if ctx.exec.node().kind == NodeKind::Simulated {
         // Stand-in for the MCO on a node that has none (see the module header).
-        std::fs::write(&kubelet, data).map_err(|e| format!("failed to write {}: {e}", kubelet.display()))?;
+        lca_hostops::fsutil::write_private(&kubelet, data).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
