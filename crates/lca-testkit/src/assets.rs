@@ -104,3 +104,32 @@ pub fn require_test_build(path: &Path) -> Result<()> {
         version.trim()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn fake_binary(dir: &Path, version_line: &str) -> PathBuf {
+        let path = dir.join("fake");
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_production_binary_is_refused_with_the_command_that_builds_a_test_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = require_test_build(&fake_binary(dir.path(), "lca-operator 0.1.0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a test build"), "{err}");
+        assert!(err.contains(TEST_FEATURES), "{err}");
+    }
+
+    #[test]
+    fn a_test_build_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        require_test_build(&fake_binary(dir.path(), "lca-operator 0.1.0 (test-hooks)")).unwrap();
+    }
+}
