@@ -20,7 +20,7 @@ use lca_testkit::Registry;
 use lca_testkit::seednode::SeedNode;
 
 fn lca(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+    Command::new(lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build"))
         .args(args)
         .output()
         .unwrap()

@@ -20,7 +20,7 @@ fn create(node: &SeedNode, image: &str, authfile: &Path) -> std::process::Output
 }
 
 fn create_with(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+    Command::new(lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build"))
         .arg("--host-root")
         .arg(node.root())
         .args(["create", "--simulated", "--image", image, "--authfile"])
@@ -87,6 +87,7 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         Credentials::auth_json(registry.addr(), "lca", "wr0ngpass"),
     )
     .unwrap();
+    lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build");
     let started = std::time::Instant::now();
     let out = create(&node, &image, &badauth);
     assert!(!out.status.success());

@@ -67,6 +67,7 @@ fn pulls_in_parallel_reports_failures_and_resumes_offline() {
 
     // All present in the registry: 4 pulled, 3 at a time.
     fs::write(&list, format!("{}\n\n{}\n", images.join("\n"), images[0])).unwrap();
+    common::lca_cli_bin();
     let started = std::time::Instant::now();
     let out = precache(node.path(), &list, &status, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -91,6 +92,7 @@ fn pulls_in_parallel_reports_failures_and_resumes_offline() {
     // One tag that does not exist: `manifest unknown`, no retries, exit 1.
     let missing = format!("{}/lca/missing:1", registry.addr());
     fs::write(&list, format!("{}\n{missing}\n", images.join("\n"))).unwrap();
+    common::lca_cli_bin();
     let started = std::time::Instant::now();
     let out = precache(node.path(), &list, &status, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -153,6 +155,7 @@ fn a_frozen_registry_fails_its_image_after_the_pull_timeout() {
     // Two attempts of 3 s each with the 2 s backoff between them: ~8 s, never a hang.
     let timeout = Duration::from_secs(3);
     let extra = ["--pull-timeout", "3s", "--pull-attempts", "2", "--best-effort"];
+    common::lca_cli_bin();
     let started = Instant::now();
     let out = lca_cli_within(
         node.path(),

@@ -165,6 +165,7 @@ fn install_rerun_mismatch_and_crash_resume() {
 
     // Fresh install.
     let node = TargetNode::build().unwrap();
+    common::lca_cli_bin();
     let started = std::time::Instant::now();
     let out = setup(&node, &image, "4.17.0", &status, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -323,6 +324,7 @@ fn a_frozen_registry_fails_the_pull_step_within_the_read_timeout() {
         "--registry-read-timeout",
         "2s",
     ];
+    common::lca_cli_bin();
     let started = Instant::now();
     let out = lca_cli_within(
         node.root(),

@@ -42,9 +42,8 @@ pub fn control_plane_dir() -> Result<PathBuf> {
     .map_err(Error::Setup)
 }
 
-/// The feature set the tests and the local environment run. `lca-cli`'s own tests get the
-/// same through its self dev-dependency, so this build and theirs share one artifact and
-/// neither relinks the other's binary under a running test.
+/// The feature set the tests and the local environment run (`lca-cli`'s own integration
+/// tests too: they run the binary from here, not `CARGO_BIN_EXE_lca-cli`).
 pub const TEST_FEATURES: &str = "lca-operator/test-hooks,lca-cli/test-hooks";
 
 /// Path of a binary of this workspace (`lca-operator`, `lca-cli`), built with

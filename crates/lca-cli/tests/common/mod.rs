@@ -15,9 +15,14 @@ pub fn sh(argv: &[&str]) -> String {
     lca_testkit::run(argv).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The `lca-cli` test build (built on first use: call it before timing a command).
+pub fn lca_cli_bin() -> std::path::PathBuf {
+    lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build")
+}
+
 /// `lca-cli --host-root <root> <args…>` with extra environment.
 pub fn lca_cli(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+    Command::new(lca_cli_bin())
         .arg("--host-root")
         .arg(root)
         .args(args)
@@ -30,7 +35,7 @@ pub fn lca_cli(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// hang must fail a test, not stall CI). The command is killed then; tools it started in
 /// their own process groups end when the test's registries go away.
 pub fn lca_cli_within(root: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_lca-cli"))
+    let child = Command::new(lca_cli_bin())
         .arg("--host-root")
         .arg(root)
         .args(args)
