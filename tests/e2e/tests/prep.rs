@@ -272,7 +272,11 @@ async fn unreachable_registry_and_missing_pull_secret_fail_prep_clearly() {
         e.c.wait_ibu("Prep failed", T, |i| prep_failure(i).is_some())
             .await;
     let msg = prep_failure(&ibu).expect("failure");
-    assert!(msg.starts_with("failed to validate seed image info: failed to get pull secret openshift-lifecycle-agent/no-such-secret"), "{msg}");
+    assert_eq!(
+        msg,
+        "failed to validate seed image info: failed to get pull secret openshift-lifecycle-agent/no-such-secret: secrets \"no-such-secret\" not found",
+        "reads as the API server says it"
+    );
     assert!(e.c.patch_stage("Idle").0);
     e.c.wait_ibu("Idle", T, |i| has(i, "Idle", "True")).await;
 

@@ -206,21 +206,6 @@ async fn unsafe_or_over_long_seed_references_fail_with_a_readable_message() {
     let done = condition(&ibu, "PrepCompleted").expect("completed").2;
     assert!(done.starts_with("Prep failed: failed to validate seed image info: ") && done.len() <= 32768);
     abort(&e).await;
-    // A missing pull secret reads as the API server says it.
-    start_prep(
-        &e,
-        SEED_VERSION,
-        "    pullSecretRef:\n      name: no-such-secret\n",
-    );
-    let ibu =
-        e.c.wait_ibu("missing secret", T, |i| prep_failure(i).is_some())
-            .await;
-    assert_eq!(
-        prep_failure(&ibu).expect("failure"),
-        format!(
-            "failed to validate seed image info: failed to get pull secret {NS}/no-such-secret: secrets \"no-such-secret\" not found"
-        )
-    );
 }
 
 #[tokio::test]
