@@ -122,12 +122,27 @@ fn pulls_in_parallel_reports_failures_and_resumes_offline() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_status(&status), expected_status);
 
-    // Registry gone: everything already present counts as pulled without the network.
+    // Registry gone: everything already present counts as pulled without the network, and
+    // with one podman process (the listing), not one per image.
     drop(registry);
     fs::write(&list, images.join("\n")).unwrap();
-    let out = precache(node.path(), &list, &status, &[]);
+    let (path, calls) = podman_call_log(work.path());
+    let out = lca_cli(
+        node.path(),
+        &precache_args(&list, &status, &[]),
+        &[("PATH", path.as_str())],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read_status(&status).pulled, 4);
+    let calls = fs::read_to_string(calls).unwrap_or_default();
+    assert_eq!(
+        calls
+            .lines()
+            .filter(|l| !l.starts_with("version"))
+            .collect::<Vec<_>>(),
+        ["images --format json --log-level error"],
+        "podman calls: {calls}"
+    );
 
     // An empty list is the operator's error message.
     fs::write(&list, "\n").unwrap();
@@ -201,4 +216,30 @@ fn a_frozen_registry_fails_its_image_after_the_pull_timeout() {
     assert_eq!(read_status(&status), expected);
     assert!(took < timeout + Duration::from_secs(15), "{took:?}");
     signal(frozen.pid(), "CONT");
+}
+
+/// A PATH whose `podman` (a test peer) logs its arguments to the returned file, then runs
+/// the real podman.
+fn podman_call_log(dir: &Path) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v podman"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = dir.join("logged-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("podman-calls.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        real.trim()
+    );
+    fs::write(bin.join("podman"), script).unwrap();
+    fs::set_permissions(bin.join("podman"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    (path, log)
 }

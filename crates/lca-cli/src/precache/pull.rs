@@ -6,6 +6,7 @@
 //! what makes a re-run after a crash cheap. Status writes happen under the counters' lock,
 //! so the file never goes backwards even though pulls finish out of order.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -47,16 +48,30 @@ pub async fn pull_all(
         path: status_path,
     }));
     lock(&progress).publish();
+    // One listing of the storage instead of an `image exists` per image: on a node with
+    // hundreds of images that halves the podman processes started next to the workloads.
+    let present = match podman::list_images(exec.as_ref()).await {
+        Ok(list) => Some(Arc::new(present_refs(list))),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the local images; checking each one");
+            None
+        }
+    };
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let policy = Arc::new(policy);
     let mut tasks = tokio::task::JoinSet::new();
     for image in images {
-        let (exec, permits, policy, progress) =
-            (exec.clone(), permits.clone(), policy.clone(), progress.clone());
+        let (exec, permits, policy, progress, present) = (
+            exec.clone(),
+            permits.clone(),
+            policy.clone(),
+            progress.clone(),
+            present.clone(),
+        );
         tasks.spawn(async move {
             // The semaphore is never closed, so acquire only fails if it were; treat as a failure.
             let ok = match permits.acquire_owned().await {
-                Ok(_permit) => pull_one(exec.as_ref(), &image, &policy).await,
+                Ok(_permit) => pull_one(exec.as_ref(), &image, &policy, present.as_deref()).await,
                 Err(_) => false,
             };
             let mut p = lock(&progress);
@@ -85,8 +100,28 @@ fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn pull_one(exec: &dyn Executor, image: &str, policy: &BoundedPull) -> bool {
-    match podman::image_exists(exec, image).await {
+/// Every name an image in the storage answers to: tags, digests, names.
+fn present_refs(images: Vec<lca_core::image_cleanup::Image>) -> HashSet<String> {
+    images
+        .into_iter()
+        .flat_map(|i| i.repo_tags.into_iter().chain(i.repo_digests).chain(i.names))
+        .collect()
+}
+
+/// `present` is the storage's listing; without one, podman is asked about this image.
+async fn pull_one(
+    exec: &dyn Executor,
+    image: &str,
+    policy: &BoundedPull,
+    present: Option<&HashSet<String>>,
+) -> bool {
+    let exists = match present {
+        // A reference spelled differently from podman's names is pulled: a network round
+        // trip, never a wrong answer.
+        Some(set) => Ok(set.contains(image)),
+        None => podman::image_exists(exec, image).await,
+    };
+    match exists {
         Ok(true) => {
             tracing::info!(image, "already present");
             return true;
