@@ -67,6 +67,28 @@ pub fn start_prep_with_image(e: &Env, image: &str, version: &str, extra: &str) {
     assert!(ok, "{err}");
 }
 
+/// Wait for Prep to end and require that it completed without a warning; a failure shows
+/// the PrepInProgress message and the end of the logs.
+pub async fn wait_prep_completed(e: &Env) -> ImageBasedUpgrade {
+    let ibu =
+        e.c.wait_ibu("PrepCompleted", Duration::from_secs(120), |i| {
+            condition(i, "PrepCompleted").is_some()
+        })
+        .await;
+    assert_eq!(
+        condition(&ibu, "PrepCompleted"),
+        Some((
+            "True".into(),
+            "Completed".into(),
+            lca_api::consts::messages::PREP_STAGE_COMPLETED.into()
+        )),
+        "{:?}\n{}",
+        condition(&ibu, "PrepInProgress"),
+        e.c.operator_log_tail(40)
+    );
+    ibu
+}
+
 /// The PrepInProgress message once Prep has failed.
 pub fn prep_failure(ibu: &ImageBasedUpgrade) -> Option<String> {
     condition(ibu, "PrepInProgress")

@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use lca_api::Stage;
 use lca_api::consts::messages as m;
-use lca_e2e::prep::{Env, SEED_VERSION, env_with, env_with_seed, prep_failure, start_prep};
+use lca_e2e::prep::{
+    Env, SEED_VERSION, env_with, env_with_seed, prep_failure, start_prep, wait_prep_completed,
+};
 use lca_e2e::{condition, has};
 use lca_testkit::{openshift, simnode};
 
@@ -24,16 +26,7 @@ async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
             .ostree_status()
             .expect("status");
     start_prep(&e, SEED_VERSION, "");
-    let ibu =
-        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
-            .await;
-    assert_eq!(
-        condition(&ibu, "PrepCompleted"),
-        Some(("True".into(), "Completed".into(), m::PREP_STAGE_COMPLETED.into())),
-        "{:?}\n{}",
-        condition(&ibu, "PrepInProgress"),
-        e.c.operator_log_tail(40)
-    );
+    let ibu = wait_prep_completed(&e).await;
     assert_eq!(
         ibu.status.as_ref().expect("status").valid_next_stages,
         vec![Stage::Idle, Stage::Upgrade]
@@ -310,16 +303,7 @@ async fn prep_runs_its_node_work_as_jobs() {
     let _kubelet =
         lca_testkit::kubelet_peer::KubeletPeer::start(e.c.client.clone(), "openshift-lifecycle-agent");
     start_prep(&e, SEED_VERSION, "");
-    let ibu =
-        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
-            .await;
-    assert_eq!(
-        condition(&ibu, "PrepCompleted").map(|c| c.0),
-        Some("True".to_string()),
-        "{:?}\n{}",
-        condition(&ibu, "PrepInProgress"),
-        e.c.operator_log_tail(30)
-    );
+    wait_prep_completed(&e).await;
     let jobs: Api<k8s_openapi::api::batch::v1::Job> =
         Api::namespaced(e.c.client.clone(), "openshift-lifecycle-agent");
     for name in ["lca-prep-stateroot-setup", "lca-prep-precache"] {

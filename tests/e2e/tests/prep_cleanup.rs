@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use lca_e2e::has;
 use lca_e2e::prep::{
     Env, SEED_VERSION, abort, env_with_seed, prep_failure, start_prep, start_prep_with_image,
+    wait_prep_completed,
 };
-use lca_e2e::{condition, has};
 
 const T: Duration = Duration::from_secs(120);
 
@@ -26,14 +27,7 @@ fn listing(dir: &Path) -> BTreeSet<String> {
 
 async fn complete_prep(e: &Env) {
     start_prep(e, SEED_VERSION, "");
-    let ibu =
-        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
-            .await;
-    assert!(
-        has(&ibu, "PrepCompleted", "True"),
-        "{:?}",
-        condition(&ibu, "PrepInProgress")
-    );
+    wait_prep_completed(e).await;
 }
 
 /// Kill the operator, then delete the IBU while it is down (nothing saves it).

@@ -12,6 +12,7 @@ use lca_api::consts::messages as m;
 use lca_e2e::condition;
 use lca_e2e::prep::{
     Env, SEED_VERSION, abort, env_with_seed, prep_failure, start_prep, start_prep_with_image,
+    wait_prep_completed,
 };
 
 const T: Duration = Duration::from_secs(120);
@@ -214,16 +215,7 @@ async fn extra_manifests_of_ordinary_kinds_pass_their_dry_run_as_the_node_admin(
     let manifests = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app-ns\n  annotations:\n    lca.openshift.io/apply-wave: \"1\"\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: app-secret\n  namespace: app-ns\n  annotations:\n    lca.openshift.io/apply-wave: \"2\"\nstringData:\n  k: v\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  k: v\n---\napiVersion: velero.io/v1\nkind: Backup\nmetadata:\n  name: app-backup\n  namespace: openshift-adp\nspec: {}\n";
     config_map(&e, "em-ordinary", "apps.yaml", manifests).await;
     start_prep(&e, SEED_VERSION, &extra_manifests("em-ordinary"));
-    let ibu =
-        e.c.wait_ibu("PrepCompleted", T, |i| condition(i, "PrepCompleted").is_some())
-            .await;
-    assert_eq!(
-        condition(&ibu, "PrepCompleted"),
-        Some(("True".into(), "Completed".into(), m::PREP_STAGE_COMPLETED.into())),
-        "{:?}\n{}",
-        condition(&ibu, "PrepInProgress"),
-        e.c.operator_log_tail(30)
-    );
+    let ibu = wait_prep_completed(&e).await;
     let annotations = ibu.metadata.annotations.unwrap_or_default();
     assert!(
         !annotations.contains_key("extra-manifest.lca.openshift.io/validation-warning"),
