@@ -6,7 +6,7 @@
 
 use kube::api::{Api, Patch, PatchParams};
 use lca_api::ImageBasedUpgrade;
-use lca_api::consts::{annotations, names, paths};
+use lca_api::consts::{annotations, names};
 use lca_core::IdleOutcome;
 use tracing::info;
 
@@ -48,8 +48,8 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
 }
 
 /// Stop and remove every piece of Prep's node work: the stateroot task and every stateroot
-/// that is not booted, what the stateroot task had pulled and unpacked, the precache task and
-/// its progress file, and the workspace (task state, pull secret, image list, run key).
+/// that is not booted, what the stateroot task had pulled and unpacked, the precache task, and
+/// the workspace (task state, precache progress, pull secret, image list, run key).
 /// Returns the errors; every step runs regardless.
 pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
     let mut errors = Vec::new();
@@ -61,11 +61,6 @@ pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
     }
     if let Err(e) = w.task(names::PRECACHE_JOB).remove().await {
         errors.push(e);
-    }
-    match std::fs::remove_file(w.exec.node().paths.host(paths::PRECACHE_STATUS)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!("failed to remove the precache status file: {e}")),
     }
     // What the stateroot task pulled and unpacked, if it was killed before releasing it.
     let seed = super::prep::RunKey::load(&w.workspace()).map(|k| k.image);
