@@ -3,6 +3,7 @@
 //! so every rule of the stage machine is unit- and property-tested here.
 
 pub mod autorollback;
+pub mod category;
 pub mod conditions;
 pub mod health;
 pub mod history;
@@ -13,6 +14,7 @@ pub mod stage;
 pub mod transition;
 pub mod version;
 
+pub use category::Category;
 pub use outcome::{IdleOutcome, PhaseEvent, StepOutcome, StepReport};
 pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
 pub use transition::{IdleKind, Outcome, apply_transition};

@@ -7,6 +7,7 @@
 //! - `ostree`: deployments, stateroots, set-default, cleanup.
 //! - `podman` / `crictl`: container images; `image_cleanup`: the disk-pressure loop.
 //! - `disk`, `systemd`, `reboot`: storage usage, the container-storage mount unit, reboots.
+//! - `nodefs`: every file read and write on the node (root-confined, dry-run honoured).
 //! - `sim`: the state files of a simulated node.
 
 pub mod archive;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod executor;
 pub mod fsutil;
 pub mod image_cleanup;
+pub mod nodefs;
 pub mod ostree;
 pub mod paths;
 pub mod podman;
@@ -30,6 +32,7 @@ pub use error::{Category, Error, Result};
 pub use executor::{
     ChrootExecutor, DryRunExecutor, Executor, LocalExecutor, Node, NodeKind, NsenterExecutor,
 };
+pub use nodefs::NodeFs;
 pub use paths::HostPaths;
 
 /// A captured command output from `tests/fixtures/` (unit tests of the parsers).
