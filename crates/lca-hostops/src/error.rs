@@ -3,16 +3,8 @@
 
 use std::path::PathBuf;
 
-/// How a caller should treat an error; the operator maps it to a requeue delay and event reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
-    /// Likely to succeed on retry (timeouts, a registry hiccup, a lock held by someone else).
-    Transient,
-    /// The node is not in the state the step needs (a tool missing, a booted stateroot, a failed command).
-    NodeState,
-    /// The request itself is wrong (bad name, refused by dry-run); retrying will not help.
-    Invalid,
-}
+/// How a caller should treat an error: the one category shared by every crate.
+pub use lca_core::Category;
 
 /// Errors from node operations.
 #[derive(Debug, thiserror::Error)]

@@ -3,25 +3,23 @@
 
 use std::time::Duration;
 
-/// Errors of the operator.
+/// Errors of the operator. The node and seed crates' errors convert into it with `?` and
+/// keep their own category.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("kubernetes API error while {what}: {source}")]
+    #[error("kubernetes API error while {what}: {}", api_message(source))]
     Kube { what: &'static str, source: kube::Error },
+    #[error(transparent)]
+    Host(#[from] lca_hostops::Error),
+    #[error(transparent)]
+    Seed(#[from] lca_seed::Error),
     #[error("node error while {what}: {message}")]
     Node { what: &'static str, message: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
 }
 
-/// How an error should be treated by the controller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
-    /// The API server or the node may recover on its own: retry soon, with back-off.
-    Transient,
-    /// Needs a change to the CR or the node: retry rarely.
-    Permanent,
-}
+pub use lca_core::Category;
 
 impl Error {
     pub fn kube(what: &'static str) -> impl FnOnce(kube::Error) -> Self {
@@ -30,28 +28,31 @@ impl Error {
 
     pub fn category(&self) -> Category {
         match self {
-            Error::Kube { .. } | Error::Node { .. } => Category::Transient,
-            Error::Invalid { .. } => Category::Permanent,
+            Error::Kube { source, .. } => kube_category(source),
+            Error::Host(e) => e.category(),
+            Error::Seed(e) => e.category(),
+            Error::Node { .. } => Category::NodeState,
+            Error::Invalid { .. } => Category::Invalid,
         }
     }
 
     /// Event reason for this error (PascalCase, like Kubernetes' own).
     pub fn event_reason(&self) -> &'static str {
-        match self {
-            Error::Kube { .. } => "APIError",
-            Error::Node { .. } => "NodeError",
-            Error::Invalid { .. } => "InvalidInput",
-        }
+        self.category().event_reason()
     }
 }
 
-/// Back-off for consecutive failures: 2 s doubling up to 5 min for transient errors,
-/// 5 min for permanent ones.
-pub fn backoff(category: Category, consecutive_failures: u32) -> Duration {
-    match category {
-        Category::Transient => Duration::from_secs((2u64 << consecutive_failures.min(8)).min(300)),
-        Category::Permanent => Duration::from_secs(300),
+/// The category of a Kubernetes client error: the API server's status code when it answered.
+pub fn kube_category(e: &kube::Error) -> Category {
+    match e {
+        kube::Error::Api(status) => Category::of_http_status(status.code),
+        _ => Category::Transient,
     }
+}
+
+/// Back-off for consecutive failures (see `Category::requeue`).
+pub fn backoff(category: Category, consecutive_failures: u32) -> Duration {
+    category.requeue(consecutive_failures)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -87,11 +88,28 @@ impl FailureStreak {
 mod tests {
     use super::*;
 
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(&format!("code {code}"), "Reason").with_code(code).boxed(),
+        )
+    }
+
     #[test]
-    fn transient_backoff_grows_and_caps() {
-        assert_eq!(backoff(Category::Transient, 0), Duration::from_secs(2));
-        assert_eq!(backoff(Category::Transient, 3), Duration::from_secs(16));
-        assert_eq!(backoff(Category::Transient, 30), Duration::from_secs(300));
-        assert_eq!(backoff(Category::Permanent, 0), Duration::from_secs(300));
+    fn api_errors_take_the_category_of_their_status_code() {
+        assert_eq!(Error::kube("x")(api(404)).category(), Category::NotFound);
+        assert_eq!(Error::kube("x")(api(409)).category(), Category::Conflict);
+        assert_eq!(Error::kube("x")(api(500)).category(), Category::Transient);
+        assert_eq!(Error::kube("x")(api(422)).event_reason(), "InvalidInput");
+        assert_eq!(
+            Error::kube("reading the IBU")(api(404)).to_string(),
+            "kubernetes API error while reading the IBU: code 404"
+        );
+    }
+
+    #[test]
+    fn host_errors_keep_their_category() {
+        let e: Error = lca_hostops::Error::Timeout { command: "ostree".into(), secs: 1 }.into();
+        assert_eq!(e.category(), Category::Transient);
+        assert_eq!(backoff(e.category(), 3), Duration::from_secs(16));
     }
 }

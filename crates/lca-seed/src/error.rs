@@ -46,14 +46,8 @@ pub enum Error {
     Command { argv: String, message: String },
 }
 
-/// How a caller should treat an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
-    /// May succeed on retry (network, registry 5xx, node I/O).
-    Transient,
-    /// Will fail the same way until the input changes (bad seed, labels, credentials).
-    Invalid,
-}
+/// How a caller should treat an error: the one category shared by every crate.
+pub use lca_hostops::Category;
 
 impl Error {
     pub fn category(&self) -> Category {

@@ -92,9 +92,12 @@ pub async fn validate_seed(
         write_private(&auth_file(w), json)?;
     }
     let (reg, reference) = registry_client(w, &ibu.spec.seed_image_ref.image, auth.as_deref())?;
-    let info = reg.inspect(&reference).await.map_err(|e| match e.category() {
-        lca_seed::Category::Transient => SeedCheckError::Transient(e.to_string()),
-        lca_seed::Category::Invalid => SeedCheckError::Invalid(e.to_string()),
+    let info = reg.inspect(&reference).await.map_err(|e| {
+        if e.category().is_retryable() {
+            SeedCheckError::Transient(e.to_string())
+        } else {
+            SeedCheckError::Invalid(e.to_string())
+        }
     })?;
     let facts = cluster_facts(w, storage_target).await?;
     Ok(check_seed_labels(&info.labels, &facts)?)
