@@ -10,11 +10,14 @@ pub mod history;
 pub mod image_cleanup;
 pub mod outcome;
 pub mod precache_plan;
+pub mod prep_plan;
 pub mod stage;
+pub mod task;
 pub mod transition;
 pub mod version;
 
 pub use category::Category;
 pub use outcome::{IdleOutcome, PhaseEvent, StepOutcome, StepReport};
+pub use task::{TaskDetail, TaskFacts, TaskKind, TaskState};
 pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
 pub use transition::{IdleKind, Outcome, apply_transition};
