@@ -18,6 +18,7 @@ pub mod error;
 pub mod executor;
 pub mod fsutil;
 pub mod image_cleanup;
+pub mod local_task;
 pub mod nodefs;
 pub mod ostree;
 pub mod paths;

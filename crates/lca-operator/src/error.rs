@@ -9,6 +9,9 @@ use std::time::Duration;
 pub enum Error {
     #[error("kubernetes API error while {what}: {}", api_message(source))]
     Kube { what: &'static str, source: kube::Error },
+    /// An API error in a user-facing message, as upstream words it: `<context>: <server message>`.
+    #[error("{context}: {}", api_message(source))]
+    Api { context: String, source: kube::Error },
     #[error(transparent)]
     Host(#[from] lca_hostops::Error),
     #[error(transparent)]
@@ -17,6 +20,9 @@ pub enum Error {
     Node { what: &'static str, message: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
+    /// A complete message of the given category (what the cluster or node is missing).
+    #[error("{message}")]
+    Message { message: String, category: Category },
 }
 
 pub use lca_core::Category;
@@ -26,13 +32,36 @@ impl Error {
         move |source| Error::Kube { what, source }
     }
 
+    /// An `Api` error builder for `map_err`.
+    pub fn api(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let context = context.into();
+        move |source| Error::Api { context, source }
+    }
+
+    /// A message error whose retry cannot help until something changes.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Message { message: message.into(), category: Category::Invalid }
+    }
+
+    /// A message error about the node's or the cluster's state.
+    pub fn state(message: impl Into<String>) -> Self {
+        Error::Message { message: message.into(), category: Category::NodeState }
+    }
+
+    /// The same error with `context` in front of its message (category kept).
+    pub fn context(self, context: impl std::fmt::Display) -> Self {
+        let category = self.category();
+        Error::Message { message: format!("{context}: {self}"), category }
+    }
+
     pub fn category(&self) -> Category {
         match self {
-            Error::Kube { source, .. } => kube_category(source),
+            Error::Kube { source, .. } | Error::Api { source, .. } => kube_category(source),
             Error::Host(e) => e.category(),
             Error::Seed(e) => e.category(),
             Error::Node { .. } => Category::NodeState,
             Error::Invalid { .. } => Category::Invalid,
+            Error::Message { category, .. } => *category,
         }
     }
 

@@ -12,40 +12,43 @@ use lca_api::ImageBasedUpgrade;
 use lca_api::consts::{annotations, labels, names};
 use serde_json::json;
 
-use crate::tasks::TaskState;
+use lca_core::{TaskKind, TaskState};
+
+use crate::error::{Error, Result};
 
 /// One named Job.
 pub struct JobTask {
     api: Api<Job>,
+    kind: TaskKind,
     name: String,
     namespace: String,
     image: String,
 }
 
 impl JobTask {
-    pub fn new(client: Client, namespace: &str, name: &str, image: &str) -> Self {
+    pub fn new(client: Client, namespace: &str, kind: TaskKind, image: &str) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
-            name: name.to_string(),
+            kind,
+            name: kind.job_name().to_string(),
             namespace: namespace.to_string(),
             image: image.to_string(),
         }
     }
 
     fn finalizer(&self) -> &'static str {
-        if self.name == names::PRECACHE_JOB {
-            labels::PRECACHE_FINALIZER
-        } else {
-            labels::STATEROOT_SETUP_FINALIZER
+        match self.kind {
+            TaskKind::Precache => labels::PRECACHE_FINALIZER,
+            TaskKind::StaterootSetup => labels::STATEROOT_SETUP_FINALIZER,
         }
     }
 
-    pub async fn state(&self) -> Result<TaskState, String> {
+    pub async fn state(&self) -> Result<TaskState> {
         let job = self
             .api
             .get_opt(&self.name)
             .await
-            .map_err(|e| format!("failed to get job {}: {e}", self.name))?;
+            .map_err(Error::api(format!("failed to get job {}", self.name)))?;
         let Some(job) = job else {
             return Ok(TaskState::NotStarted);
         };
@@ -68,19 +71,14 @@ impl JobTask {
         argv: &[String],
         env: &[(String, String)],
         owner: &ImageBasedUpgrade,
-    ) -> Result<Job, String> {
+    ) -> Result<Job> {
         let owner_ref = owner
             .controller_owner_ref(&())
-            .ok_or("the ImageBasedUpgrade has no uid yet")?;
-        let app = if self.name == names::PRECACHE_JOB {
-            "lifecycle-agent-precache"
-        } else {
-            names::STATEROOT_SETUP_JOB
-        };
-        let grace = if self.name == names::PRECACHE_JOB {
-            30
-        } else {
-            1800
+            .ok_or_else(|| Error::state("the ImageBasedUpgrade has no uid yet"))?;
+        // The pod's app annotation and the SIGTERM grace of the reference (§5.4, §5.5).
+        let (app, grace) = match self.kind {
+            TaskKind::Precache => ("lifecycle-agent-precache", 30),
+            TaskKind::StaterootSetup => (names::STATEROOT_SETUP_JOB, 1800),
         };
         let env: Vec<_> = env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
         serde_json::from_value(json!({
@@ -115,7 +113,7 @@ impl JobTask {
                 }
             }
         }))
-        .map_err(|e| format!("cannot build job {}: {e}", self.name))
+        .map_err(|e| Error::invalid(format!("cannot build job {}: {e}", self.name)))
     }
 
     pub async fn start(
@@ -123,17 +121,17 @@ impl JobTask {
         argv: &[String],
         env: &[(String, String)],
         owner: &ImageBasedUpgrade,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let job = self.build(argv, env, owner)?;
         match self.api.create(&PostParams::default(), &job).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-            Err(e) => Err(format!("failed to create job {}: {e}", self.name)),
+            Err(e) => Err(Error::api(format!("failed to create job {}", self.name))(e)),
         }
     }
 
     /// Drop the finalizer and delete the Job with its pods (foreground).
-    pub async fn remove(&self) -> Result<(), String> {
+    pub async fn remove(&self) -> Result<()> {
         let patch = json!({"metadata": {"finalizers": null}});
         match self
             .api
@@ -143,10 +141,7 @@ impl JobTask {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
             Err(e) => {
-                return Err(format!(
-                    "failed to remove the finalizer of job {}: {e}",
-                    self.name
-                ));
+                return Err(Error::api(format!("failed to remove the finalizer of job {}", self.name))(e));
             }
         }
         let dp = DeleteParams {
@@ -156,7 +151,7 @@ impl JobTask {
         match self.api.delete(&self.name, &dp).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(e) => Err(format!("failed to delete job {}: {e}", self.name)),
+            Err(e) => Err(Error::api(format!("failed to delete job {}", self.name))(e)),
         }
     }
 }

@@ -53,17 +53,17 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
 /// Returns the errors; every step runs regardless.
 pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
     let mut errors = Vec::new();
-    if let Err(e) = w.task(names::STATEROOT_SETUP_JOB).remove().await {
-        errors.push(e);
+    if let Err(e) = w.task(lca_core::TaskKind::StaterootSetup).remove().await {
+        errors.push(e.to_string());
     }
     if let Err(e) = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await {
         errors.push(format!("failed to cleanup stateroots: {e}"));
     }
-    if let Err(e) = w.task(names::PRECACHE_JOB).remove().await {
-        errors.push(e);
+    if let Err(e) = w.task(lca_core::TaskKind::Precache).remove().await {
+        errors.push(e.to_string());
     }
     // What the stateroot task pulled and unpacked, if it was killed before releasing it.
-    let seed = super::prep::RunKey::load(&w.workspace()).map(|k| k.image);
+    let seed = super::prep::RunKey::load(w).ok().flatten().map(|k| k.image);
     if let Err(e) = lca_hostops::stateroot_work::release_seed_work(w.exec.as_ref(), seed.as_deref()).await {
         errors.push(format!("failed to release the seed image: {e}"));
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use kube::Client;
 use lca_api::ImageBasedUpgrade;
-use lca_core::{IdleOutcome, StepOutcome, StepReport};
+use lca_core::{IdleOutcome, StepOutcome, StepReport, TaskKind};
 use lca_hostops::Executor;
 
 use crate::ibu::work::StageWork;
@@ -50,15 +50,36 @@ impl NodeStageWork {
         }
     }
 
-    /// The task `name` on this node's backend.
-    fn task(&self, name: &str) -> crate::tasks::Task {
+    /// The task `kind` on this node's backend.
+    fn task(&self, kind: TaskKind) -> crate::tasks::Task {
         match &self.job_image {
             Some(image) => {
-                let job = crate::jobs::JobTask::new(self.client.clone(), &self.namespace, name, image);
+                let job = crate::jobs::JobTask::new(self.client.clone(), &self.namespace, kind, image);
                 crate::tasks::Task::Job(Box::new(job))
             }
-            None => crate::tasks::Task::Local(crate::tasks::LocalTask::new(&self.workspace(), name)),
+            None => crate::tasks::Task::Local(lca_hostops::local_task::LocalTask::new(
+                &self.workspace(),
+                kind.job_name(),
+            )),
         }
+    }
+
+    /// Start `kind` for `ibu` (its argv comes from `seed`, which knows the seed's files).
+    async fn launch(&self, ibu: &ImageBasedUpgrade, kind: TaskKind) -> crate::error::Result<()> {
+        let task = self.task(kind);
+        let started = match kind {
+            TaskKind::StaterootSetup => seed::launch_stateroot_setup(self, ibu, &task).await,
+            TaskKind::Precache => seed::launch_precache(self, ibu, &task).await,
+        };
+        started.map_err(|message| crate::error::Error::Message {
+            message,
+            category: lca_core::Category::NodeState,
+        })
+    }
+
+    /// The node's files, through this work's executor (dry run honoured).
+    fn fs(&self) -> lca_hostops::NodeFs<'_> {
+        lca_hostops::NodeFs::new(self.exec.as_ref())
     }
 
     /// A client acting as the node's admin (its `lb-ext.kubeconfig`), for the dry runs of

@@ -230,7 +230,7 @@ pub async fn launch_stateroot_setup(
     if auth_file(w).exists() {
         argv.push(format!("--authfile={}", auth_file(w).display()));
     }
-    task.start(&argv, &w.task_env, ibu, w.waker()).await
+    task.start(&argv, &w.task_env, ibu, w.waker()).await.map_err(|e| e.to_string())
 }
 
 /// Compute the image list (§5.5) and start precache.
@@ -349,7 +349,7 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         .paths
         .stateroot_var(&stateroot)
         .join("opt/openshift/kubeconfig-crypto");
-    super::prep::create_private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    w.fs().create_private_dir(&dir).map_err(|e| e.to_string())?;
     let cm: Api<ConfigMap> = Api::namespaced(w.client.clone(), "openshift-config");
     let ca = cm
         .get("admin-kubeconfig-client-ca")
