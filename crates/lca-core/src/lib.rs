@@ -14,6 +14,7 @@ pub mod prep_plan;
 pub mod stage;
 pub mod task;
 pub mod transition;
+pub mod upgrade_plan;
 pub mod version;
 
 pub use category::Category;
