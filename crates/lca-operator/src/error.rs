@@ -142,3 +142,10 @@ mod tests {
         assert_eq!(backoff(e.category(), 3), Duration::from_secs(16));
     }
 }
+
+/// Bridge for the callers still returning `Result<_, String>` while they are converted.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}

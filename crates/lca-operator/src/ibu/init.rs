@@ -24,10 +24,10 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
     }
     // No IBU and no saved copy: an earlier cycle was forgotten (deleted while the operator
     // was down). Its work on the node must not be taken for this cycle's.
-    ctx.work.fresh_start().await.map_err(|message| Error::Node {
-        what: "removing the node work of a forgotten upgrade cycle",
-        message,
-    })?;
+    ctx.work
+        .fresh_start()
+        .await
+        .map_err(|e| e.context("removing the node work of a forgotten upgrade cycle"))?;
     let ibu = ImageBasedUpgrade::new(
         names::IBU,
         ImageBasedUpgradeSpec {

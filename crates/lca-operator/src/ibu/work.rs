@@ -18,7 +18,7 @@ pub trait StageWork: Send + Sync {
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool>;
     /// Before a default IBU is created (none exists and none was saved): remove whatever node
     /// work an earlier, forgotten cycle left, so a new cycle never inherits it.
-    fn fresh_start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn fresh_start(&self) -> BoxFuture<'_, crate::error::Result<()>> {
         Box::pin(async { Ok(()) })
     }
 }

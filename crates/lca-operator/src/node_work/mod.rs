@@ -84,17 +84,18 @@ impl NodeStageWork {
 
     /// A client acting as the node's admin (its `lb-ext.kubeconfig`), for the dry runs of
     /// the user's manifests. Read when needed, so a rotated kubeconfig is picked up.
-    async fn admin_client(&self) -> Result<Client, String> {
+    async fn admin_client(&self) -> crate::error::Result<Client> {
         let rel = lca_api::consts::paths::ADMIN_KUBECONFIG;
-        let fail = |e: String| format!("cannot use the node's admin kubeconfig /{rel}: {e}");
-        let text =
-            std::fs::read_to_string(self.exec.node().paths.host(rel)).map_err(|e| fail(e.to_string()))?;
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(e.to_string()))?;
+        let fail = |e: &dyn std::fmt::Display| {
+            crate::error::Error::state(format!("cannot use the node's admin kubeconfig /{rel}: {e}"))
+        };
+        let text = self.fs().read_string(&self.exec.node().paths.host(rel)).map_err(|e| fail(&e))?;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(&e))?;
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| fail(e.to_string()))?;
-        Client::try_from(config).map_err(|e| fail(e.to_string()))
+                .map_err(|e| fail(&e))?;
+        Client::try_from(config).map_err(|e| fail(&e))
     }
 
     fn workspace(&self) -> PathBuf {
@@ -125,18 +126,18 @@ impl StageWork for NodeStageWork {
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
         Box::pin(cleanup::idle(self, ibu, finalize))
     }
-    fn fresh_start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn fresh_start(&self) -> BoxFuture<'_, crate::error::Result<()>> {
         Box::pin(async {
             // Every Prep creates the workspace before any node work, and every cleanup
             // removes it last: without it, no cycle left anything.
-            if !self.workspace().exists() {
+            if !self.fs().exists(&self.workspace())? {
                 return Ok(());
             }
             let errors = cleanup::remove_node_work(self).await;
             if errors.is_empty() {
                 Ok(())
             } else {
-                Err(errors.join("; "))
+                Err(crate::error::Error::state(errors.join("; ")))
             }
         })
     }

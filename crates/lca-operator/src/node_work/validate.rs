@@ -10,6 +10,7 @@ use lca_api::consts::annotations;
 use serde_json::Value;
 
 use super::NodeStageWork;
+use crate::error::{Error, Result};
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -24,7 +25,7 @@ pub async fn get_dynamic(
     plural: &str,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>> {
     let ar = resource(group, version, kind, plural);
     let api: Api<DynamicObject> = match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
@@ -33,10 +34,7 @@ pub async fn get_dynamic(
     match api.get_opt(name).await {
         Ok(obj) => Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
-        Err(e) => Err(format!(
-            "failed to get {kind} {name}: {}",
-            crate::error::api_message(&e)
-        )),
+        Err(e) => Err(Error::api(format!("failed to get {kind} {name}"))(e)),
     }
 }
 
@@ -49,13 +47,13 @@ pub async fn list_dynamic(
     version: &str,
     kind: &str,
     plural: &str,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>> {
     let ar = resource(group, version, kind, plural);
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     listed(kind, api.list(&Default::default()).await)
 }
 
-fn listed(kind: &str, list: kube::Result<ObjectList<DynamicObject>>) -> Result<Vec<Value>, String> {
+fn listed(kind: &str, list: kube::Result<ObjectList<DynamicObject>>) -> Result<Vec<Value>> {
     match list {
         Ok(list) => Ok(list
             .items
@@ -63,10 +61,7 @@ fn listed(kind: &str, list: kube::Result<ObjectList<DynamicObject>>) -> Result<V
             .filter_map(|o| serde_json::to_value(o).ok())
             .collect()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(Vec::new()),
-        Err(e) => Err(format!(
-            "failed to list {kind}: {}",
-            crate::error::api_message(&e)
-        )),
+        Err(e) => Err(Error::api(format!("failed to list {kind}"))(e)),
     }
 }
 
@@ -80,21 +75,19 @@ pub fn str_at(v: &Value, path: &[&str]) -> Option<String> {
 
 /// The container storage mount target (§9.4): from systemd on a real node; a simulated node
 /// declares it in `var/lib/lca-sim/container-storage-target` (default `/var/lib/containers`).
-pub async fn container_storage_target(w: &NodeStageWork) -> Result<String, String> {
+pub async fn container_storage_target(w: &NodeStageWork) -> Result<String> {
     let node = w.exec.node();
     if node.kind == lca_hostops::NodeKind::Simulated {
-        let declared = std::fs::read_to_string(node.paths.host("var/lib/lca-sim/container-storage-target"));
-        return Ok(declared
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "/var/lib/containers".into()));
+        let declared = w
+            .fs()
+            .read_string_optional(&node.paths.host("var/lib/lca-sim/container-storage-target"))?;
+        return Ok(declared.map_or_else(|| "/var/lib/containers".into(), |s| s.trim().to_string()));
     }
-    lca_hostops::systemd::container_storage_mount_target(w.exec.as_ref())
-        .await
-        .map_err(|e| e.to_string())
+    Ok(lca_hostops::systemd::container_storage_mount_target(w.exec.as_ref()).await?)
 }
 
 /// `validateIBUSpec`: every check whose failure makes Prep fail before node work starts.
-pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
+pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
     let cv = get_dynamic(
         &w.client,
         "config.openshift.io",
@@ -105,24 +98,24 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         "version",
     )
     .await?
-    .ok_or("ClusterVersion version not found")?;
+    .ok_or_else(|| Error::state("ClusterVersion version not found"))?;
     let current = cv
         .pointer("/status/desired/version")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current)?;
+    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current).map_err(Error::invalid)?;
     if !ibu.spec.oadp_content.is_empty() {
         super::extra_manifests::check_oadp_available(w)
             .await
-            .map_err(|e| format!("failed to check oadp operator availability: {e}"))?;
+            .map_err(|e| Error::invalid(format!("failed to check oadp operator availability: {e}")))?;
         super::extra_manifests::validate_oadp(w, ibu)
             .await
-            .map_err(|e| format!("failed to validate oadp configMap: {e}"))?;
+            .map_err(|e| Error::invalid(format!("failed to validate oadp configMap: {e}")))?;
     }
     if !ibu.spec.extra_manifests.is_empty() {
         super::extra_manifests::validate_extra_manifests(w, ibu)
             .await
-            .map_err(|e| format!("failed to validate extramanifest cms: {e}"))?;
+            .map_err(|e| Error::invalid(format!("failed to validate extramanifest cms: {e}")))?;
     }
     if let Some(count) = ibu
         .metadata
@@ -132,7 +125,7 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     {
         check_policy_manifest_count(w, ibu, count)
             .await
-            .map_err(|e| format!("failed to validate manifests from policies: {e}"))?;
+            .map_err(|e| Error::invalid(format!("failed to validate manifests from policies: {e}")))?;
     }
     Ok(())
 }
@@ -141,15 +134,17 @@ async fn check_policy_manifest_count(
     w: &NodeStageWork,
     ibu: &ImageBasedUpgrade,
     count: &str,
-) -> Result<(), String> {
-    let expected = lca_core::version::parse_manifest_count(count)?;
-    let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
+) -> Result<()> {
+    let expected = lca_core::version::parse_manifest_count(count).map_err(Error::invalid)?;
+    let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version)
+        .await
+        .map_err(Error::state)?;
     if found == expected {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::invalid(format!(
             "The labeled manifests count found in policies {found} does not match the expected manifests count {count}"
-        ))
+        )))
     }
 }
 
@@ -168,20 +163,20 @@ mod tests {
             "Policy",
             Err(api_error(404, "the server could not find the requested resource")),
         );
-        assert_eq!(got, Ok(vec![]));
+        assert!(got.unwrap().is_empty());
     }
 
     #[test]
     fn a_forbidden_list_is_an_error_with_the_servers_message() {
         let msg = "policies.policy.open-cluster-management.io is forbidden: User \"system:serviceaccount:openshift-lifecycle-agent:lca\" cannot list resource";
         let got = listed("Policy", Err(api_error(403, msg)));
-        assert_eq!(got, Err(format!("failed to list Policy: {msg}")));
+        assert_eq!(got.unwrap_err().to_string(), format!("failed to list Policy: {msg}"));
     }
 
     #[test]
     fn an_unreachable_server_is_an_error() {
         let err = kube::Error::Service("connection refused".into());
-        let got = listed("ClusterServiceVersion", Err(err)).unwrap_err();
+        let got = listed("ClusterServiceVersion", Err(err)).unwrap_err().to_string();
         assert!(
             got.starts_with("failed to list ClusterServiceVersion: ") && got.contains("connection refused"),
             "{got}"
