@@ -86,27 +86,44 @@ enum StageWorkKind {
 
 /// Refused here rather than at start-up so a production build fails before it touches the
 /// API server, and never falls back to the real work for a command line meant for a test.
-fn parse_stage_work(s: &str) -> Result<StageWorkKind, String> {
+fn parse_stage_work(s: &str) -> Result<StageWorkKind, Startup> {
     match s {
         "node" => Ok(StageWorkKind::Node),
         #[cfg(feature = "test-hooks")]
         "test-peer" => Ok(StageWorkKind::TestPeer),
         #[cfg(not(feature = "test-hooks"))]
-        "test-peer" => Err(
+        "test-peer" => Err(Startup(
             "this build has no test hooks (the test peer needs a build with `--features test-hooks`)".into(),
-        ),
-        other => Err(format!("unknown stage work {other:?} (expected node)")),
+        )),
+        other => Err(Startup(format!("unknown stage work {other:?} (expected node)"))),
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, Startup> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+        _ => Err(Startup(format!("invalid duration unit in {s:?} (use ms, s or m)"))),
+    }
+}
+
+/// Why the operator could not start (printed, exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Startup(String);
+
+impl From<String> for Startup {
+    fn from(message: String) -> Self {
+        Startup(message)
+    }
+}
+
+impl From<lca_hostops::Error> for Startup {
+    fn from(e: lca_hostops::Error) -> Self {
+        Startup(e.to_string())
     }
 }
 
@@ -123,7 +140,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args) -> Result<(), Startup> {
     let started = Instant::now();
     let config = Config::infer().await.map_err(|e| {
         format!("no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG/~/.kube/config ({e})")
@@ -134,19 +151,19 @@ async fn run(args: Args) -> Result<(), String> {
 
     let paths = HostPaths::new(&args.host_root);
     let lca_dir = paths.lca_dir();
-    std::fs::create_dir_all(&lca_dir).map_err(|e| format!("cannot create {}: {e}", lca_dir.display()))?;
     let simulated = match args.node.as_str() {
         "real" => false,
         "simulated" => true,
-        other => return Err(format!("unknown --node {other:?} (expected real or simulated)")),
+        other => return Err(Startup(format!("unknown --node {other:?} (expected real or simulated)"))),
     };
     if !simulated && args.job_image.is_none() {
-        return Err(
+        return Err(Startup(
             "a real node needs --job-image (or PRECACHE_WORKLOAD_IMG): its long-running work runs as Jobs"
                 .into(),
-        );
+        ));
     }
     let exec = context::node_executor(&paths, simulated);
+    lca_hostops::NodeFs::new(exec.as_ref()).create_private_dir(&lca_dir)?;
     let lca_cli = match args.lca_cli.clone() {
         Some(p) => p,
         None => std::env::current_exe()
@@ -222,7 +239,7 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 /// Retry the API server with back-off until it answers or `limit` passes.
-async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<(), String> {
+async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<(), Startup> {
     let start = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
@@ -232,10 +249,10 @@ async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<
                 return Ok(());
             }
             Err(e) if start.elapsed() + delay > limit => {
-                return Err(format!(
+                return Err(Startup(format!(
                     "API server {server} unreachable after {}s: {e}",
                     limit.as_secs()
-                ));
+                )));
             }
             Err(e) => {
                 warn!(server, error = %e, retry_in = ?delay, "API server not reachable yet");

@@ -392,8 +392,28 @@ async fn measure_prep(
 ) -> Result<PrepResult, String> {
     let patch =
         serde_json::json!({"spec": {"stage": "Prep", "seedImageRef": {"image": seed, "version": VERSION}}});
+    // A watch sees the first status write with PrepInProgress, however short the sample
+    // interval of the loop below.
+    let (tx, in_progress) = tokio::sync::oneshot::channel::<Instant>();
+    let watch = tokio::spawn({
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let stream = watcher(ibus.clone(), watcher::Config::default().fields("metadata.name=upgrade"));
+        async move {
+            let mut stream = std::pin::pin!(stream.applied_objects());
+            while let Some(Ok(ibu)) = stream.next().await {
+                if has(&ibu, "PrepInProgress", "True") {
+                    let _ = tx.send(Instant::now());
+                    return;
+                }
+            }
+        }
+    });
+    // The watch's initial list must be in before the patch, or its first event is the patch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let patched = SystemTime::now();
     let start = Instant::now();
+    let mut in_progress = Some(in_progress);
     ibus.patch("upgrade", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(err("patching the IBU to Prep"))?;
@@ -422,7 +442,14 @@ async fn measure_prep(
             peak.tree_kib = peak.tree_kib.max(tree);
         }
         if let Ok(Some(ibu)) = ibus.get_opt("upgrade").await {
+            if let Some(rx) = in_progress.as_mut()
+                && let Ok(at) = rx.try_recv()
+            {
+                out("prep_patch_to_in_progress_ms", format!("{:.1}", (at - start).as_secs_f64() * 1000.0));
+                in_progress = None;
+            }
             if has(&ibu, "PrepCompleted", "True") {
+                watch.abort();
                 return Ok(PrepResult {
                     wall: start.elapsed(),
                     patched,
