@@ -59,6 +59,7 @@ pub async fn serve(listener: TcpListener, ready: Readiness) {
                 "HTTP/1.1 {code}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            // A prober that hung up gets no answer; the next probe asks again.
             let _ = stream.write_all(response.as_bytes()).await;
         });
     }

@@ -213,6 +213,7 @@ async fn run(args: Args) -> Result<(), Startup> {
     let shutdown = {
         let mut rx = stop_rx.clone();
         async move {
+            // An error means the sender is gone, which is a stop as well.
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
@@ -220,6 +221,7 @@ async fn run(args: Args) -> Result<(), Startup> {
     tokio::spawn(seedgen::run(ctx.clone(), {
         let mut rx = stop_rx.clone();
         async move {
+            // An error means the sender is gone, which is a stop as well.
             let _ = rx.wait_for(|stop| *stop).await;
         }
     }));
@@ -228,6 +230,7 @@ async fn run(args: Args) -> Result<(), Startup> {
 
     wait_for_signal().await;
     info!("shutting down");
+    // Fails only when every controller has already stopped.
     let _ = stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(8), controller)
         .await

@@ -38,6 +38,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]| {
+            // Writing to a String cannot fail.
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (labels, v) in samples {
                 let _ = writeln!(out, "{name}{labels} {v}");

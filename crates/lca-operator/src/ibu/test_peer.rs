@@ -37,6 +37,8 @@ impl TestPeerStageWork {
 
     fn script(&self, name: &str) -> String {
         let dir = self.dir();
+        // A test peer (test-hooks builds only): the tests read calls.log, so a failed write
+        // shows up as a failed assertion there, not here.
         let _ = std::fs::create_dir_all(&dir);
         let line = format!("{name}\n");
         let _ = std::fs::OpenOptions::new()

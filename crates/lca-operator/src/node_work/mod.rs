@@ -46,6 +46,7 @@ impl NodeStageWork {
     fn waker(&self) -> impl FnOnce() + Send + 'static {
         let wake = self.wake.clone();
         move || {
+            // Fails only when the controller has stopped: nobody is left to wake.
             let _ = wake.send(());
         }
     }
