@@ -137,12 +137,17 @@ fn facts_of(facts: &PrepFacts, kind: TaskKind) -> &TaskFacts {
 
 /// Validate everything, clean up images, start stateroot setup.
 async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
-    let target = match super::validate::container_storage_target(w).await {
+    // Independent checks at once; their failures are still reported in the spec's order.
+    let (target, spec) = futures::join!(
+        super::validate::container_storage_target(w),
+        super::validate::validate_spec(w, ibu)
+    );
+    let target = match target {
         Ok(t) if !t.is_empty() => t,
         Ok(_) => return prep_plan::blocked(Blocker::NoStorageTarget(None)),
         Err(e) => return prep_plan::blocked(Blocker::NoStorageTarget(Some(&e.to_string()))),
     };
-    if let Err(e) = super::validate::validate_spec(w, ibu).await {
+    if let Err(e) = spec {
         return prep_plan::blocked(Blocker::InvalidSpec(&e.to_string()));
     }
     let workspace = w.workspace();

@@ -92,29 +92,39 @@ pub async fn validate_seed(
         write_private(&auth_file(w), json)?;
     }
     let (reg, reference) = registry_client(w, &ibu.spec.seed_image_ref.image, auth.as_deref())?;
-    let info = reg.inspect(&reference).await.map_err(|e| {
+    // The registry and the API server answer independently: ask both at once.
+    let (info, facts) = futures::join!(reg.inspect(&reference), cluster_facts(w, storage_target));
+    let info = info.map_err(|e| {
         if e.category().is_retryable() {
             SeedCheckError::Transient(e.to_string())
         } else {
             SeedCheckError::Invalid(e.to_string())
         }
     })?;
-    let facts = cluster_facts(w, storage_target).await?;
+    let facts = facts?;
     Ok(check_seed_labels(&info.labels, &facts)?)
 }
 
 async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<ClusterFacts, String> {
     let c = &w.client;
-    let proxy = get_dynamic(
-        c,
-        "config.openshift.io",
-        "v1",
-        "Proxy",
-        "proxies",
-        None,
-        "cluster",
-    )
-    .await?;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "openshift-config");
+    let bundle = |name: String| {
+        let cms = cms.clone();
+        async move {
+            cms.get_opt(&name).await.map_err(|e| api_message(&e)).map(|cm| {
+                cm.and_then(|cm| cm.data)
+                    .and_then(|d| d.get("ca-bundle.crt").cloned())
+                    .is_some_and(|s| !s.is_empty())
+            })
+        }
+    };
+    // Independent reads at once: each is a round trip to the API server.
+    let (proxy, has_user_ca_bundle, has_fips) = futures::join!(
+        get_dynamic(c, "config.openshift.io", "v1", "Proxy", "proxies", None, "cluster"),
+        bundle("user-ca-bundle".into()),
+        node_fips(w),
+    );
+    let (proxy, has_user_ca_bundle, has_fips) = (proxy?, has_user_ca_bundle?, has_fips?);
     let proxy_field = |f: &str| {
         proxy
             .as_ref()
@@ -128,18 +138,6 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
         .as_ref()
         .and_then(|p| str_at(p, &["spec", "trustedCA", "name"]))
         .unwrap_or_default();
-    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "openshift-config");
-    let bundle = |name: String| {
-        let cms = cms.clone();
-        async move {
-            cms.get_opt(&name).await.map_err(|e| api_message(&e)).map(|cm| {
-                cm.and_then(|cm| cm.data)
-                    .and_then(|d| d.get("ca-bundle.crt").cloned())
-                    .is_some_and(|s| !s.is_empty())
-            })
-        }
-    };
-    let has_user_ca_bundle = bundle("user-ca-bundle".into()).await?;
     let proxy_trusted_ca_has_content = if trusted_ca.is_empty() {
         false
     } else {
@@ -147,7 +145,7 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
     };
     Ok(ClusterFacts {
         has_proxy,
-        has_fips: node_fips(w).await?,
+        has_fips,
         has_user_ca_bundle,
         proxy_trusted_ca_name: trusted_ca,
         proxy_trusted_ca_has_content,
