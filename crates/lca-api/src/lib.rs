@@ -5,6 +5,7 @@
 //! This crate sits at the bottom of the workspace (`api ← core ← hostops/seed ← operator/cli`)
 //! and does no I/O, so any binary or test can depend on it without the client stack.
 
+pub mod cli_args;
 pub mod consts;
 pub mod crd;
 pub mod files;

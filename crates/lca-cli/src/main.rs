@@ -105,3 +105,44 @@ pub(crate) fn credentials(
         None => Ok(lca_seed::Credentials::Anonymous),
     }
 }
+
+#[cfg(test)]
+mod argv_tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+    use lca_api::cli_args::{PrecacheArgs, StaterootSetupArgs};
+
+    use super::{Cli, Command};
+
+    fn parse(argv: Vec<String>) -> Cli {
+        let full = ["lca-cli".to_string(), "--host-root=/host".into()].into_iter().chain(argv);
+        Cli::try_parse_from(full).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// What the operator writes is what this binary reads, field by field.
+    #[test]
+    fn the_operators_argv_parses_back_to_the_same_args() {
+        let mut s = StaterootSetupArgs::new("reg:5000/seed:1".into(), "4.18.0".into(), "/w/s.json".into());
+        for (authfile, cfg, simulated, pull) in [
+            (None, None, false, Duration::from_secs(1800)),
+            (Some("/w/auth".into()), Some(r#"{"a":1, "b":"x y"}"#.to_string()), true, Duration::from_millis(1500)),
+        ] {
+            s.authfile = authfile;
+            s.autorollback_config_json = cfg;
+            s.simulated = simulated;
+            s.pull_timeout = pull;
+            let Command::StaterootSetup(got) = parse(s.to_argv()).command else { panic!("not stateroot-setup") };
+            assert_eq!(got, s);
+        }
+        let mut p = PrecacheArgs::new("/w/images".into(), "/w/status.json".into());
+        for (tls, best, parallel) in [(true, false, 10), (false, true, 3)] {
+            p.tls_verify = tls;
+            p.best_effort = best;
+            p.parallel = parallel;
+            p.authfile = best.then(|| "/var/lib/kubelet/config.json".into());
+            let Command::Precache(got) = parse(p.to_argv()).command else { panic!("not precache") };
+            assert_eq!(got, p);
+        }
+    }
+}

@@ -75,26 +75,7 @@ impl BoundedPull {
     }
 }
 
-/// A duration flag: `600`, `600s`, `10m`, `1h` or `500ms` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 600s, 10m, 500ms)"))?;
-    let d = match unit.trim() {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s, m or h)")),
-    };
-    if d.is_zero() {
-        return Err("a timeout must be longer than zero".into());
-    }
-    Ok(d)
-}
+pub use lca_api::cli_args::parse_duration;
 
 #[cfg(test)]
 mod tests {

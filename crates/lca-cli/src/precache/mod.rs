@@ -27,45 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bounded::{BoundedPull, parse_duration};
+use bounded::BoundedPull;
 use lca_hostops::podman::PullOptions;
 use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor};
-use lca_seed::{Error, Result};
+use crate::error::{Error, Result};
 
-/// Arguments of `precache`.
-#[derive(clap::Args, Debug)]
-pub struct PrecacheArgs {
-    /// Images to pull, one a line (upstream: the ConfigMap's `images.txt`).
-    #[arg(long, env = "PRECACHE_SPEC_FILE")]
-    pub images_file: PathBuf,
-    /// Progress (`PrecacheStatus` JSON), rewritten atomically after each image.
-    #[arg(long)]
-    pub status_file: PathBuf,
-    /// Docker auth JSON (a path this process sees; on a real node under `--host-root`).
-    /// Default: the node's `/var/lib/kubelet/config.json` when it exists.
-    #[arg(long)]
-    pub authfile: Option<PathBuf>,
-    /// Pulls in flight at once.
-    #[arg(long, env = "MAX_PULL_THREADS", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-    /// Limit of one `podman pull` attempt (`600`, `600s`, `10m`, `500ms`); the attempt is
-    /// killed when it elapses and counts as failed.
-    #[arg(long, env = "PRECACHE_PULL_TIMEOUT", default_value = "600s", value_parser = parse_duration)]
-    pub pull_timeout: Duration,
-    /// Attempts per image (upstream: 5); `manifest unknown` is never retried.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub pull_attempts: u32,
-    /// Succeed even if some images could not be pulled.
-    #[arg(long)]
-    pub best_effort: bool,
-    /// Verify registry TLS (`--tls-verify false` for plain-HTTP test registries).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
-    /// The node under `--host-root` is simulated: private vfs storage (see module docs).
-    #[arg(long)]
-    pub simulated: bool,
-}
+pub use lca_api::cli_args::PrecacheArgs;
 
 /// The storage config of a simulated node's podman (see the module header).
 pub fn sim_storage_conf(paths: &HostPaths) -> PathBuf {

@@ -29,58 +29,27 @@ pub mod status;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use lca_hostops::ostree::{self, Deployment};
 use lca_hostops::stateroot_work;
 use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind};
 use lca_seed::layout::files as seed_files;
-use lca_seed::{Error, RegistryTimeouts, Result};
+use crate::error::{Error, Result};
+use lca_seed::RegistryTimeouts;
 use serde::{Deserialize, Serialize};
 
 use seed::Seed;
 use status::{Markers, Phase, Reporter};
 
-/// Arguments of `stateroot-setup`.
-#[derive(clap::Args, Debug)]
-pub struct StaterootSetupArgs {
-    /// Seed image reference.
-    #[arg(long)]
-    pub image: String,
-    /// Target OCP version (the CR's `seedImageRef.version`); names the stateroot.
-    #[arg(long)]
-    pub version: String,
-    /// Docker auth JSON for the seed's registry (a path this process sees; on a real node it
-    /// must be under `--host-root`, because podman reads it inside the node's root).
-    #[arg(long)]
-    pub authfile: Option<PathBuf>,
-    /// Progress and outcome, JSON, rewritten atomically.
-    #[arg(long)]
-    pub status_file: PathBuf,
-    /// `AutoRollbackConfig` JSON computed by the operator (§6.7); spec defaults if absent.
-    #[arg(long)]
-    pub autorollback_config_json: Option<String>,
-    /// The node under `--host-root` is simulated (ostree runs for real; no podman mount).
-    #[arg(long)]
-    pub simulated: bool,
-    /// Real node: limit of one `podman pull` attempt of the seed (3 attempts).
-    #[arg(long, default_value = "30m", value_parser = crate::precache::bounded::parse_duration)]
-    pub pull_timeout: Duration,
-    /// Simulated node: longest silence of the registry during the seed pull (lca-seed's
-    /// read timeout; a slow but flowing download is never cut).
-    #[arg(long, default_value = "30s", value_parser = crate::precache::bounded::parse_duration)]
-    pub registry_read_timeout: Duration,
-}
+pub use lca_api::cli_args::StaterootSetupArgs;
 
-impl StaterootSetupArgs {
-    /// lca-seed's timeouts for the simulated pull; the metadata cap stays above the read one.
-    fn registry_timeouts(&self) -> RegistryTimeouts {
-        let defaults = RegistryTimeouts::default();
-        RegistryTimeouts {
-            read: self.registry_read_timeout,
-            metadata: defaults.metadata.max(self.registry_read_timeout * 2),
-            ..defaults
-        }
+/// lca-seed's timeouts for the simulated pull; the metadata cap stays above the read one.
+fn registry_timeouts(args: &StaterootSetupArgs) -> RegistryTimeouts {
+    let defaults = RegistryTimeouts::default();
+    RegistryTimeouts {
+        read: args.registry_read_timeout,
+        metadata: defaults.metadata.max(args.registry_read_timeout * 2),
+        ..defaults
     }
 }
 
@@ -88,10 +57,6 @@ impl StaterootSetupArgs {
 struct RunKey {
     image: String,
     version: String,
-}
-
-pub(crate) fn host_err(e: lca_hostops::Error) -> Error {
-    Error::Invalid(e.to_string())
 }
 
 /// `p` (a path this process sees) as the node's commands see it: podman reads `--authfile`
@@ -198,7 +163,7 @@ impl Setup<'_> {
             self.markers
                 .reset()
                 .map_err(Error::io("removing old markers", self.markers.dir()))?;
-            stateroot_work::remove_work_dir(&self.paths).map_err(host_err)?;
+            stateroot_work::remove_work_dir(&self.paths)?;
         }
         status::write_json_atomic(&key_path, &key).map_err(Error::io("writing", &key_path))
     }
@@ -211,14 +176,14 @@ impl Setup<'_> {
             return Ok(());
         }
         self.step.set("check-node");
-        ostree::remount_sysroot_rw(self.exec).await.map_err(host_err)?;
+        ostree::remount_sysroot_rw(self.exec).await?;
         let booted = deploy::booted(self.exec, &self.stateroot).await?;
 
         let pull = self.begin("pull");
         let work = stateroot_work::work_dir(&self.paths);
         let seed = if self.args.simulated {
             let target = work.join("seed");
-            let timeouts = self.args.registry_timeouts();
+            let timeouts = registry_timeouts(self.args);
             seed::unpack(&self.args.image, self.args.authfile.as_ref(), &target, timeouts).await?
         } else {
             let authfile = self
@@ -236,7 +201,7 @@ impl Setup<'_> {
         if result.is_ok() {
             self.begin("cleanup");
             seed::release(self.exec, &seed).await;
-            stateroot_work::remove_work_dir(&self.paths).map_err(host_err)?;
+            stateroot_work::remove_work_dir(&self.paths)?;
             self.finish("cleanup")?;
             self.markers
                 .mark("complete")
@@ -289,7 +254,7 @@ impl Setup<'_> {
         }
         let new: Deployment = deploy::find(self.exec, &self.stateroot, &sd.refspec)
             .await?
-            .ok_or_else(|| Error::Invalid(format!("no deployment of the seed in {}", self.stateroot)))?;
+            .ok_or_else(|| Error::NodeState(format!("no deployment of the seed in {}", self.stateroot)))?;
         let dep_dir = new.dir(&self.paths);
         if self.begin("origin") {
             let dst = self

@@ -7,6 +7,7 @@
 
 mod cleanup;
 mod extra_manifests;
+mod launch;
 mod manifest_decode;
 mod prep;
 mod seed;
@@ -63,19 +64,6 @@ impl NodeStageWork {
                 kind.job_name(),
             )),
         }
-    }
-
-    /// Start `kind` for `ibu` (its argv comes from `seed`, which knows the seed's files).
-    async fn launch(&self, ibu: &ImageBasedUpgrade, kind: TaskKind) -> crate::error::Result<()> {
-        let task = self.task(kind);
-        let started = match kind {
-            TaskKind::StaterootSetup => seed::launch_stateroot_setup(self, ibu, &task).await,
-            TaskKind::Precache => seed::launch_precache(self, ibu, &task).await,
-        };
-        started.map_err(|message| crate::error::Error::Message {
-            message,
-            category: lca_core::Category::NodeState,
-        })
     }
 
     /// The node's files, through this work's executor (dry run honoured).

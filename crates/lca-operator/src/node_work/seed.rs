@@ -1,23 +1,20 @@
 //! Prep's seed-facing steps: credentials for the seed registry, the label checks before
-//! anything is pulled (spec §5.2), launching stateroot setup and precache as `lca-cli` tasks
-//! (§5.4, §5.5), and the kubeconfig crypto backup into the new stateroot.
+//! anything is pulled (spec §5.2), and the kubeconfig crypto backup into the new stateroot
+//! (§5.4 step 5). Launching the tasks is `launch.rs`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
 use kube::api::Api;
 use lca_api::ImageBasedUpgrade;
 use lca_api::files::SeedClusterInfo;
-use lca_core::precache_plan::{RegistryFacts, image_list, registry_host};
 use lca_seed::checks::{ClusterFacts, check_seed_labels};
 use lca_seed::{Credentials, SeedRegistry, parse_reference};
 
 use super::NodeStageWork;
-use super::validate::{get_dynamic, list_dynamic, str_at};
-use crate::error::api_message;
-use crate::tasks::Task;
+use super::validate::{get_dynamic, str_at};
+use crate::error::{Error, Result, api_message};
 
 /// Where the seed pull secret is written for the stateroot task (0600, removed after).
 pub fn auth_file(w: &NodeStageWork) -> PathBuf {
@@ -26,38 +23,31 @@ pub fn auth_file(w: &NodeStageWork) -> PathBuf {
 
 /// The docker auth JSON for the seed: `pullSecretRef`'s `.dockerconfigjson`, else the node's
 /// kubelet pull secret, else none (anonymous).
-async fn seed_auth(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<Vec<u8>>, String> {
+async fn seed_auth(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<Vec<u8>>> {
     if let Some(r) = &ibu.spec.seed_image_ref.pull_secret_ref {
         let api: Api<Secret> = Api::namespaced(w.client.clone(), &w.namespace);
-        let secret = api.get(&r.name).await.map_err(|e| {
-            format!(
-                "failed to get pull secret {}/{}: {}",
-                w.namespace,
-                r.name,
-                api_message(&e)
-            )
-        })?;
+        let secret = api
+            .get(&r.name)
+            .await
+            .map_err(Error::api(format!("failed to get pull secret {}/{}", w.namespace, r.name)))?;
         let data = secret.data.unwrap_or_default();
         let json = data.get(".dockerconfigjson").ok_or_else(|| {
-            format!(
-                "pull secret {}/{} has no .dockerconfigjson key",
-                w.namespace, r.name
-            )
+            Error::invalid(format!("pull secret {}/{} has no .dockerconfigjson key", w.namespace, r.name))
         })?;
         return Ok(Some(json.0.clone()));
     }
-    Ok(std::fs::read(w.exec.node().paths.host("var/lib/kubelet/config.json")).ok())
+    Ok(w.fs().read_optional(&w.exec.node().paths.host("var/lib/kubelet/config.json"))?)
 }
 
 fn registry_client(
     w: &NodeStageWork,
     image: &str,
     auth: Option<&[u8]>,
-) -> Result<(SeedRegistry, oci_client::Reference), String> {
-    let reference = parse_reference(image).map_err(|e| e.to_string())?;
+) -> Result<(SeedRegistry, oci_client::Reference)> {
+    let reference = parse_reference(image)?;
     let registry = reference.resolve_registry().to_string();
     let creds = match auth {
-        Some(json) => Credentials::from_auth_json(json, &registry).map_err(|e| e.to_string())?,
+        Some(json) => Credentials::from_auth_json(json, &registry)?,
         None => Credentials::Anonymous,
     };
     let plain_http = lca_seed::registry::is_loopback(&registry);
@@ -73,9 +63,11 @@ pub enum SeedCheckError {
     Invalid(String),
 }
 
-impl From<String> for SeedCheckError {
-    fn from(e: String) -> Self {
-        Self::Invalid(e)
+/// Anything but the registry's answer (the pull secret, the cluster's facts) fails Prep:
+/// upstream retries only the inspection.
+impl From<Error> for SeedCheckError {
+    fn from(e: Error) -> Self {
+        Self::Invalid(e.to_string())
     }
 }
 
@@ -89,7 +81,7 @@ pub async fn validate_seed(
 ) -> Result<SeedClusterInfo, SeedCheckError> {
     let auth = seed_auth(w, ibu).await?;
     if let Some(json) = &auth {
-        write_private(&auth_file(w), json)?;
+        w.fs().write_private(&auth_file(w), json).map_err(Error::from)?;
     }
     let (reg, reference) = registry_client(w, &ibu.spec.seed_image_ref.image, auth.as_deref())?;
     // The registry and the API server answer independently: ask both at once.
@@ -102,16 +94,16 @@ pub async fn validate_seed(
         }
     })?;
     let facts = facts?;
-    Ok(check_seed_labels(&info.labels, &facts)?)
+    check_seed_labels(&info.labels, &facts).map_err(|e| SeedCheckError::Invalid(e.to_string()))
 }
 
-async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<ClusterFacts, String> {
+async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<ClusterFacts> {
     let c = &w.client;
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "openshift-config");
     let bundle = |name: String| {
         let cms = cms.clone();
         async move {
-            cms.get_opt(&name).await.map_err(|e| api_message(&e)).map(|cm| {
+            cms.get_opt(&name).await.map_err(|e| Error::state(api_message(&e))).map(|cm| {
                 cm.and_then(|cm| cm.data)
                     .and_then(|d| d.get("ca-bundle.crt").cloned())
                     .is_some_and(|s| !s.is_empty())
@@ -154,14 +146,14 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
 }
 
 /// `spec.fips` of the MachineConfig the single node currently runs.
-async fn node_fips(w: &NodeStageWork) -> Result<bool, String> {
+async fn node_fips(w: &NodeStageWork) -> Result<bool> {
     let nodes: Api<Node> = Api::all(w.client.clone());
     let list = nodes
         .list(&Default::default())
         .await
-        .map_err(|e| format!("failed to list nodes: {}", api_message(&e)))?;
+        .map_err(Error::api("failed to list nodes"))?;
     if list.items.len() != 1 {
-        return Err(format!("expected exactly one node, found {}", list.items.len()));
+        return Err(Error::state(format!("expected exactly one node, found {}", list.items.len())));
     }
     let node = &list.items[0];
     let Some(mc) = node
@@ -187,159 +179,8 @@ async fn node_fips(w: &NodeStageWork) -> Result<bool, String> {
         .unwrap_or(false))
 }
 
-fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    lca_hostops::fsutil::write_private(path, data)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// `lca-cli --host-root=<root> <subcommand> [--simulated]`.
-fn subcommand_argv(w: &NodeStageWork, subcommand: &str) -> Vec<String> {
-    let mut argv = base_argv(w);
-    argv.push(subcommand.to_string());
-    if w.exec.node().kind == lca_hostops::NodeKind::Simulated {
-        argv.push("--simulated".into());
-    }
-    argv
-}
-
-fn base_argv(w: &NodeStageWork) -> Vec<String> {
-    vec![
-        w.lca_cli.display().to_string(),
-        format!("--host-root={}", w.exec.node().paths.root().display()),
-    ]
-}
-
-pub async fn launch_stateroot_setup(
-    w: &NodeStageWork,
-    ibu: &ImageBasedUpgrade,
-    task: &Task,
-) -> Result<(), String> {
-    let cfg = serde_json::to_string(&lca_core::autorollback::config(ibu)).map_err(|e| e.to_string())?;
-    let mut argv = subcommand_argv(w, "stateroot-setup");
-    argv.extend([
-        format!("--image={}", ibu.spec.seed_image_ref.image),
-        format!("--version={}", ibu.spec.seed_image_ref.version),
-        format!(
-            "--status-file={}",
-            w.workspace().join("stateroot-setup-status.json").display()
-        ),
-        format!("--autorollback-config-json={cfg}"),
-    ]);
-    if auth_file(w).exists() {
-        argv.push(format!("--authfile={}", auth_file(w).display()));
-    }
-    task.start(&argv, &w.task_env, ibu, w.waker()).await.map_err(|e| e.to_string())
-}
-
-/// Compute the image list (§5.5) and start precache.
-pub async fn launch_precache(w: &NodeStageWork, ibu: &ImageBasedUpgrade, task: &Task) -> Result<(), String> {
-    let paths = &w.exec.node().paths;
-    let stateroot = lca_core::version::stateroot_name(&ibu.spec.seed_image_ref.version);
-    let seed_info: SeedClusterInfo =
-        std::fs::read(paths.stateroot_var(&stateroot).join("seed_data/manifest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .or_else(|| {
-                std::fs::read(paths.host("var/tmp/manifest.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-            })
-            .unwrap_or_default();
-    let facts = RegistryFacts {
-        cluster_release_registry: cluster_release_registry(w).await,
-        mirror_sources: mirror_sources(w)
-            .await
-            .map_err(|e| format!("failed to launch precache: {e}"))?,
-        seed_release_registry: seed_info.release_registry.clone(),
-        seed_mirror_registry_configured: seed_info.mirror_registry_configured,
-    };
-    let list = std::fs::read_to_string(paths.host("var/tmp/containers.list")).unwrap_or_default();
-    let images = image_list(&list, &facts)?;
-    let images_file = w.workspace().join("precache-images.txt");
-    std::fs::write(&images_file, images.join("\n") + "\n")
-        .map_err(|e| format!("cannot write the image list: {e}"))?;
-    let mut argv = subcommand_argv(w, "precache");
-    argv.extend([
-        format!("--images-file={}", images_file.display()),
-        format!(
-            "--status-file={}",
-            paths.host(lca_api::consts::paths::PRECACHE_STATUS).display()
-        ),
-        "--parallel=10".to_string(),
-    ]);
-    if images
-        .iter()
-        .all(|i| lca_seed::registry::is_loopback(registry_host(i)))
-    {
-        argv.push("--tls-verify=false".into());
-    }
-    let kubelet_auth = paths.host("var/lib/kubelet/config.json");
-    if kubelet_auth.exists() {
-        argv.push(format!("--authfile={}", kubelet_auth.display()));
-    }
-    if std::env::var("PRECACHE_BEST_EFFORT").is_ok_and(|v| v == "TRUE") {
-        argv.push("--best-effort".into());
-    }
-    task.start(&argv, &w.task_env, ibu, w.waker())
-        .await
-        .map_err(|e| format!("failed to launch precache: {e}"))
-}
-
-async fn cluster_release_registry(w: &NodeStageWork) -> String {
-    let api: Api<Deployment> = Api::namespaced(w.client.clone(), "openshift-cluster-version");
-    let image = api
-        .get_opt("cluster-version-operator")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|d| {
-            d.spec?
-                .template
-                .spec?
-                .containers
-                .first()
-                .and_then(|c| c.image.clone())
-        });
-    image.map(|i| registry_host(&i).to_string()).unwrap_or_default()
-}
-
-async fn mirror_sources(w: &NodeStageWork) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let kinds = [
-        (
-            "operator.openshift.io",
-            "v1alpha1",
-            "ImageContentSourcePolicy",
-            "imagecontentsourcepolicies",
-            "/spec/repositoryDigestMirrors",
-        ),
-        (
-            "config.openshift.io",
-            "v1",
-            "ImageDigestMirrorSet",
-            "imagedigestmirrorsets",
-            "/spec/imageDigestMirrors",
-        ),
-    ];
-    for (group, version, kind, plural, pointer) in kinds {
-        for obj in list_dynamic(&w.client, group, version, kind, plural).await? {
-            for m in obj
-                .pointer(pointer)
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-            {
-                if let Some(src) = m.get("source").and_then(|s| s.as_str()) {
-                    out.push(src.split('/').next().unwrap_or(src).to_string());
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Copy the signer keys and admin CA the new stateroot's recert needs (§5.4 step 5).
-pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<(), String> {
+pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
     let stateroot = lca_core::version::stateroot_name(&ibu.spec.seed_image_ref.version);
     let dir = w
         .exec
@@ -347,21 +188,16 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         .paths
         .stateroot_var(&stateroot)
         .join("opt/openshift/kubeconfig-crypto");
-    w.fs().create_private_dir(&dir).map_err(|e| e.to_string())?;
+    w.fs().create_private_dir(&dir)?;
     let cm: Api<ConfigMap> = Api::namespaced(w.client.clone(), "openshift-config");
     let ca = cm
         .get("admin-kubeconfig-client-ca")
         .await
-        .map_err(|e| {
-            format!(
-                "failed to get configmap openshift-config/admin-kubeconfig-client-ca: {}",
-                api_message(&e)
-            )
-        })?
+        .map_err(Error::api("failed to get configmap openshift-config/admin-kubeconfig-client-ca"))?
         .data
         .and_then(|d| d.get("ca-bundle.crt").cloned())
-        .ok_or("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt")?;
-    write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
+        .ok_or_else(|| Error::state("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt"))?;
+    w.fs().write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
     let keys = [
         (
             "openshift-kube-apiserver-operator",
@@ -389,12 +225,12 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         let secret = api
             .get(name)
             .await
-            .map_err(|e| format!("failed to get secret {ns}/{name}: {}", api_message(&e)))?;
+            .map_err(Error::api(format!("failed to get secret {ns}/{name}")))?;
         let data: BTreeMap<String, k8s_openapi::ByteString> = secret.data.unwrap_or_default();
         let key = data
             .get("tls.key")
-            .ok_or_else(|| format!("secret {ns}/{name} has no tls.key"))?;
-        write_private(&dir.join(file), &key.0)?;
+            .ok_or_else(|| Error::state(format!("secret {ns}/{name} has no tls.key")))?;
+        w.fs().write_private(&dir.join(file), &key.0)?;
     }
     Ok(())
 }
