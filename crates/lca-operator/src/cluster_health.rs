@@ -16,6 +16,8 @@ use lca_api::consts::names;
 use lca_core::health::{self, Cond, Facts, Named, NodeFacts, Oadp, Pool};
 use serde_json::Value;
 
+use crate::error::{Error, Result};
+
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
@@ -123,19 +125,16 @@ async fn list_with<T>(
     ar: ApiResource,
     what: &str,
     map: impl Fn(&DynamicObject) -> T,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>> {
     list_all(client, &ar)
         .await
         .map(|items| items.iter().map(map).collect())
-        .map_err(|e| format!("failed to get {what} list: {}", crate::error::api_message(&e)))
+        .map_err(Error::api(format!("failed to get {what} list")))
 }
 
-async fn sriov(client: &Client) -> Result<Option<Vec<String>>, String> {
+async fn sriov(client: &Client) -> Result<Option<Vec<String>>> {
     match crd_exists(client, names::SRIOV_NODE_STATES_CRD).await {
-        Err(e) => Err(format!(
-            "failed to verify sriov CRD exists: {}",
-            crate::error::api_message(&e)
-        )),
+        Err(e) => Err(Error::api("failed to verify sriov CRD exists")(e)),
         Ok(false) => Ok(None),
         Ok(true) => list_with(client, kinds::sriov_node_state(), "SriovNetworkNodeStates", |o| {
             text(&o.data["status"]["syncStatus"])
@@ -145,14 +144,9 @@ async fn sriov(client: &Client) -> Result<Option<Vec<String>>, String> {
     }
 }
 
-async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
+async fn oadp(client: &Client) -> Result<Option<Oadp>> {
     match crd_exists(client, names::DPA_CRD).await {
-        Err(e) => {
-            return Err(format!(
-                "failed to check DataProtectionApplication CRD: {}",
-                crate::error::api_message(&e)
-            ));
-        }
+        Err(e) => return Err(Error::api("failed to check DataProtectionApplication CRD")(e)),
         Ok(false) => return Ok(None),
         Ok(true) => {}
     }
@@ -161,12 +155,7 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
     let dpas: Vec<Named> = dpas
         .list(&ListParams::default())
         .await
-        .map_err(|e| {
-            format!(
-                "failed to list OADP DataProtectionApplication: {}",
-                crate::error::api_message(&e)
-            )
-        })?
+        .map_err(Error::api("failed to list OADP DataProtectionApplication"))?
         .items
         .iter()
         .map(|o| Named {
@@ -187,37 +176,27 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>, String> {
                     .map(|o| (o.name_any(), text(&o.data["status"]["phase"])))
                     .collect()
             })
-            .map_err(|e| {
-                format!(
-                    "failed to list BackupStorageLocations: {}",
-                    crate::error::api_message(&e)
-                )
-            })
+            .map_err(Error::api("failed to list BackupStorageLocations"))
     };
-    Ok(Some(Oadp { dpas, bsls }))
+    Ok(Some(Oadp { dpas, bsls: bsls.map_err(|e: Error| e.to_string()) }))
 }
 
-async fn single_replica(client: &Client) -> Result<bool, String> {
+async fn single_replica(client: &Client) -> Result<bool> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kinds::infrastructure());
     let infra = api
         .get("cluster")
         .await
         // Sic: the reference's spelling.
-        .map_err(|e| {
-            format!(
-                "failed to get infrastucture CR: {}",
-                crate::error::api_message(&e)
-            )
-        })?;
+        .map_err(Error::api("failed to get infrastucture CR"))?;
     Ok(infra.data["status"]["infrastructureTopology"] == "SingleReplica")
 }
 
-async fn nodes(client: &Client) -> Result<Vec<NodeFacts>, String> {
+async fn nodes(client: &Client) -> Result<Vec<NodeFacts>> {
     let api: Api<Node> = Api::all(client.clone());
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to get node list: {}", crate::error::api_message(&e)))?;
+        .map_err(Error::api("failed to get node list"))?;
     Ok(list
         .items
         .iter()
@@ -236,12 +215,12 @@ async fn nodes(client: &Client) -> Result<Vec<NodeFacts>, String> {
         .collect())
 }
 
-async fn csrs(client: &Client) -> Result<Vec<(String, bool)>, String> {
+async fn csrs(client: &Client) -> Result<Vec<(String, bool)>> {
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to get csr list: {}", crate::error::api_message(&e)))?;
+        .map_err(Error::api("failed to get csr list"))?;
     Ok(list
         .items
         .iter()
@@ -279,35 +258,37 @@ pub async fn observe(client: &Client) -> Facts {
         )),
         csrs(client),
     );
+    // lca-core judges the reads' messages, as the reference's text shows them.
+    let text = |e: Error| e.to_string();
     Facts {
-        cluster_operators,
-        pools,
-        sriov,
-        oadp,
-        single_replica,
-        nodes,
-        csvs,
-        csrs,
+        cluster_operators: cluster_operators.map_err(text),
+        pools: pools.map_err(text),
+        sriov: sriov.map_err(text),
+        oadp: oadp.map_err(text),
+        single_replica: single_replica.map_err(text),
+        nodes: nodes.map_err(text),
+        csvs: csvs.map_err(text),
+        csrs: csrs.map_err(text),
     }
 }
 
 /// Mandatory tier only (post-pivot, before restore).
 #[allow(dead_code)]
-pub async fn check_mandatory(client: &Client) -> Result<(), String> {
-    health::render(&health::mandatory(&observe(client).await)).map_or(Ok(()), Err)
+pub async fn check_mandatory(client: &Client) -> Result<()> {
+    health::render(&health::mandatory(&observe(client).await)).map_or(Ok(()), |e| Err(Error::state(e)))
 }
 
 /// Deferred tier only (post-pivot, after restore).
 #[allow(dead_code)]
-pub async fn check_deferred(client: &Client) -> Result<(), String> {
-    health::render(&health::deferred(&observe(client).await)).map_or(Ok(()), Err)
+pub async fn check_deferred(client: &Client) -> Result<()> {
+    health::render(&health::deferred(&observe(client).await)).map_or(Ok(()), |e| Err(Error::state(e)))
 }
 
 /// Both tiers (Prep, pre-pivot, finalize, seedgen): `Err` carries the reference's text.
-pub async fn check_all(client: &Client) -> Result<(), String> {
+pub async fn check_all(client: &Client) -> Result<()> {
     let result = health::all(&observe(client).await);
     if let Err(e) = &result {
         tracing::info!(failures = %e, "health checks failed");
     }
-    result
+    result.map_err(Error::state)
 }
