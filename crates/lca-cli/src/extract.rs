@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use lca_hostops::archive;
-use lca_seed::{Error, Result};
+use crate::error::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct ExtractArgs {

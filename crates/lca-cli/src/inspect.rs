@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use lca_seed::checks::{ClusterFacts, check_seed_labels};
-use lca_seed::{Error, Result, SeedRegistry};
+use crate::error::{Error, Result};
+use lca_seed::SeedRegistry;
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {

@@ -4,6 +4,7 @@
 //! terminal, JSON otherwise); progress bars only at a terminal.
 
 mod create;
+mod error;
 mod extract;
 mod inspect;
 mod precache;

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use lca_seed::{Result, SeedRegistry};
+use crate::error::Result;
+use lca_seed::SeedRegistry;
 
 #[derive(clap::Args, Debug)]
 pub struct PullArgs {

@@ -239,6 +239,34 @@ pub(crate) async fn spawn_and_wait(
     }
 }
 
+/// Run `cmd` through `exec` from synchronous code (the step closures of `lca-cli create`):
+/// inside a multi-threaded runtime the worker is handed over with `block_in_place`;
+/// elsewhere a small runtime is started for the one command. Same wrapper, same timeout.
+pub fn run_blocking(exec: &dyn crate::Executor, cmd: &Cmd) -> Result<Output> {
+    use tokio::runtime::{Builder, Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(exec.run(cmd)))
+        }
+        // A runtime cannot be blocked on (or dropped) inside another one: the command's own
+        // small runtime lives and dies on a thread of its own.
+        _ => std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|source| Error::Spawn {
+                        command: cmd.display(),
+                        source,
+                    })?;
+                rt.block_on(exec.run(cmd))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid(format!("`{}` panicked", cmd.display()))))
+        }),
+    }
+}
+
 fn tail(out: &Output) -> String {
     let src = if out.stderr.trim().is_empty() {
         &out.stdout
@@ -295,6 +323,21 @@ mod tests {
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert!(!marker.exists(), "a grandchild outlived the timeout");
+    }
+
+    #[test]
+    fn run_blocking_works_without_and_inside_a_runtime() {
+        let exec = crate::LocalExecutor::new("/");
+        let out = run_blocking(&exec, &Cmd::new("echo").arg("hi")).unwrap();
+        assert_eq!(out.stdout, "hi\n");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let err = rt.block_on(async {
+            run_blocking(&exec, &Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200)))
+        });
+        assert!(matches!(err, Err(Error::Timeout { .. })), "{err:?}");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let out = rt.block_on(async { run_blocking(&exec, &Cmd::new("true")) }).unwrap();
+        assert!(out.success());
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use lca_api::files::SeedClusterInfo;
 use lca_hostops::HostPaths;
 use lca_seed::layout::files;
-use lca_seed::{Error, Progress, Result, SeedRegistry};
+use crate::error::{Error, Result};
+use lca_seed::{Progress, SeedRegistry};
 
 pub use node::{NodeOps, RealNode, SimulatedNode};
 

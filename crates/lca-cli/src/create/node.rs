@@ -5,9 +5,11 @@
 //! real and the rest is recorded in `<root>/sim/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
-use lca_seed::{Error, Result};
+use lca_hostops::{Cmd, LocalExecutor};
+
+use crate::error::{Error, Result};
 
 /// Node operations of seed creation.
 pub trait NodeOps {
@@ -25,29 +27,25 @@ pub trait NodeOps {
     fn rpm_ostree_status(&self) -> Result<String>;
 }
 
-/// Run `argv`, returning stdout; the error names the command and the tail of stderr.
+/// Limit of one node command of `create` (`crictl`, `systemctl`, `ostree admin status`).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+/// Limit of the recert force-expire container (it walks every certificate of the node).
+pub const RECERT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Run `argv` through lca-hostops' command wrapper (killed after [`COMMAND_TIMEOUT`]),
+/// returning stdout; the error names the command and the tail of stderr.
 pub fn run(argv: &[&str]) -> Result<String> {
-    let shown = argv.join(" ");
+    run_for(argv, COMMAND_TIMEOUT)
+}
+
+fn run_for(argv: &[&str], timeout: Duration) -> Result<String> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| Error::Invalid("empty command".into()))?;
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .map_err(|e| Error::Command {
-            argv: shown.clone(),
-            message: e.to_string(),
-        })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Command {
-            argv: shown,
-            message: format!("{}: {}", out.status, tail.join(" | ")),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let cmd = Cmd::new(*prog).args(args).timeout(timeout);
+    // lca-cli create runs in the host's namespaces already: commands run directly.
+    let exec = LocalExecutor::new("/");
+    Ok(lca_hostops::command::run_blocking(&exec, &cmd)?.stdout)
 }
 
 /// A real node: lca-cli runs in the host's namespaces (the imager container is
@@ -110,7 +108,7 @@ impl NodeOps for RealNode {
             .unwrap_or_default();
         let volume = format!("{dir}:{dir}");
         let env = format!("RECERT_CONFIG={cfg}");
-        run(&[
+        run_for(&[
             "podman",
             "run",
             "--rm",
@@ -129,7 +127,7 @@ impl NodeOps for RealNode {
             "-e",
             &env,
             recert_image,
-        ])
+        ], RECERT_TIMEOUT)
         .map(|_| ())
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use lca_seed::layout::files;
 use lca_seed::treetar::write_tgz;
-use lca_seed::{Error, Result};
+use crate::error::{Error, Result};
 
 use super::Ctx;
 

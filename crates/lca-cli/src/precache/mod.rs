@@ -78,7 +78,7 @@ pub async fn run(host_root: &Path, args: &PrecacheArgs) -> Result<()> {
     }
     exec.run(&Cmd::new("podman").arg("version").read_only())
         .await
-        .map_err(|e| Error::Invalid(format!("podman is not usable on the node: {e}")))?;
+        .map_err(Error::host("podman is not usable on the node"))?;
     let authfile = match &args.authfile {
         Some(p) => Some(crate::stateroot_setup::node_path(exec.as_ref(), p)?),
         None => {

@@ -17,17 +17,16 @@ use std::path::Path;
 use lca_hostops::Executor;
 use lca_hostops::ostree::{self, DeployOptions, Deployment};
 use lca_hostops::sim::BootedRef;
-use lca_seed::{Error, Result};
+use crate::error::{Error, Result};
 
-use super::host_err;
 
 /// The booted deployment, which must stay the default; refuses a setup into the booted
 /// stateroot (it would deploy over the running system's stateroot).
 pub async fn booted(exec: &dyn Executor, new_stateroot: &str) -> Result<BootedRef> {
-    let status = ostree::status(exec).await.map_err(host_err)?;
+    let status = ostree::status(exec).await.map_err(Error::from)?;
     let booted = status
         .booted()
-        .ok_or_else(|| host_err(lca_hostops::Error::NoBootedDeployment))?;
+        .ok_or_else(|| Error::from(lca_hostops::Error::NoBootedDeployment))?;
     if booted.stateroot == new_stateroot {
         return Err(Error::Invalid(format!(
             "stateroot {new_stateroot} is the booted stateroot; cannot set it up again"
@@ -41,16 +40,16 @@ pub async fn booted(exec: &dyn Executor, new_stateroot: &str) -> Result<BootedRe
 pub async fn pull_local(exec: &dyn Executor, repo_cmd_path: &Path, commit: &str) -> Result<()> {
     ostree::pull_local(exec, repo_cmd_path, &[commit])
         .await
-        .map_err(host_err)
+        .map_err(Error::from)
 }
 
 pub async fn os_init(exec: &dyn Executor, stateroot: &str) -> Result<()> {
-    ostree::os_init(exec, stateroot).await.map_err(host_err)
+    ostree::os_init(exec, stateroot).await.map_err(Error::from)
 }
 
 /// The deployment of `commit` in `stateroot`, if there is one.
 pub async fn find(exec: &dyn Executor, stateroot: &str, commit: &str) -> Result<Option<Deployment>> {
-    let status = ostree::status(exec).await.map_err(host_err)?;
+    let status = ostree::status(exec).await.map_err(Error::from)?;
     Ok(status
         .of_stateroot(stateroot)
         .find(|d| d.checksum == commit)
@@ -70,7 +69,7 @@ pub async fn deploy(
         tracing::info!(deployment = %d.id(), "seed commit already deployed; reusing it");
         return Ok(());
     }
-    let not_as_default = ostree::supports_set_default(exec).await.map_err(host_err)?;
+    let not_as_default = ostree::supports_set_default(exec).await.map_err(Error::from)?;
     let opts = DeployOptions {
         stateroot: stateroot.into(),
         refspec: commit.into(),
@@ -78,24 +77,24 @@ pub async fn deploy(
         karg: vec![format!("ibu={version}")],
         not_as_default,
     };
-    let d = ostree::deploy(exec, &opts).await.map_err(host_err)?;
+    let d = ostree::deploy(exec, &opts).await.map_err(Error::from)?;
     tracing::info!(deployment = %d.id(), index = d.index, not_as_default, "seed deployed");
     Ok(())
 }
 
 /// Make `booted` the default boot entry again if the deploy displaced it.
 pub async fn restore_default(exec: &dyn Executor, booted: &BootedRef) -> Result<()> {
-    let status = ostree::status(exec).await.map_err(host_err)?;
+    let status = ostree::status(exec).await.map_err(Error::from)?;
     let index = status
         .deployments
         .iter()
         .position(|d| booted.matches(d))
-        .ok_or_else(|| Error::Invalid(format!("the booted deployment {booted:?} disappeared")))?;
-    let path = ostree::set_default(exec, index).await.map_err(host_err)?;
+        .ok_or_else(|| Error::NodeState(format!("the booted deployment {booted:?} disappeared")))?;
+    let path = ostree::set_default(exec, index).await.map_err(Error::from)?;
     tracing::info!(index, ?path, "booted deployment is the default boot entry");
     Ok(())
 }
 
 pub async fn cleanup_base(exec: &dyn Executor) -> Result<()> {
-    ostree::cleanup_base(exec).await.map_err(host_err)
+    ostree::cleanup_base(exec).await.map_err(Error::from)
 }

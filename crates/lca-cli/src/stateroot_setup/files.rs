@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use lca_api::files::{AutoRollbackComponents, AutoRollbackConfig, DEFAULT_INIT_MONITOR_TIMEOUT_SECONDS};
 use lca_hostops::archive;
 use lca_seed::layout::files;
-use lca_seed::{Error, Result};
+use crate::error::{Error, Result};
 
 use super::seed::Seed;
 use super::status::write_atomic;

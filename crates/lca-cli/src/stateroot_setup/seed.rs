@@ -17,10 +17,10 @@ use lca_api::files::SeedClusterInfo;
 use lca_hostops::Executor;
 use lca_hostops::podman::{self, PullOptions};
 use lca_seed::layout::files;
-use lca_seed::{Error, RegistryTimeouts, Result};
+use crate::error::{Error, Result};
+use lca_seed::RegistryTimeouts;
 use serde::Deserialize;
 
-use super::host_err;
 use crate::precache::bounded::BoundedPull;
 
 /// Where the seed's files are, and how to let go of them.
@@ -76,7 +76,7 @@ pub async fn mount(
     authfile: Option<PathBuf>,
     attempt_timeout: Duration,
 ) -> Result<Seed> {
-    if !podman::image_exists(exec, image).await.map_err(host_err)? {
+    if !podman::image_exists(exec, image).await.map_err(Error::from)? {
         let pull = BoundedPull {
             opts: PullOptions {
                 authfile,
@@ -86,9 +86,9 @@ pub async fn mount(
             timeout: attempt_timeout,
             backoff: Duration::from_secs(5),
         };
-        pull.pull(exec, image).await.map_err(host_err)?;
+        pull.pull(exec, image).await.map_err(Error::from)?;
     }
-    let mnt = podman::image_mount(exec, image).await.map_err(host_err)?;
+    let mnt = podman::image_mount(exec, image).await.map_err(Error::from)?;
     Ok(Seed::Mounted {
         image: image.into(),
         dir: exec.node().paths.host(&mnt),
