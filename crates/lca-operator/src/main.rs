@@ -142,15 +142,8 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Startup> {
     let started = Instant::now();
-    let config = Config::infer().await.map_err(|e| {
-        format!("no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG/~/.kube/config ({e})")
-    })?;
-    let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|e| format!("cannot build a client for {server}: {e}"))?;
-    wait_for_api(&client, &server, args.startup_timeout).await?;
-
+    let client = connect(args.startup_timeout).await?;
     let paths = HostPaths::new(&args.host_root);
-    let lca_dir = paths.lca_dir();
     let simulated = match args.node.as_str() {
         "real" => false,
         "simulated" => true,
@@ -163,41 +156,10 @@ async fn run(args: Args) -> Result<(), Startup> {
         ));
     }
     let exec = context::node_executor(&paths, simulated);
-    lca_hostops::NodeFs::new(exec.as_ref()).create_private_dir(&lca_dir)?;
-    let lca_cli = match args.lca_cli.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .with_file_name("lca-cli"),
-    };
-    let task_env = if simulated {
-        context::simulated_env(&paths)
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
-            .collect()
-    } else {
-        vec![]
-    };
+    lca_hostops::NodeFs::new(exec.as_ref()).create_private_dir(&paths.lca_dir())?;
     let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
-    let work: Arc<dyn ibu::work::StageWork> = match args.stage_work {
-        StageWorkKind::Node => Arc::new(node_work::NodeStageWork {
-            client: client.clone(),
-            exec: exec.clone(),
-            namespace: args.namespace.clone(),
-            lca_cli,
-            task_env,
-            wake: wake_tx,
-            job_image: args.job_image.clone(),
-            registry_timeouts: lca_seed::RegistryTimeouts {
-                read: args.registry_timeout,
-                metadata: args.registry_timeout * 2,
-                ..Default::default()
-            },
-        }),
-        #[cfg(feature = "test-hooks")]
-        StageWorkKind::TestPeer => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
-    };
-    let ctx = Context::new(client, paths, args.namespace, work, exec);
+    let work = stage_work(&args, &client, &exec, &paths, simulated, wake_tx)?;
+    let ctx = Context::new(client, paths, args.namespace.clone(), work, exec);
 
     let ready = health::Readiness::default();
     let listener = health::bind(args.health_addr)
@@ -239,6 +201,60 @@ async fn run(args: Args) -> Result<(), Startup> {
         warn!("controllers did not stop within 8s");
     }
     Ok(())
+}
+
+/// A client for the API server of the kubeconfig or service account, once it answers.
+async fn connect(limit: Duration) -> Result<Client, Startup> {
+    let config = Config::infer().await.map_err(|e| {
+        format!("no Kubernetes configuration: tried the in-cluster service account and KUBECONFIG/~/.kube/config ({e})")
+    })?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| format!("cannot build a client for {server}: {e}"))?;
+    wait_for_api(&client, &server, limit).await?;
+    Ok(client)
+}
+
+/// The stage work the IBU controller drives: the node's, or the scripted test peer.
+fn stage_work(
+    args: &Args,
+    client: &Client,
+    exec: &Arc<dyn lca_hostops::Executor>,
+    paths: &HostPaths,
+    simulated: bool,
+    wake: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Result<Arc<dyn ibu::work::StageWork>, Startup> {
+    let lca_cli = match args.lca_cli.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find lca-cli next to this binary: {e}"))?
+            .with_file_name("lca-cli"),
+    };
+    let task_env = if simulated {
+        context::simulated_env(paths)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string_lossy().into_owned()))
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(match args.stage_work {
+        StageWorkKind::Node => Arc::new(node_work::NodeStageWork {
+            client: client.clone(),
+            exec: exec.clone(),
+            namespace: args.namespace.clone(),
+            lca_cli,
+            task_env,
+            wake,
+            job_image: args.job_image.clone(),
+            registry_timeouts: lca_seed::RegistryTimeouts {
+                read: args.registry_timeout,
+                metadata: args.registry_timeout * 2,
+                ..Default::default()
+            },
+        }),
+        #[cfg(feature = "test-hooks")]
+        StageWorkKind::TestPeer => Arc::new(ibu::test_peer::TestPeerStageWork::new(paths.clone())),
+    })
 }
 
 /// Retry the API server with back-off until it answers or `limit` passes.
