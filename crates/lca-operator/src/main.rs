@@ -283,16 +283,19 @@ async fn wait_for_api(client: &Client, server: &str, limit: Duration) -> Result<
 }
 
 /// Create or restore the singleton IBU, retrying API errors with back-off.
+/// Create the default IBU (or restore the saved one). At start-up the usual failure is an
+/// API server still coming up (a CRD not served yet, a 503), which clears within
+/// moments: retry after 100 ms doubling to 2 s, not the controllers' back-off, so a start
+/// never waits seconds for a hiccup (the occasional 2.1 s start of the first builds).
 async fn ensure_ibu(ctx: &Context) {
-    let mut attempt = 0;
+    let mut delay = Duration::from_millis(100);
     loop {
         match ibu::init::init_ibu(ctx).await {
             Ok(()) => return,
             Err(e) => {
-                let delay = error::backoff(e.category(), attempt);
                 warn!(error = %e, retry_in = ?delay, "cannot initialize the ImageBasedUpgrade");
                 tokio::time::sleep(delay).await;
-                attempt += 1;
+                delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
     }
