@@ -9,6 +9,45 @@
 
 use lca_api::consts::messages as m;
 
+/// A read of the observer that failed; its message (the reference's text, e.g. `failed to
+/// get mcp list: ...`) is reported in the list of failures like any failed check.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadFailure(pub String);
+
+impl ReadFailure {
+    /// The failure of a read, as its error displays.
+    pub fn of<E: std::fmt::Display>(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<String> for ReadFailure {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for ReadFailure {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+/// What the observer read: the facts, or why they could not be read.
+pub type Observed<T> = Result<T, ReadFailure>;
+
+/// Failed health checks, rendered as the reference's single error (see [`render`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unhealthy(pub String);
+
+impl PartialEq<&str> for Unhealthy {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A condition as (type, status).
 pub type Cond = (String, String);
 
@@ -40,25 +79,25 @@ pub struct NodeFacts {
 pub struct Oadp {
     pub dpas: Vec<Named>,
     /// BackupStorageLocations as (name, phase); read only when a DPA is reconciled.
-    pub bsls: Result<Vec<(String, String)>, String>,
+    pub bsls: Observed<Vec<(String, String)>>,
 }
 
 /// Everything the checks look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
-    pub cluster_operators: Result<Vec<Named>, String>,
-    pub pools: Result<Vec<Pool>, String>,
+    pub cluster_operators: Observed<Vec<Named>>,
+    pub pools: Observed<Vec<Pool>>,
     /// `syncStatus` of each SriovNetworkNodeState; `Ok(None)` when the CRD is absent.
-    pub sriov: Result<Option<Vec<String>>, String>,
+    pub sriov: Observed<Option<Vec<String>>>,
     /// `Ok(None)` when the DPA CRD is absent.
-    pub oadp: Result<Option<Oadp>, String>,
+    pub oadp: Observed<Option<Oadp>>,
     /// Infrastructure `status.infrastructureTopology == SingleReplica`.
-    pub single_replica: Result<bool, String>,
-    pub nodes: Result<Vec<NodeFacts>, String>,
+    pub single_replica: Observed<bool>,
+    pub nodes: Observed<Vec<NodeFacts>>,
     /// (name, phase).
-    pub csvs: Result<Vec<(String, String)>, String>,
+    pub csvs: Observed<Vec<(String, String)>>,
     /// (name, approved).
-    pub csrs: Result<Vec<(String, bool)>, String>,
+    pub csrs: Observed<Vec<(String, bool)>>,
 }
 
 impl Default for Facts {
@@ -127,7 +166,7 @@ fn oadp(o: &Oadp) -> Option<String> {
         return Some(m::HEALTH_DPA_NOT_RECONCILED.into());
     }
     match &o.bsls {
-        Err(e) => Some(e.clone()),
+        Err(e) => Some(e.0.clone()),
         Ok(bsls) if bsls.is_empty() => Some(m::HEALTH_NO_BSLS.into()),
         Ok(bsls) => bsls
             .iter()
@@ -141,13 +180,13 @@ pub fn mandatory(f: &Facts) -> Vec<String> {
     let mut out = Vec::new();
     let cos_ready = match &f.cluster_operators {
         Err(e) => {
-            out.push(e.clone());
+            out.push(e.0.clone());
             false
         }
         Ok(cos) => cluster_operators(cos).map(|e| out.push(e)).is_none(),
     };
     match &f.pools {
-        Err(e) => out.push(e.clone()),
+        Err(e) => out.push(e.0.clone()),
         Ok(pools) => {
             let bad = pools
                 .iter()
@@ -160,12 +199,12 @@ pub fn mandatory(f: &Facts) -> Vec<String> {
     // SR-IOV and OADP settle only after the operators do; checking earlier reports noise.
     if cos_ready {
         match &f.sriov {
-            Err(e) => out.push(e.clone()),
+            Err(e) => out.push(e.0.clone()),
             Ok(Some(states)) => out.extend(sriov(states)),
             Ok(None) => {}
         }
         match &f.oadp {
-            Err(e) => out.push(e.clone()),
+            Err(e) => out.push(e.0.clone()),
             Ok(Some(o)) => out.extend(oadp(o)),
             Ok(None) => {}
         }
@@ -190,16 +229,16 @@ fn node(n: &NodeFacts) -> Option<String> {
 pub fn deferred(f: &Facts) -> Vec<String> {
     let mut out = Vec::new();
     match &f.single_replica {
-        Err(e) => out.push(e.clone()),
+        Err(e) => out.push(e.0.clone()),
         // Only a single-node topology promises one Ready node with all roles.
         Ok(true) => match &f.nodes {
-            Err(e) => out.push(e.clone()),
+            Err(e) => out.push(e.0.clone()),
             Ok(nodes) => out.extend(nodes.iter().find_map(node)),
         },
         Ok(false) => {}
     }
     match &f.csvs {
-        Err(e) => out.push(e.clone()),
+        Err(e) => out.push(e.0.clone()),
         Ok(csvs) => {
             let bad = csvs
                 .iter()
@@ -211,7 +250,7 @@ pub fn deferred(f: &Facts) -> Vec<String> {
         }
     }
     match &f.csrs {
-        Err(e) => out.push(e.clone()),
+        Err(e) => out.push(e.0.clone()),
         Ok(csrs) => out.extend(
             csrs.iter()
                 .find(|(_, approved)| !approved)
@@ -233,10 +272,10 @@ pub fn render(failures: &[String]) -> Option<String> {
 }
 
 /// The "all" variant: mandatory then deferred.
-pub fn all(f: &Facts) -> Result<(), String> {
+pub fn all(f: &Facts) -> Result<(), Unhealthy> {
     let mut failures = mandatory(f);
     failures.extend(deferred(f));
-    render(&failures).map_or(Ok(()), Err)
+    render(&failures).map_or(Ok(()), |text| Err(Unhealthy(text)))
 }
 
 #[cfg(test)]

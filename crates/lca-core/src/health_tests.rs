@@ -178,7 +178,7 @@ fn each_broken_piece_reports_the_reference_text() {
         brk(&mut f);
         assert_eq!(
             all(&f),
-            Err(format!("one or more health checks failed: {text}")),
+            Err(Unhealthy(format!("one or more health checks failed: {text}"))),
             "{what}"
         );
     }

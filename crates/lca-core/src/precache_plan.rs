@@ -22,8 +22,13 @@ pub fn needs_override(f: &RegistryFacts) -> bool {
     }
 }
 
+/// `containers.list` names no image (spec §5.5 text).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no images specified for precaching")]
+pub struct NoImages;
+
 /// The image list from `containers.list` text; errors when empty.
-pub fn image_list(containers_list: &str, f: &RegistryFacts) -> Result<Vec<String>, String> {
+pub fn image_list(containers_list: &str, f: &RegistryFacts) -> Result<Vec<String>, NoImages> {
     let rewrite = needs_override(f) && !f.seed_release_registry.is_empty();
     let images: Vec<String> = containers_list
         .lines()
@@ -35,7 +40,7 @@ pub fn image_list(containers_list: &str, f: &RegistryFacts) -> Result<Vec<String
         })
         .collect();
     if images.is_empty() {
-        return Err("no images specified for precaching".into());
+        return Err(NoImages);
     }
     Ok(images)
 }
@@ -78,7 +83,7 @@ mod tests {
             "quay.io/openshift/a@sha256:1"
         );
         assert_eq!(
-            image_list("\n \n", &facts(&[], false)).unwrap_err(),
+            image_list("\n \n", &facts(&[], false)).unwrap_err().to_string(),
             "no images specified for precaching"
         );
         assert_eq!(registry_host("quay.io/openshift/a"), "quay.io");

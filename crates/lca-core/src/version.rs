@@ -12,35 +12,62 @@ pub struct Version {
     pub pre: Vec<String>,
 }
 
+/// A string that is not a semantic version (`invalid version "x"`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid version {0:?}")]
+pub struct InvalidVersion(pub String);
+
+/// Why the seed's version fails the Prep gate (the reference's texts).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SeedVersionError {
+    /// The seed's or the cluster's version does not parse.
+    #[error("failed to validate seed image OCP version: {0}")]
+    Unparsable(InvalidVersion),
+    /// The seed is not strictly newer than the cluster.
+    #[error(
+        "failed to validate seed image OCP version: seed OCP version ({seed}) must be higher than current OCP version ({cluster})"
+    )]
+    NotNewer { seed: String, cluster: String },
+}
+
+/// An annotation whose value is not a non-negative integer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value {value:?} for annotation {annotation}: must be a non-negative integer")]
+pub struct InvalidCount {
+    pub value: String,
+    pub annotation: &'static str,
+}
+
 impl Version {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidVersion> {
+        let invalid = || InvalidVersion(s.to_string());
         let (core_pre, build) = s.split_once('+').map_or((s, None), |(v, b)| (v, Some(b)));
         // Semver identifiers are `[0-9A-Za-z-]+`. Holding to that is what keeps the version
         // safe to use in the stateroot name and the paths built from it (no `/`, no `..`).
         let ident_ok =
             |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if build.is_some_and(|b| !b.split('.').all(ident_ok)) {
-            return Err(format!("invalid version {s:?}"));
+            return Err(invalid());
         }
         let (core, pre) = core_pre
             .split_once('-')
             .map_or((core_pre, None), |(c, p)| (c, Some(p)));
         let nums: Vec<&str> = core.split('.').collect();
-        let num = |i: usize| -> Result<u64, String> {
-            let part = nums.get(i).ok_or_else(|| format!("invalid version {s:?}"))?;
+        let num = |i: usize| -> Result<u64, InvalidVersion> {
+            let part = nums.get(i).ok_or_else(invalid)?;
             if part.is_empty() || (part.len() > 1 && part.starts_with('0')) {
-                return Err(format!("invalid version {s:?}"));
+                return Err(invalid());
             }
-            part.parse().map_err(|_| format!("invalid version {s:?}"))
+            part.parse().map_err(|_| invalid())
         };
         if nums.len() != 3 {
-            return Err(format!("invalid version {s:?}"));
+            return Err(invalid());
         }
         let pre: Vec<String> = pre
             .map(|p| p.split('.').map(str::to_string).collect())
             .unwrap_or_default();
         if !pre.iter().all(|p| ident_ok(p)) {
-            return Err(format!("invalid version {s:?}"));
+            return Err(invalid());
         }
         Ok(Self {
             major: num(0)?,
@@ -87,16 +114,16 @@ fn cmp_pre(a: &[String], b: &[String]) -> Ordering {
 
 /// The Prep version gate: the seed must be strictly newer than the cluster's desired version.
 /// Errors carry the reference's text (without the `failed to validate IBU spec: ` prefix).
-pub fn check_seed_newer(seed: &str, cluster: &str) -> Result<(), String> {
-    let wrap = |e: String| format!("failed to validate seed image OCP version: {e}");
-    let s = Version::parse(seed).map_err(wrap)?;
-    let c = Version::parse(cluster).map_err(wrap)?;
+pub fn check_seed_newer(seed: &str, cluster: &str) -> Result<(), SeedVersionError> {
+    let s = Version::parse(seed).map_err(SeedVersionError::Unparsable)?;
+    let c = Version::parse(cluster).map_err(SeedVersionError::Unparsable)?;
     if s > c {
         Ok(())
     } else {
-        Err(wrap(format!(
-            "seed OCP version ({seed}) must be higher than current OCP version ({cluster})"
-        )))
+        Err(SeedVersionError::NotNewer {
+            seed: seed.to_string(),
+            cluster: cluster.to_string(),
+        })
     }
 }
 
@@ -126,13 +153,14 @@ mod tests {
     fn seed_must_be_strictly_newer() {
         assert!(check_seed_newer("4.17.0", "4.16.3").is_ok());
         assert_eq!(
-            check_seed_newer("4.16.3", "4.16.3").unwrap_err(),
+            check_seed_newer("4.16.3", "4.16.3").unwrap_err().to_string(),
             "failed to validate seed image OCP version: seed OCP version (4.16.3) must be higher than current OCP version (4.16.3)"
         );
         assert!(check_seed_newer("4.16.0", "4.16.3").is_err());
         assert!(
             check_seed_newer("x", "4.16.3")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid version \"x\"")
         );
         assert_eq!(stateroot_name("4.16.0-rc.1"), "rhcos_4.16.0_rc.1");
@@ -151,7 +179,7 @@ mod tests {
             "4.18.0-rc 1",
             "4.18.0-\u{e9}",
         ] {
-            let err = check_seed_newer(bad, "4.17.0").expect_err(bad);
+            let err = check_seed_newer(bad, "4.17.0").expect_err(bad).to_string();
             assert!(err.contains(&format!("invalid version {bad:?}")), "{bad}: {err}");
         }
         for good in ["4.18.0-rc.1", "4.18.0-ec.3+build.7", "4.18.0+x-y", "4.18.0-0a-b"] {
@@ -162,12 +190,10 @@ mod tests {
 
 /// The `lca.openshift.io/target-ocp-version-manifest-count` annotation as a count; a value
 /// that is not a non-negative integer is a user error with a clear message, never a panic.
-pub fn parse_manifest_count(value: &str) -> Result<u32, String> {
-    value.trim().parse().map_err(|_| {
-        format!(
-            "invalid value {value:?} for annotation {}: must be a non-negative integer",
-            lca_api::consts::annotations::TARGET_OCP_VERSION_MANIFEST_COUNT
-        )
+pub fn parse_manifest_count(value: &str) -> Result<u32, InvalidCount> {
+    value.trim().parse().map_err(|_| InvalidCount {
+        value: value.to_string(),
+        annotation: lca_api::consts::annotations::TARGET_OCP_VERSION_MANIFEST_COUNT,
     })
 }
 
@@ -180,7 +206,7 @@ mod annotation_tests {
         assert_eq!(parse_manifest_count("5"), Ok(5));
         assert_eq!(parse_manifest_count(" 0 "), Ok(0));
         for bad in ["five", "-1", "", "1.5", "99999999999"] {
-            let err = parse_manifest_count(bad).expect_err(bad);
+            let err = parse_manifest_count(bad).expect_err(bad).to_string();
             assert_eq!(
                 err,
                 format!(

@@ -178,7 +178,7 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>> {
             })
             .map_err(Error::api("failed to list BackupStorageLocations"))
     };
-    Ok(Some(Oadp { dpas, bsls: bsls.map_err(|e: Error| e.to_string()) }))
+    Ok(Some(Oadp { dpas, bsls: bsls.map_err(health::ReadFailure::of::<Error>) }))
 }
 
 async fn single_replica(client: &Client) -> Result<bool> {
@@ -259,7 +259,7 @@ pub async fn observe(client: &Client) -> Facts {
         csrs(client),
     );
     // lca-core judges the reads' messages, as the reference's text shows them.
-    let text = |e: Error| e.to_string();
+    let text = health::ReadFailure::of::<Error>;
     Facts {
         cluster_operators: cluster_operators.map_err(text),
         pools: pools.map_err(text),
@@ -290,5 +290,5 @@ pub async fn check_all(client: &Client) -> Result<()> {
     if let Err(e) = &result {
         tracing::info!(failures = %e, "health checks failed");
     }
-    result.map_err(Error::state)
+    result.map_err(|e| Error::state(e.0))
 }

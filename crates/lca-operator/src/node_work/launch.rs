@@ -70,7 +70,7 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
         seed_mirror_registry_configured: seed_info.mirror_registry_configured,
     };
     let list = w.fs().read_string_optional(&paths.host("var/tmp/containers.list"))?.unwrap_or_default();
-    let images = image_list(&list, &facts).map_err(Error::state)?;
+    let images = image_list(&list, &facts).map_err(|e| Error::state(e.to_string()))?;
     let images_file = w.workspace().join("precache-images.txt");
     w.fs()
         .write_atomic(&images_file, (images.join("\n") + "\n").as_bytes())

@@ -103,7 +103,7 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .pointer("/status/desired/version")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current).map_err(Error::invalid)?;
+    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current).map_err(|e| Error::invalid(e.to_string()))?;
     if !ibu.spec.oadp_content.is_empty() {
         super::extra_manifests::check_oadp_available(w)
             .await
@@ -135,7 +135,7 @@ async fn check_policy_manifest_count(
     ibu: &ImageBasedUpgrade,
     count: &str,
 ) -> Result<()> {
-    let expected = lca_core::version::parse_manifest_count(count).map_err(Error::invalid)?;
+    let expected = lca_core::version::parse_manifest_count(count).map_err(|e| Error::invalid(e.to_string()))?;
     let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version)
         .await
         .map_err(Error::state)?;
