@@ -11,6 +11,7 @@ pub mod image_cleanup;
 pub mod outcome;
 pub mod precache_plan;
 pub mod prep_plan;
+pub mod seedgen_plan;
 pub mod stage;
 pub mod task;
 pub mod transition;
