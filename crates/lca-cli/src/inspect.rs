@@ -30,10 +30,11 @@ pub async fn run(args: &InspectArgs) -> Result<()> {
     );
     // Only the format half of the checks is meaningful without a cluster.
     let facts = ClusterFacts::default();
-    if let Err(msg) = check_seed_labels(&info.labels, &facts)
-        && (msg.contains("format version") || msg.contains("missing the"))
-    {
-        return Err(Error::Invalid(msg));
+    if let Err(e) = check_seed_labels(&info.labels, &facts) {
+        let msg = e.to_string();
+        if msg.contains("format version") || msg.contains("missing the") {
+            return Err(e.into());
+        }
     }
     Ok(())
 }

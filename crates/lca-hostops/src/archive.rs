@@ -32,7 +32,7 @@ mod names;
 mod pipe;
 mod writer;
 
-pub use names::archive_path;
+pub use names::{Refusal, archive_path};
 use names::{bytes_path, check_symlink, shown};
 use writer::{pax_xattrs, times};
 
@@ -176,14 +176,14 @@ impl<'a> Extractor<'a> {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let refuse = |reason: String| Error::Refused {
+        let refuse = |reason: Refusal| Error::Refused {
             entry: name.clone(),
-            reason,
+            reason: reason.0,
         };
         let rel = archive_path(&entry.path_bytes()).map_err(&refuse)?;
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().map_err(|e| refuse(format!("bad mode: {e}")))?;
+        let mode = header.mode().map_err(|e| refuse(format!("bad mode: {e}").into()))?;
         let mtime = header.mtime().unwrap_or(0);
         let owner = match self.opts.ownership {
             true => Some((header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32)),
@@ -299,7 +299,7 @@ impl<'a> Extractor<'a> {
                 let link = entry
                     .link_name_bytes()
                     .ok_or_else(|| refuse("hardlink without a target".into()))?;
-                let link_rel = archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}")))?;
+                let link_rel = archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}").into()))?;
                 self.ensure_parents(&link_rel).map_err(&refuse)?;
                 let source = self.target.join(&link_rel);
                 match fs::symlink_metadata(&source) {
@@ -328,7 +328,7 @@ impl<'a> Extractor<'a> {
     }
 
     /// Create missing parents of `rel` and refuse a path through a symlink or a file.
-    fn ensure_parents(&mut self, rel: &Path) -> Result<(), String> {
+    fn ensure_parents(&mut self, rel: &Path) -> Result<(), Refusal> {
         let Some(parent) = rel.parent() else { return Ok(()) };
         if parent.as_os_str().is_empty() || self.known_dirs.contains(parent) {
             return Ok(());
@@ -346,27 +346,27 @@ impl<'a> Extractor<'a> {
                     self.known_dirs.insert(cur_rel.clone());
                 }
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!(
+                    return Err(Refusal(format!(
                         "path passes through the symlink {}",
                         shown(self.target, &cur)
-                    ));
+                    )));
                 }
-                Ok(_) => return Err(format!("parent {} is not a directory", shown(self.target, &cur))),
+                Ok(_) => return Err(format!("parent {} is not a directory", shown(self.target, &cur)).into()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir(&cur).map_err(|e| format!("creating {}: {e}", cur.display()))?;
+                    fs::create_dir(&cur).map_err(|e| Refusal(format!("creating {}: {e}", cur.display())))?;
                     self.known_dirs.insert(cur_rel.clone());
                 }
-                Err(e) => return Err(format!("inspecting {}: {e}", cur.display())),
+                Err(e) => return Err(format!("inspecting {}: {e}", cur.display()).into()),
             }
         }
         Ok(())
     }
 
     /// Remove what a later entry of the same name replaces; never a directory.
-    fn clear(&self, dest: &Path) -> Result<(), String> {
+    fn clear(&self, dest: &Path) -> Result<(), Refusal> {
         match fs::symlink_metadata(dest) {
             Ok(m) if m.is_dir() => Err("a non-directory would replace a directory".into()),
-            Ok(_) => fs::remove_file(dest).map_err(|e| format!("replacing {}: {e}", dest.display())),
+            Ok(_) => fs::remove_file(dest).map_err(|e| Refusal(format!("replacing {}: {e}", dest.display()))),
             Err(_) => Ok(()),
         }
     }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use lca_api::consts::labels;
 use lca_api::files::SeedClusterInfo;
 
+use crate::error::{Error, Result};
+
 /// What the cluster being upgraded looks like, for the checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterFacts {
@@ -28,43 +30,43 @@ pub struct ClusterFacts {
 pub fn check_seed_labels(
     labels_: &BTreeMap<String, String>,
     cluster: &ClusterFacts,
-) -> Result<SeedClusterInfo, String> {
+) -> Result<SeedClusterInfo> {
     let version = labels_.get(labels::SEED_FORMAT_VERSION).ok_or_else(|| {
-        format!(
+        invalid(format!(
             "seed image is missing the {} label, please build a new image using the latest version of the lca-cli",
             labels::SEED_FORMAT_VERSION
-        )
+        ))
     })?;
     if version.trim() != labels::SEED_FORMAT.to_string() {
-        return Err(format!(
+        return Err(invalid(format!(
             "seed image format version mismatch: expected {}, got {version}",
             labels::SEED_FORMAT
-        ));
+        )));
     }
     let info: SeedClusterInfo = match labels_.get(labels::SEED_CLUSTER_INFO) {
         Some(json) => serde_json::from_str(json).map_err(|e| {
-            format!(
+            invalid(format!(
                 "failed to parse seed cluster info from the {} label: {e}",
                 labels::SEED_CLUSTER_INFO
-            )
+            ))
         })?,
         None => SeedClusterInfo::default(),
     };
     match (info.has_proxy, cluster.has_proxy) {
         (true, false) => {
-            return Err("seed image has a proxy but the cluster being upgraded does not, this combination is not supported".into());
+            return Err(invalid("seed image has a proxy but the cluster being upgraded does not, this combination is not supported"));
         }
         (false, true) => {
-            return Err("seed image does not have a proxy but the cluster being upgraded does, this combination is not supported".into());
+            return Err(invalid("seed image does not have a proxy but the cluster being upgraded does, this combination is not supported"));
         }
         _ => {}
     }
     match (info.has_fips, cluster.has_fips) {
         (true, false) => {
-            return Err("seed image has FIPS enabled but the cluster being upgraded does not, this combination is not supported".into());
+            return Err(invalid("seed image has FIPS enabled but the cluster being upgraded does not, this combination is not supported"));
         }
         (false, true) => {
-            return Err("seed image does not have FIPS enabled but the cluster being upgraded does, this combination is not supported".into());
+            return Err(invalid("seed image does not have FIPS enabled but the cluster being upgraded does, this combination is not supported"));
         }
         _ => {}
     }
@@ -73,35 +75,39 @@ pub fn check_seed_labels(
     }
     let seed_storage = &info.container_storage_mountpoint_target;
     if !seed_storage.is_empty() && *seed_storage != cluster.container_storage_mountpoint_target {
-        return Err(format!(
+        return Err(invalid(format!(
             "container storage mountpoint target mismatch: seed={seed_storage}, cluster={}",
             cluster.container_storage_mountpoint_target
-        ));
+        )));
     }
     Ok(info)
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::Invalid(message.into())
 }
 
 fn check_trust_bundle(
     bundle: &lca_api::files::AdditionalTrustBundle,
     cluster: &ClusterFacts,
-) -> Result<(), String> {
+) -> Result<()> {
     match (bundle.has_user_ca_bundle, cluster.has_user_ca_bundle) {
-        (true, false) => return Err("seed image has an openshift-config/user-ca-bundle configmap but the cluster being upgraded does not, this combination is not supported".into()),
-        (false, true) => return Err("seed image does not have an openshift-config/user-ca-bundle configmap but the cluster being upgraded does, this combination is not supported".into()),
+        (true, false) => return Err(invalid("seed image has an openshift-config/user-ca-bundle configmap but the cluster being upgraded does not, this combination is not supported")),
+        (false, true) => return Err(invalid("seed image does not have an openshift-config/user-ca-bundle configmap but the cluster being upgraded does, this combination is not supported")),
         _ => {}
     }
     let name = cluster.proxy_trusted_ca_name.as_str();
     // user-ca-bundle's content was checked above; any other CM must have content.
     if !name.is_empty() && name != "user-ca-bundle" && !cluster.proxy_trusted_ca_has_content {
-        return Err(format!(
+        return Err(invalid(format!(
             "proxy trustedCA configmap openshift-config/{name} exists but is empty"
-        ));
+        )));
     }
     if bundle.proxy_configmap_name != name {
-        return Err(format!(
+        return Err(invalid(format!(
             "seed image's Proxy trustedCA configmap name {:?} (oc get proxy -oyaml) mismatches cluster's name {:?}, this combination is not supported",
             bundle.proxy_configmap_name, name
-        ));
+        )));
     }
     Ok(())
 }
@@ -123,7 +129,7 @@ mod tests {
     }
 
     fn err(l: &BTreeMap<String, String>, c: &ClusterFacts) -> String {
-        check_seed_labels(l, c).unwrap_err()
+        check_seed_labels(l, c).unwrap_err().to_string()
     }
 
     #[test]
