@@ -153,6 +153,7 @@ struct GroupKill(Option<Pid>);
 impl Drop for GroupKill {
     fn drop(&mut self) {
         if let Some(pgid) = self.0.take() {
+            // ESRCH (the group already exited) is the only failure and means it is gone.
             let _ = killpg(pgid, Signal::SIGKILL);
         }
     }
@@ -265,6 +266,29 @@ pub fn run_blocking(exec: &dyn crate::Executor, cmd: &Cmd) -> Result<Output> {
             .unwrap_or_else(|_| Err(Error::Invalid(format!("`{}` panicked", cmd.display()))))
         }),
     }
+}
+
+/// Start `program args` detached from this process: its own process group (not killed with
+/// the caller, like a Job's pod), stdin closed, stdout and stderr appended to `log`. The
+/// second way this crate starts processes, used only by `local_task`, whose tasks run for
+/// hours by design and bound their own steps; the caller reaps the child.
+pub(crate) fn spawn_detached(
+    program: &str,
+    args: &[OsString],
+    envs: &[(String, String)],
+    log: std::fs::File,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
 }
 
 fn tail(out: &Output) -> String {

@@ -23,6 +23,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(Error::io("writing a private file", &tmp))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(Error::io("replacing the private file", path)));
     if written.is_err() {
+        // Best effort: the write's error is what the caller needs; a leftover temp file is
+        // private (0600) and replaced by the next write.
         let _ = std::fs::remove_file(&tmp);
     }
     written
@@ -53,6 +55,7 @@ fn create_private(path: &Path) -> Result<(File, PathBuf)> {
             Ok(file) => {
                 // The umask can only take bits away; this makes it exactly 0600 (still empty).
                 if let Err(e) = file.set_permissions(Permissions::from_mode(PRIVATE)) {
+                    // Best effort: the chmod error is reported; the file is still empty.
                     let _ = std::fs::remove_file(&tmp);
                     return Err(Error::io("creating a private file", &tmp)(e));
                 }

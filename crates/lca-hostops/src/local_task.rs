@@ -5,7 +5,8 @@
 //!
 //! Layout: `<node>/var/lib/lca/workspace/tasks/<name>/{pid,exit,log}`. The exit code is
 //! written by a constant `sh` wrapper; the command reaches it only as positional arguments.
-//! A task runs for hours by design, so it is the one spawn without the wrapper's timeout.
+//! A task runs for hours by design, so it is the one spawn without the wrapper's timeout
+//! (`command::spawn_detached`; its subcommands bound their own steps).
 //!
 //! A pid alone does not name a process: after the task dies (or the node reboots) the
 //! number is reused, and signalling `-pid` would kill an unrelated process group. The `pid`
@@ -13,9 +14,7 @@
 //! `/proc/<pid>/stat`), and a process counts as the task only if all three match. A `pid`
 //! file of an older version (pid only) cannot be verified, so it is never signalled.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use lca_core::TaskState;
 use nix::sys::signal::{Signal, kill};
@@ -143,27 +142,21 @@ impl LocalTask {
     ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         for f in ["exit", "pid"] {
+            // Absent is the usual case; a file that cannot be removed is replaced below.
             let _ = std::fs::remove_file(self.dir.join(f));
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("log"))?;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(WRAPPER)
-            .arg("lca-task")
-            .arg(self.dir.join("exit"))
-            .args(argv)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group: not killed with the operator, like a Job's pod.
-            .process_group(0);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn()?;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "-c".into(),
+            WRAPPER.into(),
+            "lca-task".into(),
+            self.dir.join("exit").into(),
+        ];
+        args.extend(argv.iter().map(Into::into));
+        let mut child = crate::command::spawn_detached("sh", &args, envs, log)?;
         let pid = child.id() as i32;
         // Read before anything reaps the child, so the pid cannot have been reused yet.
         let recorded = Identity::of(pid)
@@ -176,12 +169,14 @@ impl LocalTask {
             });
         if let Err(e) = recorded {
             // Unrecorded, it could never be found again: stop it now (still our child).
+            // The recording error is the one to report; kill/wait fail only if it is gone.
             let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
             let _ = child.wait();
             return Err(e);
         }
         // Reap it in the background so it never lingers as a zombie of ours.
         std::thread::spawn(move || {
+            // Only reaping: the exit code is recorded by the wrapper in `exit`.
             let _ = child.wait();
             on_exit();
         });
@@ -196,9 +191,14 @@ impl LocalTask {
         if let Recorded::Process(id) = self.recorded()
             && id.state().is_some()
         {
+            // ESRCH only: the verified group exited between the check and the kill.
             let _ = kill(Pid::from_raw(-id.pid), Signal::SIGKILL);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Err(e) = std::fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the task's files");
+        }
     }
 
     /// The last `n` lines of the task's output.
@@ -212,6 +212,8 @@ impl LocalTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 

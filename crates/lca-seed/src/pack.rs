@@ -74,6 +74,7 @@ pub fn build_layer(src: &Path, blob_dir: &Path, level: u32, progress: &Progress)
         })
     })();
     if result.is_err() {
+        // Best effort: the packing error is reported; a partial blob is never used.
         let _ = fs::remove_file(&partial);
     }
     progress.finish();

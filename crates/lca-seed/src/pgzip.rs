@@ -97,6 +97,7 @@ impl<W: Write + Send + 'static> ParallelGzWriter<W> {
     /// (uncompressed, compressed) byte counts.
     pub fn finish(mut self) -> io::Result<(W, u64, u64)> {
         if !self.buf.is_empty() || self.seq == 0 {
+            // It fails only when the writer stopped on an error, which the join below returns.
             let _ = self.submit();
         }
         self.jobs = None;

@@ -191,6 +191,7 @@ impl SeedRegistry {
     ) -> Result<()> {
         let result = self.download_inner(image, blob, dest, progress).await;
         if result.is_err() {
+            // Best effort: the download's error is reported; a partial file is never used.
             let _ = tokio::fs::remove_file(dest).await;
         }
         progress.finish();

@@ -48,6 +48,7 @@ pub async fn pull_and_unpack(reg: &SeedRegistry, image: &Reference, target: &Pat
         })
         .await
         .map_err(|e| Error::Invalid(format!("unpack task failed: {e}")));
+        // The blob is a scratch copy in a temp dir removed with it; the unpack result counts.
         let _ = std::fs::remove_file(&blob);
         let stats = res??;
         tracing::info!(layer = %layer.digest, entries = stats.entries, bytes = stats.bytes, "seed layer unpacked");

@@ -144,7 +144,10 @@ async fn build_and_push(
     let digest = registry
         .push_seed(image, &layer, &labels, &created, &progress)
         .await?;
-    let _ = fs::remove_dir_all(&blobs);
+    // The seed is pushed; a leftover blob dir only takes space (cleanup tries again).
+    if let Err(e) = fs::remove_dir_all(&blobs) {
+        tracing::warn!(dir = %blobs.display(), error = %e, "could not remove the packed layer");
+    }
     tracing::info!(image = %ctx.args.image, %digest, "seed image pushed");
     println!("{digest}");
     Ok(())
@@ -229,7 +232,13 @@ fn write_file(ctx: &Ctx, name: &str, data: &[u8]) -> Result<()> {
 /// Step 12: leave the node as it was, whatever happened.
 fn cleanup(ctx: &Ctx) {
     for d in [&ctx.backup, &ctx.checks, &ctx.paths.host("var/tmp/seed-blobs")] {
-        let _ = fs::remove_dir_all(d);
+        match fs::remove_dir_all(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                // Cleanup goes on: restarting kubelet matters more than a leftover dir.
+                tracing::warn!(dir = %d.display(), error = %e, "could not remove a work dir");
+            }
+            _ => {}
+        }
     }
     if let Err(e) = ctx.node.start_cluster_services() {
         tracing::error!(error = %e, "restarting kubelet");

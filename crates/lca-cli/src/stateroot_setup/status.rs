@@ -48,6 +48,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     fs::write(&tmp, bytes)?;
     fs::rename(&tmp, path).inspect_err(|_| {
+        // Best effort: the rename's error is returned; the temp name is per process.
         let _ = fs::remove_file(&tmp);
     })
 }

@@ -39,6 +39,7 @@ fn inflate<R: Read>(reader: R, tx: SyncSender<io::Result<Vec<u8>>>) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let msg = format!("corrupt or truncated gzip data: {e}");
+                    // A closed channel means the reader already stopped with its own error.
                     let _ = tx.send(Err(io::Error::new(e.kind(), msg)));
                     return;
                 }
@@ -167,6 +168,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
+            // Drop cannot report; the extraction's own error is what the caller sees.
             let _ = fs::remove_dir_all(&self.dir);
         }
     }

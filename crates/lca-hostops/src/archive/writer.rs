@@ -148,6 +148,7 @@ impl Drop for Writers {
         self.abort.store(true, Ordering::Relaxed);
         self.jobs = None;
         for t in self.threads.drain(..) {
+            // Only waiting matters here; a writer's error or panic was already reported.
             let _ = t.join();
         }
     }
