@@ -30,25 +30,45 @@ fn create_with(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) ->
         .unwrap()
 }
 
-/// Clears the immutable bit on drop, so the temp dir can be removed even when an assertion
-/// fails first.
-struct Immutable(std::path::PathBuf);
+/// Makes `dir` undeletable and undoes it on drop, so the temp dir can be removed even when
+/// an assertion fails first. As root (which permissions do not stop) the immutable bit;
+/// unprivileged a read-only parent, which forbids unlinking `dir`.
+enum Immutable {
+    Bit(std::path::PathBuf),
+    ReadOnlyParent(std::path::PathBuf),
+}
 
 impl Immutable {
     fn set(dir: &Path) -> Self {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let root = fs::metadata("/proc/self").unwrap().uid() == 0;
+        if !root {
+            let parent = dir.parent().unwrap().to_path_buf();
+            fs::set_permissions(&parent, fs::Permissions::from_mode(0o555)).unwrap();
+            return Immutable::ReadOnlyParent(parent);
+        }
         let ok = Command::new("chattr").arg("+i").arg(dir).status().unwrap();
         assert!(
             ok.success(),
             "chattr +i {} (needs root on ext4/xfs)",
             dir.display()
         );
-        Immutable(dir.to_path_buf())
+        Immutable::Bit(dir.to_path_buf())
     }
 }
 
 impl Drop for Immutable {
     fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        use std::os::unix::fs::PermissionsExt;
+        match self {
+            // Best effort in a drop: a failure shows up as a temp dir that cannot be removed.
+            Immutable::Bit(dir) => {
+                let _ = Command::new("chattr").arg("-i").arg(&*dir).status();
+            }
+            Immutable::ReadOnlyParent(parent) => {
+                let _ = fs::set_permissions(&*parent, fs::Permissions::from_mode(0o755));
+            }
+        }
     }
 }
 
