@@ -155,7 +155,7 @@ impl PrecacheArgs {
 
 /// A duration as `parse_duration` reads it back exactly.
 fn duration_arg(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_nanos() % 1_000_000_000 == 0 {
+    if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
