@@ -5,7 +5,7 @@
 //! a registry that accepts connections and never answers it waits forever, so the
 //! attempt's timeout is what ends it.
 //!
-//! Also the `--pull-timeout`-style duration parser of the CLI flags.
+//! (The `--pull-timeout`-style duration parser of the flags is `lca_api::cli_args::parse_duration`.)
 
 use std::time::Duration;
 
@@ -75,12 +75,11 @@ impl BoundedPull {
     }
 }
 
-pub use lca_api::cli_args::parse_duration;
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use lca_api::cli_args::parse_duration;
 
     #[test]
     fn durations() {
