@@ -70,7 +70,10 @@ impl StaterootSetupArgs {
             a.push("--simulated".into());
         }
         a.push(format!("--pull-timeout={}", duration_arg(self.pull_timeout)));
-        a.push(format!("--registry-read-timeout={}", duration_arg(self.registry_read_timeout)));
+        a.push(format!(
+            "--registry-read-timeout={}",
+            duration_arg(self.registry_read_timeout)
+        ));
         a
     }
 }
@@ -187,7 +190,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
         "ms" => Duration::from_millis(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
-        other => return Err(DurationError(format!("unknown unit {other:?} in {s:?} (use ms, s, m or h)"))),
+        other => {
+            return Err(DurationError(format!(
+                "unknown unit {other:?} in {s:?} (use ms, s, m or h)"
+            )));
+        }
     };
     if d.is_zero() {
         return Err(DurationError("a timeout must be longer than zero".into()));
@@ -201,7 +208,11 @@ mod tests {
 
     #[test]
     fn durations_round_trip_through_the_argv_form() {
-        for d in [Duration::from_secs(1800), Duration::from_millis(1500), Duration::from_millis(7)] {
+        for d in [
+            Duration::from_secs(1800),
+            Duration::from_millis(1500),
+            Duration::from_millis(7),
+        ] {
             assert_eq!(parse_duration(&duration_arg(d)), Ok(d));
         }
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));

@@ -100,7 +100,10 @@ mod tests {
         let e = Error::host("podman is not usable on the node")(lca_hostops::Error::ToolNotFound {
             tool: "podman".into(),
         });
-        assert_eq!(e.to_string(), "podman is not usable on the node: podman not found on the node");
+        assert_eq!(
+            e.to_string(),
+            "podman is not usable on the node: podman not found on the node"
+        );
         assert_eq!(e.category(), Category::NodeState);
         let e = Error::io("reading", "/x")(io::Error::from(io::ErrorKind::NotFound));
         assert!(e.to_string().starts_with("io error on /x while reading: "), "{e}");

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use lca_hostops::archive;
 use crate::error::{Error, Result};
+use lca_hostops::archive;
 
 #[derive(clap::Args, Debug)]
 pub struct ExtractArgs {

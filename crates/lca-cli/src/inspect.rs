@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use lca_seed::checks::{ClusterFacts, check_seed_labels};
 use crate::error::{Error, Result};
 use lca_seed::SeedRegistry;
+use lca_seed::checks::{ClusterFacts, check_seed_labels};
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {

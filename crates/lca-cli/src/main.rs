@@ -117,7 +117,9 @@ mod argv_tests {
     use super::{Cli, Command};
 
     fn parse(argv: Vec<String>) -> Cli {
-        let full = ["lca-cli".to_string(), "--host-root=/host".into()].into_iter().chain(argv);
+        let full = ["lca-cli".to_string(), "--host-root=/host".into()]
+            .into_iter()
+            .chain(argv);
         Cli::try_parse_from(full).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -127,13 +129,20 @@ mod argv_tests {
         let mut s = StaterootSetupArgs::new("reg:5000/seed:1".into(), "4.18.0".into(), "/w/s.json".into());
         for (authfile, cfg, simulated, pull) in [
             (None, None, false, Duration::from_secs(1800)),
-            (Some("/w/auth".into()), Some(r#"{"a":1, "b":"x y"}"#.to_string()), true, Duration::from_millis(1500)),
+            (
+                Some("/w/auth".into()),
+                Some(r#"{"a":1, "b":"x y"}"#.to_string()),
+                true,
+                Duration::from_millis(1500),
+            ),
         ] {
             s.authfile = authfile;
             s.autorollback_config_json = cfg;
             s.simulated = simulated;
             s.pull_timeout = pull;
-            let Command::StaterootSetup(got) = parse(s.to_argv()).command else { panic!("not stateroot-setup") };
+            let Command::StaterootSetup(got) = parse(s.to_argv()).command else {
+                panic!("not stateroot-setup")
+            };
             assert_eq!(got, s);
         }
         let mut p = PrecacheArgs::new("/w/images".into(), "/w/status.json".into());
@@ -142,7 +151,9 @@ mod argv_tests {
             p.best_effort = best;
             p.parallel = parallel;
             p.authfile = best.then(|| "/var/lib/kubelet/config.json".into());
-            let Command::Precache(got) = parse(p.to_argv()).command else { panic!("not precache") };
+            let Command::Precache(got) = parse(p.to_argv()).command else {
+                panic!("not precache")
+            };
             assert_eq!(got, p);
         }
     }

@@ -183,7 +183,9 @@ impl<'a> Extractor<'a> {
         let rel = archive_path(&entry.path_bytes()).map_err(&refuse)?;
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().map_err(|e| refuse(format!("bad mode: {e}").into()))?;
+        let mode = header
+            .mode()
+            .map_err(|e| refuse(format!("bad mode: {e}").into()))?;
         let mtime = header.mtime().unwrap_or(0);
         let owner = match self.opts.ownership {
             true => Some((header.uid().unwrap_or(0) as u32, header.gid().unwrap_or(0) as u32)),
@@ -299,7 +301,8 @@ impl<'a> Extractor<'a> {
                 let link = entry
                     .link_name_bytes()
                     .ok_or_else(|| refuse("hardlink without a target".into()))?;
-                let link_rel = archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}").into()))?;
+                let link_rel =
+                    archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}").into()))?;
                 self.ensure_parents(&link_rel).map_err(&refuse)?;
                 let source = self.target.join(&link_rel);
                 match fs::symlink_metadata(&source) {

@@ -354,13 +354,24 @@ mod tests {
         let exec = crate::LocalExecutor::new("/");
         let out = run_blocking(&exec, &Cmd::new("echo").arg("hi")).unwrap();
         assert_eq!(out.stdout, "hi\n");
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let err = rt.block_on(async {
-            run_blocking(&exec, &Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200)))
+            run_blocking(
+                &exec,
+                &Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200)),
+            )
         });
         assert!(matches!(err, Err(Error::Timeout { .. })), "{err:?}");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let out = rt.block_on(async { run_blocking(&exec, &Cmd::new("true")) }).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(async { run_blocking(&exec, &Cmd::new("true")) })
+            .unwrap();
         assert!(out.success());
     }
 

@@ -65,9 +65,8 @@ impl<'a> NodeFs<'a> {
 
     /// The file's text; a missing file is an error naming it.
     pub fn read_string(&self, path: &Path) -> Result<String> {
-        self.read_string_optional(path)?.ok_or_else(|| {
-            Error::io("reading", path)(std::io::Error::from(std::io::ErrorKind::NotFound))
-        })
+        self.read_string_optional(path)?
+            .ok_or_else(|| Error::io("reading", path)(std::io::Error::from(std::io::ErrorKind::NotFound)))
     }
 
     pub fn exists(&self, path: &Path) -> Result<bool> {
@@ -79,7 +78,10 @@ impl<'a> NodeFs<'a> {
     /// the new, never a part.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let path = self.mutate("write", path)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.tmp"));
         std::fs::write(&tmp, bytes).map_err(Error::io("writing", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("replacing", path))
@@ -151,9 +153,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exec = LocalExecutor::new(dir.path());
         let fs = NodeFs::new(&exec);
-        for bad in ["/etc/passwd".to_string(), format!("{}/../x", dir.path().display()), "rel".into()] {
+        for bad in [
+            "/etc/passwd".to_string(),
+            format!("{}/../x", dir.path().display()),
+            "rel".into(),
+        ] {
             let err = fs.read_optional(Path::new(&bad)).unwrap_err();
-            assert!(err.to_string().contains("is not a path under the node root"), "{err}");
+            assert!(
+                err.to_string().contains("is not a path under the node root"),
+                "{err}"
+            );
             assert_eq!(err.category(), crate::Category::Invalid);
         }
     }

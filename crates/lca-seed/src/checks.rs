@@ -54,19 +54,27 @@ pub fn check_seed_labels(
     };
     match (info.has_proxy, cluster.has_proxy) {
         (true, false) => {
-            return Err(invalid("seed image has a proxy but the cluster being upgraded does not, this combination is not supported"));
+            return Err(invalid(
+                "seed image has a proxy but the cluster being upgraded does not, this combination is not supported",
+            ));
         }
         (false, true) => {
-            return Err(invalid("seed image does not have a proxy but the cluster being upgraded does, this combination is not supported"));
+            return Err(invalid(
+                "seed image does not have a proxy but the cluster being upgraded does, this combination is not supported",
+            ));
         }
         _ => {}
     }
     match (info.has_fips, cluster.has_fips) {
         (true, false) => {
-            return Err(invalid("seed image has FIPS enabled but the cluster being upgraded does not, this combination is not supported"));
+            return Err(invalid(
+                "seed image has FIPS enabled but the cluster being upgraded does not, this combination is not supported",
+            ));
         }
         (false, true) => {
-            return Err(invalid("seed image does not have FIPS enabled but the cluster being upgraded does, this combination is not supported"));
+            return Err(invalid(
+                "seed image does not have FIPS enabled but the cluster being upgraded does, this combination is not supported",
+            ));
         }
         _ => {}
     }
@@ -87,13 +95,18 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
 }
 
-fn check_trust_bundle(
-    bundle: &lca_api::files::AdditionalTrustBundle,
-    cluster: &ClusterFacts,
-) -> Result<()> {
+fn check_trust_bundle(bundle: &lca_api::files::AdditionalTrustBundle, cluster: &ClusterFacts) -> Result<()> {
     match (bundle.has_user_ca_bundle, cluster.has_user_ca_bundle) {
-        (true, false) => return Err(invalid("seed image has an openshift-config/user-ca-bundle configmap but the cluster being upgraded does not, this combination is not supported")),
-        (false, true) => return Err(invalid("seed image does not have an openshift-config/user-ca-bundle configmap but the cluster being upgraded does, this combination is not supported")),
+        (true, false) => {
+            return Err(invalid(
+                "seed image has an openshift-config/user-ca-bundle configmap but the cluster being upgraded does not, this combination is not supported",
+            ));
+        }
+        (false, true) => {
+            return Err(invalid(
+                "seed image does not have an openshift-config/user-ca-bundle configmap but the cluster being upgraded does, this combination is not supported",
+            ));
+        }
         _ => {}
     }
     let name = cluster.proxy_trusted_ca_name.as_str();

@@ -10,10 +10,10 @@ mod var;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
 use lca_hostops::HostPaths;
 use lca_seed::layout::files;
-use crate::error::{Error, Result};
 use lca_seed::{Progress, SeedRegistry};
 
 pub use node::{NodeOps, RealNode, SimulatedNode};

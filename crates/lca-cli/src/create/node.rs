@@ -108,26 +108,29 @@ impl NodeOps for RealNode {
             .unwrap_or_default();
         let volume = format!("{dir}:{dir}");
         let env = format!("RECERT_CONFIG={cfg}");
-        run_for(&[
-            "podman",
-            "run",
-            "--rm",
-            "--name",
-            "recert",
-            "--network=host",
-            "--privileged",
-            "-v",
-            "/etc:/host-etc",
-            "-v",
-            "/etc/kubernetes:/kubernetes",
-            "-v",
-            "/var/lib/kubelet:/kubelet",
-            "-v",
-            &volume,
-            "-e",
-            &env,
-            recert_image,
-        ], RECERT_TIMEOUT)
+        run_for(
+            &[
+                "podman",
+                "run",
+                "--rm",
+                "--name",
+                "recert",
+                "--network=host",
+                "--privileged",
+                "-v",
+                "/etc:/host-etc",
+                "-v",
+                "/etc/kubernetes:/kubernetes",
+                "-v",
+                "/var/lib/kubelet:/kubelet",
+                "-v",
+                &volume,
+                "-e",
+                &env,
+                recert_image,
+            ],
+            RECERT_TIMEOUT,
+        )
         .map(|_| ())
     }
 

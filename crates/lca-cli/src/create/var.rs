@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
 use lca_seed::layout::files;
 use lca_seed::treetar::write_tgz;
-use crate::error::{Error, Result};
 
 use super::Ctx;
 

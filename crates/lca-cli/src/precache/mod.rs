@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use bounded::BoundedPull;
 use lca_hostops::podman::PullOptions;
 use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor};
-use crate::error::{Error, Result};
 
 pub use lca_api::cli_args::PrecacheArgs;
 

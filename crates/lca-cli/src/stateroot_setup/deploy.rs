@@ -14,11 +14,10 @@
 
 use std::path::Path;
 
+use crate::error::{Error, Result};
 use lca_hostops::Executor;
 use lca_hostops::ostree::{self, DeployOptions, Deployment};
 use lca_hostops::sim::BootedRef;
-use crate::error::{Error, Result};
-
 
 /// The booted deployment, which must stay the default; refuses a setup into the booted
 /// stateroot (it would deploy over the running system's stateroot).

@@ -11,10 +11,10 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::{Error, Result};
 use lca_api::files::{AutoRollbackComponents, AutoRollbackConfig, DEFAULT_INIT_MONITOR_TIMEOUT_SECONDS};
 use lca_hostops::archive;
 use lca_seed::layout::files;
-use crate::error::{Error, Result};
 
 use super::seed::Seed;
 use super::status::write_atomic;

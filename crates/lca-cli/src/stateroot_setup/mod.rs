@@ -30,12 +30,12 @@ pub mod status;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
 use lca_hostops::ostree::{self, Deployment};
 use lca_hostops::stateroot_work;
 use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind};
-use lca_seed::layout::files as seed_files;
-use crate::error::{Error, Result};
 use lca_seed::RegistryTimeouts;
+use lca_seed::layout::files as seed_files;
 use serde::{Deserialize, Serialize};
 
 use seed::Seed;

@@ -13,12 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
 use lca_hostops::Executor;
 use lca_hostops::podman::{self, PullOptions};
-use lca_seed::layout::files;
-use crate::error::{Error, Result};
 use lca_seed::RegistryTimeouts;
+use lca_seed::layout::files;
 use serde::Deserialize;
 
 use crate::precache::bounded::BoundedPull;

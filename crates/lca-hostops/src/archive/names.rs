@@ -57,7 +57,12 @@ pub(super) fn check_symlink(rel: &Path, link: &[u8], absolute: AbsoluteSymlinks)
             AbsoluteSymlinks::Refuse => Err(format!("absolute symlink target {}", target.display()).into()),
         };
     }
-    let escape = || Refusal(format!("symlink target {} escapes the target directory", target.display()));
+    let escape = || {
+        Refusal(format!(
+            "symlink target {} escapes the target directory",
+            target.display()
+        ))
+    };
     let mut depth = rel.parent().map(|p| p.components().count()).unwrap_or(0) as i64;
     let mut seen_name = false;
     for c in target.components() {
