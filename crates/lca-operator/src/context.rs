@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor};
+use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind, NsenterExecutor};
 
 use crate::ibu::work::StageWork;
 
@@ -40,6 +40,14 @@ pub fn node_executor(paths: &HostPaths, simulated: bool) -> Arc<dyn Executor> {
             exec.with_env(k, v)
         });
     Arc::new(exec)
+}
+
+/// See [`Context::host_namespace_executor`].
+pub fn host_namespace_executor(exec: &Arc<dyn Executor>) -> Arc<dyn Executor> {
+    match exec.node().kind {
+        NodeKind::Real => Arc::new(NsenterExecutor::new(exec.node().paths.root())),
+        NodeKind::Simulated => exec.clone(),
+    }
 }
 
 /// What commands on a simulated node need in their environment: its own peer tools (an
@@ -96,6 +104,13 @@ impl Context {
             work,
             exec,
         })
+    }
+
+    /// The executor for commands that must run in the host's namespaces (podman,
+    /// systemd-run, systemctl, ostree of the SeedGenerator): on a real node nsenter into
+    /// PID 1 (as upstream's operator does), on a simulated node the node's own executor.
+    pub fn host_namespace_executor(&self) -> Arc<dyn Executor> {
+        host_namespace_executor(&self.exec)
     }
 
     /// Publish an event about `reference`; a failure to publish is only logged.

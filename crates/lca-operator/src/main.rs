@@ -8,10 +8,12 @@
 
 mod cluster_health;
 mod context;
+mod controller;
 mod error;
 mod health;
 mod ibu;
 mod jobs;
+mod kubeapi;
 mod metrics;
 mod node_work;
 mod seedgen;

@@ -5,22 +5,25 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::conditions;
 use kube::runtime::wait::await_condition;
 use lca_api::consts::{names, paths};
 use lca_api::{ImageBasedUpgrade, ImageBasedUpgradeSpec, Stage};
+use lca_hostops::NodeFs;
 use tracing::info;
 
-use crate::context::{CONTROLLER_NAME, Context};
+use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::kubeapi::{self, Created};
 
 /// Ensure the IBU exists.
 pub async fn init_ibu(ctx: &Context) -> Result<()> {
     let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
+    let fs = NodeFs::new(ctx.exec.as_ref());
     let saved = ctx.paths.host(paths::SAVED_IBU);
-    if saved.exists() {
-        return restore(&api, &saved).await;
+    if let Some(text) = fs.read_string_optional(&saved)? {
+        return restore(&api, &fs, &saved, &text).await;
     }
     // No IBU and no saved copy: an earlier cycle was forgotten (deleted while the operator
     // was down). Its work on the node must not be taken for this cycle's.
@@ -35,21 +38,19 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
             ..Default::default()
         },
     );
-    match api.create(&post_params(), &ibu).await {
-        Ok(_) => info!("created the default ImageBasedUpgrade {}", names::IBU),
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => return Err(Error::kube("creating the default ImageBasedUpgrade")(e)),
+    let created = kubeapi::create_if_missing(&api, &ibu)
+        .await
+        .map_err(Error::kube("creating the default ImageBasedUpgrade"))?;
+    if let Created::New(_) = created {
+        info!("created the default ImageBasedUpgrade {}", names::IBU);
     }
     Ok(())
 }
 
-/// Re-create the IBU with its saved spec and status, then remove the file.
-async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Result<()> {
-    let text = std::fs::read_to_string(saved).map_err(|e| Error::Node {
-        what: "reading the saved ImageBasedUpgrade",
-        message: e.to_string(),
-    })?;
-    let mut ibu: ImageBasedUpgrade = serde_json::from_str(&text).map_err(|e| Error::Invalid {
+/// Re-create the IBU with its saved spec and status (`text`, read from `saved`), then
+/// remove the file.
+async fn restore(api: &Api<ImageBasedUpgrade>, fs: &NodeFs<'_>, saved: &std::path::Path, text: &str) -> Result<()> {
+    let mut ibu: ImageBasedUpgrade = serde_json::from_str(text).map_err(|e| Error::Invalid {
         what: "saved ImageBasedUpgrade",
         message: format!("{}: {e}", saved.display()),
     })?;
@@ -60,42 +61,23 @@ async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Resul
     ibu.metadata.managed_fields = None;
     ibu.metadata.generation = None;
     ibu.metadata.deletion_timestamp = None;
-    if let Some(old) = api
-        .get_opt(names::IBU)
+    if let Some(old) = kubeapi::get_optional(api, names::IBU)
         .await
         .map_err(Error::kube("reading the ImageBasedUpgrade"))?
     {
-        api.delete(names::IBU, &DeleteParams::default())
-            .await
-            .map_err(Error::kube("deleting the ImageBasedUpgrade before restoring it"))?;
-        let uid = old.metadata.uid.unwrap_or_default();
-        let gone = await_condition(api.clone(), names::IBU, conditions::is_deleted(&uid));
-        tokio::time::timeout(Duration::from_secs(30), gone)
-            .await
-            .map_err(|_| Error::Node {
-                what: "restoring the ImageBasedUpgrade",
-                message: "the old object was not deleted within 30s".into(),
-            })?
-            .map_err(|e| Error::Node {
-                what: "restoring the ImageBasedUpgrade",
-                message: e.to_string(),
-            })?;
+        delete_and_wait(api, &old).await?;
     }
-    let mut created = api
-        .create(&post_params(), &ibu)
+    let created = api
+        .create(&kubeapi::post_params(), &ibu)
         .await
         .map_err(Error::kube("restoring the ImageBasedUpgrade"))?;
     if let Some(mut status) = status {
         status.observed_generation = created.metadata.generation.unwrap_or_default();
-        created.status = Some(status);
-        api.replace_status(names::IBU, &post_params(), &created)
+        kubeapi::patch_status(api, names::IBU, &status)
             .await
             .map_err(Error::kube("restoring the ImageBasedUpgrade status"))?;
     }
-    std::fs::remove_file(saved).map_err(|e| Error::Node {
-        what: "removing the saved ImageBasedUpgrade",
-        message: e.to_string(),
-    })?;
+    fs.remove_file(saved)?;
     info!(
         "restored the ImageBasedUpgrade {} from {}",
         names::IBU,
@@ -104,10 +86,22 @@ async fn restore(api: &Api<ImageBasedUpgrade>, saved: &std::path::Path) -> Resul
     Ok(())
 }
 
-/// Write parameters with our field manager.
-pub fn post_params() -> PostParams {
-    PostParams {
-        field_manager: Some(CONTROLLER_NAME.into()),
-        ..Default::default()
-    }
+/// Delete the IBU that is in the way of a restore and wait (30 s) until it is gone.
+async fn delete_and_wait(api: &Api<ImageBasedUpgrade>, old: &ImageBasedUpgrade) -> Result<()> {
+    kubeapi::delete_ignoring_absent(api, names::IBU, &DeleteParams::default())
+        .await
+        .map_err(Error::kube("deleting the ImageBasedUpgrade before restoring it"))?;
+    let uid = old.metadata.uid.clone().unwrap_or_default();
+    let gone = await_condition(api.clone(), names::IBU, conditions::is_deleted(&uid));
+    tokio::time::timeout(Duration::from_secs(30), gone)
+        .await
+        .map_err(|_| Error::Node {
+            what: "restoring the ImageBasedUpgrade",
+            message: "the old object was not deleted within 30s".into(),
+        })?
+        .map_err(|e| Error::Node {
+            what: "restoring the ImageBasedUpgrade",
+            message: e.to_string(),
+        })?;
+    Ok(())
 }

@@ -7,14 +7,19 @@ use kube::ResourceExt;
 use lca_api::consts::{names, paths};
 use lca_api::{ImageBasedUpgrade, Stage};
 use lca_core::stage::{is_completed, is_failed};
+use lca_hostops::NodeFs;
 use tracing::{error, info};
 
 use crate::context::Context;
 
+/// Save or forget the deleted `ibu`; called under `ctx.lock` (see `ibu::handle_deletes`).
+/// Failures are logged: the deletion has happened either way, and the re-create that follows
+/// goes ahead with what is on disk.
 pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
     if ibu.name_any() != names::IBU {
         return;
     }
+    let fs = NodeFs::new(ctx.exec.as_ref());
     let file = ctx.paths.host(paths::SAVED_IBU);
     let conds = ibu
         .status
@@ -22,18 +27,15 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
     if is_completed(conds, Stage::Idle) || is_failed(conds, Stage::Rollback) {
-        match std::fs::remove_file(&file) {
-            Ok(()) => info!("ImageBasedUpgrade deleted while idle; removed {}", file.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => error!("cannot remove {}: {e}", file.display()),
+        match fs.remove_file(&file) {
+            Ok(true) => info!("ImageBasedUpgrade deleted while idle; removed {}", file.display()),
+            Ok(false) => {}
+            Err(e) => error!("cannot remove the saved ImageBasedUpgrade: {e}"),
         }
         return;
     }
-    if let Err(e) = save(&file, ibu) {
-        error!(
-            "cannot save the deleted ImageBasedUpgrade to {}: {e}",
-            file.display()
-        );
+    if let Err(e) = save(&fs, &file, ibu) {
+        error!("cannot save the deleted ImageBasedUpgrade: {e}");
     } else {
         info!(
             "ImageBasedUpgrade deleted while in progress; saved to {} to re-create it",
@@ -43,11 +45,11 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
 }
 
 /// Write `ibu` to `file` atomically (temp file + rename), creating the directory (0700).
-pub fn save(file: &std::path::Path, ibu: &ImageBasedUpgrade) -> std::io::Result<()> {
-    let dir = file.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(".ibu.json.tmp");
-    let json = serde_json::to_vec(ibu).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, file)
+pub fn save(fs: &NodeFs<'_>, file: &std::path::Path, ibu: &ImageBasedUpgrade) -> lca_hostops::Result<()> {
+    if let Some(dir) = file.parent() {
+        fs.create_private_dir(dir)?;
+    }
+    let json = serde_json::to_vec(ibu)
+        .map_err(|e| lca_hostops::Error::Invalid(format!("serializing the ImageBasedUpgrade: {e}")))?;
+    fs.write_atomic(file, &json)
 }

@@ -5,15 +5,18 @@
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use lca_api::consts::{messages as m, names, paths};
-use lca_hostops::{ostree, systemd};
+use lca_hostops::{NodeFs, ostree, systemd};
 
 use crate::cluster_health::{crd_exists, kinds, list_all};
 use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kubeapi::is_not_found;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume};
 
 /// `None` when seed generation may start, else the rejection message.
 pub async fn validate(ctx: &Context) -> Option<String> {
-    let exec = ctx.exec.as_ref();
+    let host = ctx.host_namespace_executor();
+    let exec = host.as_ref();
     // A failed probe is a missing feature: the reference's probe cannot fail either.
     if !ostree::supports_set_default(exec).await.unwrap_or(false) {
         return Some(m::SEEDGEN_REJECT_SET_DEFAULT.into());
@@ -34,10 +37,17 @@ pub async fn validate(ctx: &Context) -> Option<String> {
     if !addons.is_empty() {
         return Some(format!("{}{}", m::SEEDGEN_REJECT_ACM_ADDONS, addons.join(", ")));
     }
-    if !ctx.paths.host(paths::DNSMASQ_CONFIG_SCRIPT).exists() {
+    let fs = NodeFs::new(ctx.exec.as_ref());
+    // Unreadable counts as missing, as a failed stat does upstream.
+    if !fs.exists(&ctx.paths.host(paths::DNSMASQ_CONFIG_SCRIPT)).unwrap_or(false) {
         return Some(m::SEEDGEN_REJECT_DNSMASQ.into());
     }
-    let kubelet = std::fs::read_to_string(ctx.paths.host(paths::KUBELET_CONFIG)).unwrap_or_default();
+    // An unreadable kubelet config is not the sanitized one (upstream ignores the error too).
+    let kubelet = fs
+        .read_string_optional(&ctx.paths.host(paths::KUBELET_CONFIG))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     if kubelet.trim() == names::SANITIZED_PULL_SECRET.trim() {
         return Some(m::SEEDGEN_REJECT_SANITIZED_PULL_SECRET.into());
     }
@@ -65,7 +75,7 @@ async fn acm_addon_namespaces(client: &Client) -> Vec<String> {
 async fn count_optional(client: &Client, ar: &kube::core::ApiResource) -> Result<usize, kube::Error> {
     match list_all(client, ar).await {
         Ok(items) => Ok(items.len()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(0),
+        Err(e) if is_not_found(&e) => Ok(0),
         Err(e) => Err(e),
     }
 }
@@ -124,14 +134,14 @@ async fn storage_and_oadp(client: &Client) -> Option<String> {
 }
 
 /// The OADP operator's CSV (`oadp-operator.*`) has `spec.version` ≥ the minimum.
-async fn oadp_version_supported(client: &Client) -> Result<bool, String> {
+async fn oadp_version_supported(client: &Client) -> Result<bool> {
     let csvs = list_all(client, &kinds::csv())
         .await
-        .map_err(|e| format!("failed to list ClusterServiceVersions: {e}"))?;
+        .map_err(Error::api("failed to list ClusterServiceVersions"))?;
     let csv = csvs
         .iter()
         .find(|c| c.name_any().starts_with("oadp-operator"))
-        .ok_or_else(|| "no OADP operator ClusterServiceVersion found".to_string())?;
+        .ok_or_else(|| Error::state("no OADP operator ClusterServiceVersion found"))?;
     let version = csv.data["spec"]["version"].as_str().unwrap_or_default();
     Ok(version_at_least(version, names::OADP_MIN_VERSION))
 }

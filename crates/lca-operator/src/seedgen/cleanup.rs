@@ -13,27 +13,28 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::{Client, ResourceExt};
 use lca_api::consts::{names, paths};
-use lca_hostops::NodeKind;
+use lca_hostops::{NodeFs, NodeKind};
 use serde::de::DeserializeOwned;
 
 use crate::cluster_health::{kinds, list_all};
 use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kubeapi;
 
 const ACM_WAIT_INTERVAL: Duration = Duration::from_secs(10);
 const ACM_WAIT_TRIES: u32 = 90;
 
-async fn delete_ignoring_absent<K>(api: &Api<K>, name: &str, what: &str) -> Result<(), String>
+async fn delete_ignoring_absent<K>(api: &Api<K>, name: &str, what: &str) -> Result<()>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    match api.delete(name, &DeleteParams::foreground()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(format!("failed to delete {what}: {e}")),
-    }
+    kubeapi::delete_ignoring_absent(api, name, &DeleteParams::foreground())
+        .await
+        .map_err(Error::api(format!("failed to delete {what}")))?;
+    Ok(())
 }
 
 async fn names_matching<K>(api: &Api<K>, pred: impl Fn(&str) -> bool) -> Vec<String>
@@ -43,6 +44,7 @@ where
     match api.list(&ListParams::default()).await {
         Ok(l) => l.items.iter().map(|o| o.name_any()).filter(|n| pred(n)).collect(),
         Err(e) => {
+            // As upstream: a failed list reads as nothing (left) to delete.
             tracing::info!("error when listing for clean-up: {e}");
             vec![]
         }
@@ -50,11 +52,7 @@ where
 }
 
 /// Delete everything matching `pred`, then wait until it is gone (10 s × 90).
-async fn delete_all_and_wait<K>(
-    api: &Api<K>,
-    pred: impl Fn(&str) -> bool + Copy,
-    what: &str,
-) -> Result<(), String>
+async fn delete_all_and_wait<K>(api: &Api<K>, pred: impl Fn(&str) -> bool + Copy, what: &str) -> Result<()>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -72,12 +70,12 @@ where
         }
         tokio::time::sleep(ACM_WAIT_INTERVAL).await;
     }
-    Err(format!("timed out waiting for ACM {what} deletion"))
+    Err(Error::state(format!("timed out waiting for ACM {what} deletion")))
 }
 
 /// ACM CRDs and namespaces, the installer's namespace, klusterlet RBAC, the observability
 /// secret (`cleanupClusterResources`).
-pub async fn cluster_resources(client: &Client) -> Result<(), String> {
+pub async fn cluster_resources(client: &Client) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // CRDs first: deleting the namespaces first leaves their CRs' finalizers unserved.
     delete_all_and_wait(&crds, |n| n.ends_with(".open-cluster-management.io"), "CRD").await?;
@@ -109,77 +107,65 @@ pub async fn cluster_resources(client: &Client) -> Result<(), String> {
 }
 
 /// Delete every pod in phase `phase` (Succeeded, Failed), in all namespaces.
-pub async fn finished_pods(client: &Client, phase: &str) -> Result<(), String> {
+pub async fn finished_pods(client: &Client, phase: &str) -> Result<()> {
+    let failed = || format!("failed to cleanup {phase} pods");
     let all: Api<Pod> = Api::all(client.clone());
     let selector = ListParams::default().fields(&format!("status.phase=={phase}"));
-    let pods = all
-        .list(&selector)
-        .await
-        .map_err(|e| format!("failed to cleanup {phase} pods: {e}"))?;
+    let pods = all.list(&selector).await.map_err(Error::api(failed()))?;
     for pod in pods.items {
         let ns = pod.namespace().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        match api.delete(&pod.name_any(), &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(format!("failed to cleanup {phase} pods: {e}")),
-        }
+        kubeapi::delete_ignoring_absent(&api, &pod.name_any(), &DeleteParams::default())
+            .await
+            .map_err(Error::api(failed()))?;
     }
     Ok(())
 }
 
 /// The cluster pull secret's `.dockerconfigjson`.
-pub async fn read_pull_secret(client: &Client) -> Result<Vec<u8>, String> {
+pub async fn read_pull_secret(client: &Client) -> Result<Vec<u8>> {
     let ns = names::OPENSHIFT_CONFIG_NAMESPACE;
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let secret = api
-        .get(names::PULL_SECRET)
-        .await
-        .map_err(|e| format!("could not access pull-secret {} in {ns}: {e}", names::PULL_SECRET))?;
+    let secret = api.get(names::PULL_SECRET).await.map_err(Error::api(format!(
+        "could not access pull-secret {} in {ns}",
+        names::PULL_SECRET
+    )))?;
     secret
         .data
         .and_then(|d| d.get(names::PULL_SECRET_KEY).map(|b| b.0.clone()))
         .ok_or_else(|| {
-            format!(
+            Error::invalid(format!(
                 "pull-secret {} in {ns} has no {}",
                 names::PULL_SECRET,
                 names::PULL_SECRET_KEY
-            )
+            ))
         })
 }
 
 /// Replace the cluster pull secret with `data` (on a simulated node also the kubelet's copy).
-pub async fn set_pull_secret(ctx: &Context, data: &[u8]) -> Result<(), String> {
+pub async fn set_pull_secret(ctx: &Context, data: &[u8]) -> Result<()> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), names::OPENSHIFT_CONFIG_NAMESPACE);
-    let mut secret = api.get(names::PULL_SECRET).await.map_err(|e| {
-        format!(
-            "could not access the cluster pull-secret: {}",
-            crate::error::api_message(&e)
-        )
-    })?;
+    let mut secret = api
+        .get(names::PULL_SECRET)
+        .await
+        .map_err(Error::api("could not access the cluster pull-secret"))?;
     secret
         .data
         .get_or_insert_with(Default::default)
         .insert(names::PULL_SECRET_KEY.into(), ByteString(data.to_vec()));
-    api.replace(names::PULL_SECRET, &PostParams::default(), &secret)
+    api.replace(names::PULL_SECRET, &kubeapi::post_params(), &secret)
         .await
-        .map_err(|e| {
-            format!(
-                "failed to update the cluster pull-secret: {}",
-                crate::error::api_message(&e)
-            )
-        })?;
-    let kubelet = ctx.paths.host(paths::KUBELET_CONFIG);
+        .map_err(Error::api("failed to update the cluster pull-secret"))?;
     if ctx.exec.node().kind == NodeKind::Simulated {
         // Stand-in for the MCO on a node that has none (see the module header).
-        lca_hostops::fsutil::write_private(&kubelet, data).map_err(|e| e.to_string())?;
+        NodeFs::new(ctx.exec.as_ref()).write_private(&ctx.paths.host(paths::KUBELET_CONFIG), data)?;
     }
     Ok(())
 }
 
 /// Replace the cluster pull secret with `data` and wait (30 s poll, 10 min) until the node's
 /// kubelet config has it and the pools are ready (`waitForPullSecretOverride`).
-pub async fn override_pull_secret(ctx: &Context, data: &[u8]) -> Result<(), String> {
+pub async fn override_pull_secret(ctx: &Context, data: &[u8]) -> Result<()> {
     set_pull_secret(ctx, data).await?;
     let kubelet = ctx.paths.host(paths::KUBELET_CONFIG);
     let simulated = ctx.exec.node().kind == NodeKind::Simulated;
@@ -190,19 +176,19 @@ pub async fn override_pull_secret(ctx: &Context, data: &[u8]) -> Result<(), Stri
     };
     let start = Instant::now();
     let want = String::from_utf8_lossy(data).trim().to_string();
+    let fs = NodeFs::new(ctx.exec.as_ref());
     loop {
-        let on_node = std::fs::read_to_string(&kubelet).unwrap_or_default();
+        let on_node = fs.read_string_optional(&kubelet)?.unwrap_or_default();
         if on_node.trim() == want && pools_ready(&ctx.client).await {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(600) {
-            return Err("timed out waiting for MCO to override pull-secret file".into());
+            return Err(Error::state("timed out waiting for MCO to override pull-secret file"));
         }
         tracing::info!(file = %kubelet.display(), "waiting for MCO to override the pull-secret file");
         tokio::time::sleep(poll).await;
     }
 }
-
 async fn pools_ready(client: &Client) -> bool {
     match list_all(client, &kinds::machine_config_pool()).await {
         Ok(pools) => pools
@@ -216,17 +202,17 @@ async fn pools_ready(client: &Client) -> bool {
 }
 
 /// Delete `rendered-*` MachineConfigs that no pool's spec references.
-pub async fn old_rendered_machine_configs(client: &Client) -> Result<(), String> {
+pub async fn old_rendered_machine_configs(client: &Client) -> Result<()> {
     let pools = list_all(client, &kinds::machine_config_pool())
         .await
-        .map_err(|e| format!("failed to list machine config pools, err: {e}"))?;
+        .map_err(Error::api("failed to list machine config pools, err"))?;
     let current: Vec<String> = pools
         .iter()
         .filter_map(|p| p.data["spec"]["configuration"]["name"].as_str().map(String::from))
         .collect();
     let mcs = list_all(client, &kinds::machine_config())
         .await
-        .map_err(|e| format!("failed to list machine configs, err: {e}"))?;
+        .map_err(Error::api("failed to list machine configs, err"))?;
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kinds::machine_config());
     for mc in mcs {
         let name = mc.name_any();
@@ -236,7 +222,7 @@ pub async fn old_rendered_machine_configs(client: &Client) -> Result<(), String>
         tracing::info!(name, "deleting machine config");
         api.delete(&name, &DeleteParams::default())
             .await
-            .map_err(|e| format!("failed to delete machine config {name}, err: {e}"))?;
+            .map_err(Error::api(format!("failed to delete machine config {name}, err")))?;
     }
     Ok(())
 }

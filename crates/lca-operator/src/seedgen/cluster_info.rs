@@ -15,12 +15,13 @@ use lca_api::files::SeedClusterInfo;
 use serde_json::Value;
 
 use crate::cluster_health::kinds;
+use crate::error::{Error, Result};
 
-async fn get(client: &Client, ar: &kube::core::ApiResource, name: &str) -> Result<DynamicObject, String> {
+async fn get(client: &Client, ar: &kube::core::ApiResource, name: &str) -> Result<DynamicObject> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
     api.get(name)
         .await
-        .map_err(|e| format!("failed to get {} {name}: {e}", ar.kind))
+        .map_err(Error::api(format!("failed to get {} {name}", ar.kind)))
 }
 
 fn s(v: &Value) -> String {
@@ -50,11 +51,11 @@ pub async fn gather(
     client: &Client,
     recert_image: &str,
     storage_target: &str,
-) -> Result<SeedClusterInfo, String> {
+) -> Result<SeedClusterInfo> {
     let cv = get(client, &kinds::cluster_version(), "version").await?;
     let version = s(&cv.data["status"]["desired"]["version"]);
     if version.is_empty() {
-        return Err("ClusterVersion version has no status.desired.version".into());
+        return Err(Error::state("ClusterVersion version has no status.desired.version"));
     }
     let infra = get(client, &kinds::infrastructure(), "cluster").await?;
     let (cluster_name, base_domain) =
@@ -69,11 +70,11 @@ pub async fn gather(
     let node = nodes
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("failed to get node list: {e}"))?
+        .map_err(Error::api("failed to get node list"))?
         .items
         .into_iter()
         .next()
-        .ok_or("no node in the cluster")?;
+        .ok_or_else(|| Error::state("no node in the cluster"))?;
     let addresses = node
         .status
         .as_ref()

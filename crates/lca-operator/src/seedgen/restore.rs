@@ -10,15 +10,16 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta};
 use lca_api::SeedGenerator;
 use lca_api::consts::{messages as m, names, paths};
+use lca_hostops::NodeFs;
 use tracing::{error, info, warn};
 
 use super::cleanup;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::ibu::init::post_params;
+use crate::kubeapi::{self, Created};
 
 /// Keep what identifies the object to a user; drop what the API server owns.
 fn fresh_meta(meta: &ObjectMeta) -> ObjectMeta {
@@ -32,15 +33,14 @@ fn fresh_meta(meta: &ObjectMeta) -> ObjectMeta {
 }
 
 /// Create `secret` again (already present is fine).
-pub async fn create_secret(client: &Client, mut secret: Secret) -> Result<(), String> {
+pub async fn create_secret(client: &Client, mut secret: Secret) -> Result<()> {
     secret.metadata = fresh_meta(&secret.metadata);
     let ns = secret.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(format!("failed to create seedgen secret: {e}")),
-    }
+    kubeapi::create_if_missing(&api, &secret)
+        .await
+        .map_err(Error::api("failed to create seedgen secret"))?;
+    Ok(())
 }
 
 /// Create the SeedGenerator again, then put its saved status back.
@@ -48,65 +48,68 @@ pub async fn create_cr(client: &Client, mut cr: SeedGenerator) -> Result<()> {
     let status = cr.status.take();
     cr.metadata = fresh_meta(&cr.metadata);
     let api: Api<SeedGenerator> = Api::all(client.clone());
-    let mut created = match api.create(&post_params(), &cr).await {
-        Ok(c) => c,
-        Err(kube::Error::Api(e)) if e.code == 409 => api
+    let created = match kubeapi::create_if_missing(&api, &cr)
+        .await
+        .map_err(Error::kube("re-creating the SeedGenerator"))?
+    {
+        Created::New(c) => c,
+        Created::Existed => api
             .get(names::SEEDGEN)
             .await
             .map_err(Error::kube("reading the existing SeedGenerator"))?,
-        Err(e) => return Err(Error::kube("re-creating the SeedGenerator")(e)),
     };
     if let Some(mut status) = status {
         status.observed_generation = created.metadata.generation.unwrap_or_default();
-        created.status = Some(status);
-        api.replace_status(names::SEEDGEN, &post_params(), &created)
+        kubeapi::patch_status(&api, names::SEEDGEN, &status)
             .await
             .map_err(Error::kube("restoring the SeedGenerator status"))?;
     }
     Ok(())
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("parsing {}: {e}", path.display()))
+fn read_json<T: serde::de::DeserializeOwned>(fs: &NodeFs<'_>, path: &Path) -> Result<T> {
+    let text = fs.read_string(path)?;
+    serde_json::from_str(&text).map_err(|e| Error::invalid(format!("parsing {}: {e}", path.display())))
 }
 
-fn to_bak(path: &Path) -> Result<(), String> {
+/// Rename `path` to `path.bak` (rewritten, as NodeFs writes files whole).
+fn to_bak(fs: &NodeFs<'_>, path: &Path) -> Result<()> {
     let mut bak = path.as_os_str().to_owned();
     bak.push(".bak");
-    std::fs::rename(path, &bak).map_err(|e| format!("renaming {}: {e}", path.display()))
+    let bytes = fs.read_optional(path)?.unwrap_or_default();
+    fs.write_private(Path::new(&bak), &bytes)?;
+    fs.remove_file(path)?;
+    Ok(())
 }
 
 /// `initSeedGen`: restore the Secret, the CR and the pull secret if the files are there.
 /// Nothing saved is not an error; half of it is.
-pub async fn init_seedgen(ctx: &Context) -> Result<(), String> {
+pub async fn init_seedgen(ctx: &Context) -> Result<()> {
+    let fs = NodeFs::new(ctx.exec.as_ref());
     let cr_file = ctx.paths.host(paths::SEEDGEN_STORED_CR);
     let secret_file = ctx.paths.host(paths::SEEDGEN_STORED_SECRET);
-    match (cr_file.exists(), secret_file.exists()) {
+    match (fs.exists(&cr_file)?, fs.exists(&secret_file)?) {
         (false, false) => return Ok(()),
         (true, true) => {}
         (cr, _) => {
             let missing = if cr { &secret_file } else { &cr_file };
-            return Err(format!(
+            return Err(Error::state(format!(
                 "{} {}",
                 m::SEEDGEN_MISSING_STORED_FILE,
                 missing.display()
-            ));
+            )));
         }
     }
-    let secret: Secret = read_json(&secret_file)?;
-    let cr: SeedGenerator = read_json(&cr_file)?;
+    let secret: Secret = read_json(&fs, &secret_file)?;
+    let cr: SeedGenerator = read_json(&fs, &cr_file)?;
     create_secret(&ctx.client, secret).await?;
-    create_cr(&ctx.client, cr).await.map_err(|e| e.to_string())?;
-    to_bak(&secret_file)?;
-    to_bak(&cr_file)?;
+    create_cr(&ctx.client, cr).await?;
+    to_bak(&fs, &secret_file)?;
+    to_bak(&fs, &cr_file)?;
     let pull_secret = ctx.paths.host(paths::SEEDGEN_STORED_PULL_SECRET);
-    match std::fs::read(&pull_secret) {
-        Ok(data) => cleanup::set_pull_secret(ctx, &data).await?,
-        Err(e) => warn!(
-            "no saved pull secret to restore at {}: {e}",
-            pull_secret.display()
-        ),
+    match fs.read_optional(&pull_secret)? {
+        Some(data) => cleanup::set_pull_secret(ctx, &data).await?,
+        None => warn!("no saved pull secret to restore at {}", pull_secret.display()),
     }
     info!(
         "restored the SeedGenerator and its secret from {}",
@@ -123,7 +126,7 @@ pub async fn at_startup(ctx: &Context) {
     }
 }
 
-/// After the local imager process exited (simulated node), serialized with the reconciles.
+/// After the imager exited while this operator lives, serialized with the reconciles.
 pub async fn after_imager(ctx: &Arc<Context>) {
     let _serial = ctx.lock.lock().await;
     at_startup(ctx).await;

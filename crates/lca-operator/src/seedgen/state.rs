@@ -1,6 +1,6 @@
-//! SeedGenerator status: the reconciler phase derived from the conditions (spec §8.1) and
-//! the three condition writes of the reference (in progress, failed, completed), applied with
-//! `lca-core`'s ordering rules and written through the status subresource.
+//! SeedGenerator status: the three condition writes of the reference (in progress, failed,
+//! completed), applied with `lca-core`'s ordering rules and written as a merge patch of the
+//! status subresource (`kubeapi::patch_status`). The phase is `lca_core::seedgen_plan::phase`.
 
 use kube::api::Api;
 use lca_api::consts::{condition_types as ct, messages, names, reasons};
@@ -8,45 +8,7 @@ use lca_api::{Condition, SeedGenerator, Time};
 use lca_core::conditions::{self, FALSE, TRUE, Write};
 
 use crate::error::{Error, Result};
-use crate::ibu::init::post_params;
-
-/// Where a SeedGenerator stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Prerequisite checks not run yet.
-    Initial,
-    /// Checks passed: health, cleanup, then the imager launch.
-    Generating,
-    /// The imager ran; check its result.
-    Finalizing,
-    Completed,
-    /// Terminal: the CR must be deleted and re-created.
-    Failed,
-}
-
-/// The phase of a SeedGenerator with `conds` (`getPhase`).
-pub fn phase(conds: &[Condition]) -> Phase {
-    let in_progress = conditions::find(conds, ct::SEEDGEN_IN_PROGRESS);
-    let completed = conditions::find(conds, ct::SEEDGEN_COMPLETED);
-    if in_progress.is_none() && completed.is_none() {
-        return Phase::Initial;
-    }
-    if [in_progress, completed]
-        .into_iter()
-        .flatten()
-        .any(|c| c.reason == reasons::FAILED)
-    {
-        return Phase::Failed;
-    }
-    if completed.is_some_and(|c| c.status == TRUE) {
-        return Phase::Completed;
-    }
-    match in_progress {
-        Some(c) if c.status == TRUE && c.message == messages::SEEDGEN_LAUNCHING_IMAGER => Phase::Finalizing,
-        Some(c) if c.status == TRUE && c.message.is_empty() => Phase::Initial,
-        _ => Phase::Generating,
-    }
-}
+use crate::kubeapi;
 
 /// The CR being reconciled and its status writer.
 pub struct Writer {
@@ -102,9 +64,8 @@ impl Writer {
 
     /// Write the status; the object keeps the new resourceVersion for the next write.
     pub async fn save(&mut self) -> Result<()> {
-        self.cr = self
-            .api
-            .replace_status(names::SEEDGEN, &post_params(), &self.cr)
+        let status = self.cr.status.clone().unwrap_or_default();
+        self.cr = kubeapi::patch_status(&self.api, names::SEEDGEN, &status)
             .await
             .map_err(Error::kube("writing the SeedGenerator status"))?;
         Ok(())
@@ -115,54 +76,5 @@ impl Writer {
         tracing::info!(step = msg, "seed generation");
         self.in_progress(msg);
         self.save().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message: message.into(),
-            observed_generation: None,
-            last_transition_time: Time(lca_api::jiff::Timestamp::UNIX_EPOCH),
-        }
-    }
-
-    #[test]
-    fn phases_follow_the_reference() {
-        let ip = |s: &str, r: &str, m: &str| cond(ct::SEEDGEN_IN_PROGRESS, s, r, m);
-        let done = |s: &str, r: &str| cond(ct::SEEDGEN_COMPLETED, s, r, "");
-        let rows: Vec<(Vec<Condition>, Phase)> = vec![
-            (vec![], Phase::Initial),
-            (vec![ip("True", "InProgress", "")], Phase::Initial),
-            (
-                vec![ip("True", "InProgress", "Waiting for system to stabilize")],
-                Phase::Generating,
-            ),
-            (
-                vec![ip("True", "InProgress", "Launching imager container")],
-                Phase::Finalizing,
-            ),
-            (
-                vec![ip("True", "InProgress", "Finalizing seed generation")],
-                Phase::Generating,
-            ),
-            (
-                vec![done("False", "Failed"), ip("False", "Failed", "x")],
-                Phase::Failed,
-            ),
-            (
-                vec![ip("False", "Completed", "x"), done("True", "Completed")],
-                Phase::Completed,
-            ),
-        ];
-        for (conds, want) in rows {
-            assert_eq!(phase(&conds), want, "{conds:?}");
-        }
     }
 }
