@@ -64,7 +64,9 @@ mod tests {
 
     #[test]
     fn transient_backoff_doubles_and_caps() {
-        let d: Vec<u64> = (0..10).map(|n| Category::Transient.requeue(n).as_secs()).collect();
+        let d: Vec<u64> = (0..10)
+            .map(|n| Category::Transient.requeue(n).as_secs())
+            .collect();
         assert_eq!(d, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
         assert_eq!(Category::Invalid.requeue(0), Duration::from_secs(300));
         assert_eq!(Category::Conflict.requeue(7), Duration::from_secs(1));

@@ -20,6 +20,6 @@ pub mod version;
 
 pub use category::Category;
 pub use outcome::{IdleOutcome, PhaseEvent, StepOutcome, StepReport};
-pub use task::{TaskDetail, TaskFacts, TaskKind, TaskState};
 pub use stage::{in_progress_stage, is_transition_requested, valid_next_stages};
+pub use task::{TaskDetail, TaskFacts, TaskKind, TaskState};
 pub use transition::{IdleKind, Outcome, apply_transition};

@@ -61,7 +61,10 @@ pub enum Blocker<'a> {
     Workspace(&'a str),
     InvalidSeed(&'a str),
     /// The registry did not answer; `failed_attempts` counts this one.
-    SeedUnreachable { error: &'a str, failed_attempts: u32 },
+    SeedUnreachable {
+        error: &'a str,
+        failed_attempts: u32,
+    },
     CryptoBackup(&'a str),
     LaunchStateroot(&'a str),
     /// Precache could not be prepared or launched (the text is the whole message).
@@ -170,7 +173,10 @@ fn task_step(kind: TaskKind, t: &TaskFacts, ns: &str, progress: &str) -> Option<
 pub fn started(kind: TaskKind, ns: &str) -> StepReport {
     match kind {
         TaskKind::StaterootSetup => in_progress(
-            format!("Successfully launched a new job for stateroot setup. {}", job(kind, ns)),
+            format!(
+                "Successfully launched a new job for stateroot setup. {}",
+                job(kind, ns)
+            ),
             POLL,
             vec![PhaseEvent::Start(kind.phase())],
         ),
@@ -187,7 +193,11 @@ pub fn started(kind: TaskKind, ns: &str) -> StepReport {
 
 /// The report after an interrupted task was started again.
 pub fn resumed(kind: TaskKind, ns: &str) -> StepReport {
-    in_progress(format!("Resumed interrupted work. {}", job(kind, ns)), POLL, vec![])
+    in_progress(
+        format!("Resumed interrupted work. {}", job(kind, ns)),
+        POLL,
+        vec![],
+    )
 }
 
 /// The report after the node work of another run was removed.

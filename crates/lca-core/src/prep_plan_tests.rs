@@ -42,17 +42,51 @@ fn each_row_of_the_prep_steps() {
     let sr = "job-name: lca-prep-stateroot-setup, job-namespace: openshift-lifecycle-agent";
     let pc = "job-name: lca-prep-precache, job-namespace: openshift-lifecycle-agent";
     let rows: Vec<(TaskState, TaskState, &str, String)> = vec![
-        (Running, NotStarted, "in progress", format!("Stateroot setup job in progress. {sr}")),
-        (Deleting, NotStarted, "failed", format!("stateroot job is marked to be deleted, this is not allowed. {sr}")),
-        (Failed { code: 1 }, NotStarted, "failed", format!("stateroot setup job failed to complete. {sr}")),
-        (Succeeded, Running, "in progress", format!("Precache job in progress. {pc}. total: 3 (pulled: 1, failed: 0)")),
-        (Succeeded, Deleting, "failed", format!("precache job is marked to be deleted, this not allowed. {pc}")),
-        (Succeeded, Failed { code: 2 }, "failed", format!("precache job failed to complete. {pc}. total: 3 (pulled: 1, failed: 0)")),
+        (
+            Running,
+            NotStarted,
+            "in progress",
+            format!("Stateroot setup job in progress. {sr}"),
+        ),
+        (
+            Deleting,
+            NotStarted,
+            "failed",
+            format!("stateroot job is marked to be deleted, this is not allowed. {sr}"),
+        ),
+        (
+            Failed { code: 1 },
+            NotStarted,
+            "failed",
+            format!("stateroot setup job failed to complete. {sr}"),
+        ),
+        (
+            Succeeded,
+            Running,
+            "in progress",
+            format!("Precache job in progress. {pc}. total: 3 (pulled: 1, failed: 0)"),
+        ),
+        (
+            Succeeded,
+            Deleting,
+            "failed",
+            format!("precache job is marked to be deleted, this not allowed. {pc}"),
+        ),
+        (
+            Succeeded,
+            Failed { code: 2 },
+            "failed",
+            format!("precache job failed to complete. {pc}. total: 3 (pulled: 1, failed: 0)"),
+        ),
         (Succeeded, Succeeded, "completed", String::new()),
     ];
     for (s, p, kind, text) in rows {
         let r = report(next(&facts(s.clone(), p.clone())));
-        assert_eq!(message(&r), (kind, text.as_str()), "stateroot {s:?}, precache {p:?}");
+        assert_eq!(
+            message(&r),
+            (kind, text.as_str()),
+            "stateroot {s:?}, precache {p:?}"
+        );
     }
 }
 
@@ -80,12 +114,19 @@ fn unhealthy_waits_twenty_seconds_and_other_runs_are_forgotten_first() {
     assert_eq!(
         r.outcome,
         StepOutcome::InProgress {
-            message: Some("Waiting for system to stabilize before Prep stage can continue: node is not ready".into()),
+            message: Some(
+                "Waiting for system to stabilize before Prep stage can continue: node is not ready".into()
+            ),
             requeue: HEALTH_RETRY,
         }
     );
     f.unhealthy = None;
-    assert_eq!(next(&f), PrepAction::ForgetOtherRun { what: "quay.io/x:1 4.18.0".into() });
+    assert_eq!(
+        next(&f),
+        PrepAction::ForgetOtherRun {
+            what: "quay.io/x:1 4.18.0".into()
+        }
+    );
 }
 
 #[test]
@@ -93,22 +134,42 @@ fn interrupted_tasks_are_resumed_three_times_then_fail() {
     let mut f = facts(Interrupted, NotStarted);
     for n in 0..MAX_RESUMES {
         f.stateroot.resumes = n;
-        assert_eq!(next(&f), PrepAction::Resume { task: TaskKind::StaterootSetup, attempt: n + 1 });
+        assert_eq!(
+            next(&f),
+            PrepAction::Resume {
+                task: TaskKind::StaterootSetup,
+                attempt: n + 1
+            }
+        );
     }
     f.stateroot.resumes = MAX_RESUMES;
     let r = report(next(&f));
-    assert!(message(&r).1.starts_with("stateroot setup job failed to complete. job-name: lca-prep-stateroot-setup"));
+    assert!(
+        message(&r)
+            .1
+            .starts_with("stateroot setup job failed to complete. job-name: lca-prep-stateroot-setup")
+    );
 }
 
 #[test]
 fn the_status_file_shows_the_current_step_and_the_failing_steps_error() {
     let mut f = facts(Running, NotStarted);
-    f.stateroot.detail = Some(TaskDetail { step: "deploy".into(), message: "deploying".into(), failed: false });
+    f.stateroot.detail = Some(TaskDetail {
+        step: "deploy".into(),
+        message: "deploying".into(),
+        failed: false,
+    });
     assert!(message(&report(next(&f))).1.ends_with(". Current step: deploy"));
     f.stateroot.state = Failed { code: 1 };
-    f.stateroot.detail = Some(TaskDetail { step: "pull-seed".into(), message: "registry timed out".into(), failed: true });
+    f.stateroot.detail = Some(TaskDetail {
+        step: "pull-seed".into(),
+        message: "registry timed out".into(),
+        failed: true,
+    });
     assert!(
-        message(&report(next(&f))).1.ends_with(". Failed in step pull-seed: registry timed out"),
+        message(&report(next(&f)))
+            .1
+            .ends_with(". Failed in step pull-seed: registry timed out"),
         "{:?}",
         next(&f)
     );
@@ -119,23 +180,45 @@ fn the_warning_annotation_makes_completion_say_so() {
     let mut f = facts(Succeeded, Succeeded);
     f.validation_warning = true;
     let r = report(next(&f));
-    assert_eq!(message(&r), ("completed", messages::PREP_STAGE_COMPLETED_WITH_WARNING));
+    assert_eq!(
+        message(&r),
+        ("completed", messages::PREP_STAGE_COMPLETED_WITH_WARNING)
+    );
     assert_eq!(r.phases, [PhaseEvent::Complete("Precache")]);
 }
 
 #[test]
 fn an_unreachable_registry_backs_off_then_fails_after_five_attempts() {
     let delays: Vec<u64> = (1..MAX_INSPECT_ATTEMPTS)
-        .map(|n| match blocked(Blocker::SeedUnreachable { error: "timed out", failed_attempts: n }).outcome {
-            StepOutcome::InProgress { requeue, .. } => requeue.as_secs(),
-            other => panic!("attempt {n}: {other:?}"),
+        .map(|n| {
+            match blocked(Blocker::SeedUnreachable {
+                error: "timed out",
+                failed_attempts: n,
+            })
+            .outcome
+            {
+                StepOutcome::InProgress { requeue, .. } => requeue.as_secs(),
+                other => panic!("attempt {n}: {other:?}"),
+            }
         })
         .collect();
     assert_eq!(delays, [2, 4, 8, 16]);
-    let r = blocked(Blocker::SeedUnreachable { error: "timed out", failed_attempts: 5 });
-    assert_eq!(message(&r), ("failed", "failed to validate seed image info: timed out (after 5 attempts)"));
+    let r = blocked(Blocker::SeedUnreachable {
+        error: "timed out",
+        failed_attempts: 5,
+    });
     assert_eq!(
-        message(&blocked(Blocker::InvalidSpec("failed to validate extramanifest cms: x"))).1,
+        message(&r),
+        (
+            "failed",
+            "failed to validate seed image info: timed out (after 5 attempts)"
+        )
+    );
+    assert_eq!(
+        message(&blocked(Blocker::InvalidSpec(
+            "failed to validate extramanifest cms: x"
+        )))
+        .1,
         "failed to validate IBU spec: failed to validate extramanifest cms: x"
     );
 }

@@ -144,15 +144,21 @@ pub enum SeedGenAction {
 /// The next action for `facts`.
 pub fn next(facts: &SeedGenFacts) -> SeedGenAction {
     if !facts.singleton {
-        return SeedGenAction::Ignore { note: "not the singleton seedimage" };
+        return SeedGenAction::Ignore {
+            note: "not the singleton seedimage",
+        };
     }
     match facts.phase {
         Phase::Failed => SeedGenAction::Ignore {
             note: "seed generation has failed; delete and re-create the SeedGenerator to try again",
         },
-        Phase::Completed => SeedGenAction::Ignore { note: "seed generation has completed" },
+        Phase::Completed => SeedGenAction::Ignore {
+            note: "seed generation has completed",
+        },
         Phase::Initial => match &facts.rejection {
-            Some(rejection) => SeedGenAction::Fail { message: rejection.clone() },
+            Some(rejection) => SeedGenAction::Fail {
+                message: rejection.clone(),
+            },
             None => SeedGenAction::Wait {
                 message: m::SEEDGEN_WAITING_FOR_STABLE.into(),
                 requeue: REQUEUE_AFTER_CHECKS,
@@ -168,7 +174,10 @@ pub fn next(facts: &SeedGenFacts) -> SeedGenAction {
         Phase::Finalizing => match imager_problem(facts.imager.as_ref()) {
             None => SeedGenAction::Complete,
             Some(problem) => SeedGenAction::Fail {
-                message: failed_after_imager(&format!("{}: {problem}", m::SEEDGEN_IMAGER_STATUS_CHECK_FAILED)),
+                message: failed_after_imager(&format!(
+                    "{}: {problem}",
+                    m::SEEDGEN_IMAGER_STATUS_CHECK_FAILED
+                )),
             },
         },
     }

@@ -24,11 +24,26 @@ fn phases_follow_the_reference() {
     let rows: Vec<(Vec<Condition>, Phase)> = vec![
         (vec![], Phase::Initial),
         (vec![ip("True", "InProgress", "")], Phase::Initial),
-        (vec![ip("True", "InProgress", "Waiting for system to stabilize")], Phase::Generating),
-        (vec![ip("True", "InProgress", "Launching imager container")], Phase::Finalizing),
-        (vec![ip("True", "InProgress", "Finalizing seed generation")], Phase::Generating),
-        (vec![done("False", "Failed"), ip("False", "Failed", "x")], Phase::Failed),
-        (vec![ip("False", "Completed", "x"), done("True", "Completed")], Phase::Completed),
+        (
+            vec![ip("True", "InProgress", "Waiting for system to stabilize")],
+            Phase::Generating,
+        ),
+        (
+            vec![ip("True", "InProgress", "Launching imager container")],
+            Phase::Finalizing,
+        ),
+        (
+            vec![ip("True", "InProgress", "Finalizing seed generation")],
+            Phase::Generating,
+        ),
+        (
+            vec![done("False", "Failed"), ip("False", "Failed", "x")],
+            Phase::Failed,
+        ),
+        (
+            vec![ip("False", "Completed", "x"), done("True", "Completed")],
+            Phase::Completed,
+        ),
     ];
     for (conds, want) in rows {
         assert_eq!(phase(&conds), want, "{conds:?}");
@@ -36,11 +51,16 @@ fn phases_follow_the_reference() {
 }
 
 fn exited(code: i64) -> Option<ImagerState> {
-    Some(ImagerState::Container { status: "exited".into(), exit_code: code })
+    Some(ImagerState::Container {
+        status: "exited".into(),
+        exit_code: code,
+    })
 }
 
 fn fail(message: &str) -> SeedGenAction {
-    SeedGenAction::Fail { message: message.into() }
+    SeedGenAction::Fail {
+        message: message.into(),
+    }
 }
 
 #[test]
@@ -55,11 +75,15 @@ fn one_action_per_spec_row() {
         (
             "§8.1 a CR not named seedimage is ignored",
             with(Phase::Initial, &|f| f.singleton = false),
-            SeedGenAction::Ignore { note: "not the singleton seedimage" },
+            SeedGenAction::Ignore {
+                note: "not the singleton seedimage",
+            },
         ),
         (
             "§8.2 the first failed check is the rejection",
-            with(Phase::Initial, &|f| f.rejection = Some(m::SEEDGEN_REJECT_PVS.into())),
+            with(Phase::Initial, &|f| {
+                f.rejection = Some(m::SEEDGEN_REJECT_PVS.into())
+            }),
             fail("Rejected: Cluster must not have any Persistent Volumes configured"),
         ),
         (
@@ -72,13 +96,19 @@ fn one_action_per_spec_row() {
         ),
         (
             "§8.3 unhealthy: the health error after the waiting message, requeue 20 s",
-            with(Phase::Generating, &|f| f.unhealthy = Some("ClusterVersion not available".into())),
+            with(Phase::Generating, &|f| {
+                f.unhealthy = Some("ClusterVersion not available".into())
+            }),
             SeedGenAction::Wait {
                 message: "Waiting for system to stabilize: ClusterVersion not available".into(),
                 requeue: Duration::from_secs(20),
             },
         ),
-        ("§8.3 healthy: the generating steps", with(Phase::Generating, &|_| {}), SeedGenAction::Generate),
+        (
+            "§8.3 healthy: the generating steps",
+            with(Phase::Generating, &|_| {}),
+            SeedGenAction::Generate,
+        ),
         (
             "§8.4 the imager exited 0: completed",
             with(Phase::Finalizing, &|f| f.imager = exited(0)),
@@ -92,16 +122,25 @@ fn one_action_per_spec_row() {
         (
             "§8.4 a container still running",
             with(Phase::Finalizing, &|f| {
-                f.imager = Some(ImagerState::Container { status: "running".into(), exit_code: 0 })
+                f.imager = Some(ImagerState::Container {
+                    status: "running".into(),
+                    exit_code: 0,
+                })
             }),
-            fail(&format!("{check_failed}expected container status exited, found: running")),
+            fail(&format!(
+                "{check_failed}expected container status exited, found: running"
+            )),
         ),
         (
             "§8.4 no single container",
             with(Phase::Finalizing, &|f| {
-                f.imager = Some(ImagerState::Unknown { reason: "expected 1 item in podman inspect output, got 0".into() })
+                f.imager = Some(ImagerState::Unknown {
+                    reason: "expected 1 item in podman inspect output, got 0".into(),
+                })
             }),
-            fail(&format!("{check_failed}expected 1 item in podman inspect output, got 0")),
+            fail(&format!(
+                "{check_failed}expected 1 item in podman inspect output, got 0"
+            )),
         ),
         (
             "§8.1 failed is a no-op",
@@ -113,7 +152,9 @@ fn one_action_per_spec_row() {
         (
             "§8.1 completed is a no-op",
             with(Phase::Completed, &|_| {}),
-            SeedGenAction::Ignore { note: "seed generation has completed" },
+            SeedGenAction::Ignore {
+                note: "seed generation has completed",
+            },
         ),
     ];
     for (row, got, want) in rows {
@@ -149,8 +190,12 @@ fn any_phase() -> impl Strategy<Value = Phase> {
 fn any_imager() -> impl Strategy<Value = Option<ImagerState>> {
     prop_oneof![
         Just(None),
-        ("[a-z]{0,8}", -2i64..3).prop_map(|(status, exit_code)| Some(ImagerState::Container { status, exit_code })),
-        Just(Some(ImagerState::Container { status: "exited".into(), exit_code: 0 })),
+        ("[a-z]{0,8}", -2i64..3)
+            .prop_map(|(status, exit_code)| Some(ImagerState::Container { status, exit_code })),
+        Just(Some(ImagerState::Container {
+            status: "exited".into(),
+            exit_code: 0
+        })),
         "[a-z ]{1,12}".prop_map(|reason| Some(ImagerState::Unknown { reason })),
     ]
 }

@@ -47,7 +47,9 @@ pub enum TaskState {
     NotStarted,
     Running,
     Succeeded,
-    Failed { code: i32 },
+    Failed {
+        code: i32,
+    },
     /// Started but gone without an exit code (killed, or the node rebooted).
     Interrupted,
     /// The Job is being deleted by someone else (the Job backend only).

@@ -95,7 +95,12 @@ pub enum Rollback {
 }
 
 impl Steps for Rollback {
-    const ORDER: &'static [Self] = &[Rollback::SetDefault, Rollback::ClearExpiration, Rollback::SaveCr, Rollback::Reboot];
+    const ORDER: &'static [Self] = &[
+        Rollback::SetDefault,
+        Rollback::ClearExpiration,
+        Rollback::SaveCr,
+        Rollback::Reboot,
+    ];
     fn message(self) -> &'static str {
         match self {
             Rollback::SetDefault => "Initiating rollback",
@@ -122,14 +127,22 @@ pub struct StageFacts<S> {
 pub enum StageAction<S> {
     Report(StepReport),
     /// Run `step` and mark it done; `message` goes into the in-progress condition first.
-    Run { step: S, message: &'static str },
+    Run {
+        step: S,
+        message: &'static str,
+    },
 }
 
 /// The pre-pivot plan: health first, nothing without a ready stateroot, then the steps in
 /// order. `waiting` is the health message prefix of the stage.
 pub fn next<S: Steps>(f: &StageFacts<S>, waiting: &str) -> StageAction<S> {
     if let Some((_, message)) = &f.failed {
-        return StageAction::Report(StepOutcome::Failed { message: message.clone() }.into());
+        return StageAction::Report(
+            StepOutcome::Failed {
+                message: message.clone(),
+            }
+            .into(),
+        );
     }
     if let Some(e) = &f.unhealthy {
         return StageAction::Report(StepReport {
@@ -158,7 +171,8 @@ pub fn next<S: Steps>(f: &StageFacts<S>, waiting: &str) -> StageAction<S> {
 }
 
 /// The health message prefixes of §3.1.
-pub const PRE_PIVOT_WAITING: &str = "Waiting for system to stabilize before Upgrade (pre-pivot) stage can continue";
+pub const PRE_PIVOT_WAITING: &str =
+    "Waiting for system to stabilize before Upgrade (pre-pivot) stage can continue";
 pub const POST_PIVOT_WAITING: &str = "Waiting for system to stabilize";
 
 /// Requeue while a step that runs elsewhere (an OADP backup) is still going.

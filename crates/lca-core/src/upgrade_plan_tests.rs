@@ -41,7 +41,9 @@ fn pre_pivot_runs_its_steps_in_the_spec_order_with_their_messages() {
 fn health_and_failures_come_before_any_step() {
     let mut f = facts::<PostPivot>(vec![]);
     f.unhealthy = Some("node not ready".into());
-    let StageAction::Report(r) = next(&f, POST_PIVOT_WAITING) else { panic!() };
+    let StageAction::Report(r) = next(&f, POST_PIVOT_WAITING) else {
+        panic!()
+    };
     assert_eq!(
         r.outcome,
         StepOutcome::InProgress {
@@ -49,19 +51,38 @@ fn health_and_failures_come_before_any_step() {
             requeue: HEALTH_RETRY
         }
     );
-    f.failed = Some((PostPivot::ApplyPolicyManifests, "failed to apply manifest: x".into()));
-    let StageAction::Report(r) = next(&f, POST_PIVOT_WAITING) else { panic!() };
-    assert_eq!(r.outcome, StepOutcome::Failed { message: "failed to apply manifest: x".into() });
+    f.failed = Some((
+        PostPivot::ApplyPolicyManifests,
+        "failed to apply manifest: x".into(),
+    ));
+    let StageAction::Report(r) = next(&f, POST_PIVOT_WAITING) else {
+        panic!()
+    };
+    assert_eq!(
+        r.outcome,
+        StepOutcome::Failed {
+            message: "failed to apply manifest: x".into()
+        }
+    );
 }
 
 #[test]
 fn rollback_starts_by_initiating_and_completes_after_the_reboot_step() {
     assert_eq!(
         next(&facts::<Rollback>(vec![]), ""),
-        StageAction::Run { step: Rollback::SetDefault, message: "Initiating rollback" }
+        StageAction::Run {
+            step: Rollback::SetDefault,
+            message: "Initiating rollback"
+        }
     );
     let all = Rollback::ORDER.to_vec();
-    assert!(matches!(next(&facts(all), ""), StageAction::Report(StepReport { outcome: StepOutcome::Completed { .. }, .. })));
+    assert!(matches!(
+        next(&facts(all), ""),
+        StageAction::Report(StepReport {
+            outcome: StepOutcome::Completed { .. },
+            ..
+        })
+    ));
 }
 
 fn pre_pivot_facts() -> impl Strategy<Value = StageFacts<PrePivot>> {

@@ -178,7 +178,10 @@ async fn oadp(client: &Client) -> Result<Option<Oadp>> {
             })
             .map_err(Error::api("failed to list BackupStorageLocations"))
     };
-    Ok(Some(Oadp { dpas, bsls: bsls.map_err(health::ReadFailure::of::<Error>) }))
+    Ok(Some(Oadp {
+        dpas,
+        bsls: bsls.map_err(health::ReadFailure::of::<Error>),
+    }))
 }
 
 async fn single_replica(client: &Client) -> Result<bool> {

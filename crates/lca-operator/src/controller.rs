@@ -8,13 +8,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use kube::Resource;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::Resource;
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
@@ -38,7 +38,10 @@ impl<K> Watched for K where
 pub fn watch<K: Watched>(
     api: Api<K>,
     mut pick: impl FnMut(Event<K>) -> Option<K> + Send + 'static,
-) -> (impl Stream<Item = Result<K, watcher::Error>> + Send + 'static, Store<K>) {
+) -> (
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    Store<K>,
+) {
     let writer: Writer<K> = Writer::default();
     let reader = writer.as_reader();
     let triggers = reflector::reflector(

@@ -40,18 +40,27 @@ impl Error {
 
     /// A message error whose retry cannot help until something changes.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error::Message { message: message.into(), category: Category::Invalid }
+        Error::Message {
+            message: message.into(),
+            category: Category::Invalid,
+        }
     }
 
     /// A message error about the node's or the cluster's state.
     pub fn state(message: impl Into<String>) -> Self {
-        Error::Message { message: message.into(), category: Category::NodeState }
+        Error::Message {
+            message: message.into(),
+            category: Category::NodeState,
+        }
     }
 
     /// The same error with `context` in front of its message (category kept).
     pub fn context(self, context: impl std::fmt::Display) -> Self {
         let category = self.category();
-        Error::Message { message: format!("{context}: {self}"), category }
+        Error::Message {
+            message: format!("{context}: {self}"),
+            category,
+        }
     }
 
     pub fn category(&self) -> Category {
@@ -119,7 +128,9 @@ mod tests {
 
     fn api(code: u16) -> kube::Error {
         kube::Error::Api(
-            kube::core::Status::failure(&format!("code {code}"), "Reason").with_code(code).boxed(),
+            kube::core::Status::failure(&format!("code {code}"), "Reason")
+                .with_code(code)
+                .boxed(),
         )
     }
 
@@ -137,7 +148,11 @@ mod tests {
 
     #[test]
     fn host_errors_keep_their_category() {
-        let e: Error = lca_hostops::Error::Timeout { command: "ostree".into(), secs: 1 }.into();
+        let e: Error = lca_hostops::Error::Timeout {
+            command: "ostree".into(),
+            secs: 1,
+        }
+        .into();
         assert_eq!(e.category(), Category::Transient);
         assert_eq!(backoff(e.category(), 3), Duration::from_secs(16));
     }

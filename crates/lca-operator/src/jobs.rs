@@ -66,12 +66,7 @@ impl JobTask {
     }
 
     /// The Job object for `argv` (argv[0] is the `lca-cli` path inside the pod).
-    pub fn build(
-        &self,
-        argv: &[String],
-        env: &[(String, String)],
-        owner: &ImageBasedUpgrade,
-    ) -> Result<Job> {
+    pub fn build(&self, argv: &[String], env: &[(String, String)], owner: &ImageBasedUpgrade) -> Result<Job> {
         let owner_ref = owner
             .controller_owner_ref(&())
             .ok_or_else(|| Error::state("the ImageBasedUpgrade has no uid yet"))?;
@@ -141,7 +136,10 @@ impl JobTask {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
             Err(e) => {
-                return Err(Error::api(format!("failed to remove the finalizer of job {}", self.name))(e));
+                return Err(Error::api(format!(
+                    "failed to remove the finalizer of job {}",
+                    self.name
+                ))(e));
             }
         }
         let dp = DeleteParams {

@@ -100,7 +100,8 @@ where
     S: Serialize,
 {
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &patch_params(), &Patch::Merge(&patch)).await
+    api.patch_status(name, &patch_params(), &Patch::Merge(&patch))
+        .await
 }
 
 #[cfg(test)]

@@ -108,7 +108,9 @@ fn parse_duration(s: &str) -> Result<Duration, Startup> {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(Startup(format!("invalid duration unit in {s:?} (use ms, s or m)"))),
+        _ => Err(Startup(format!(
+            "invalid duration unit in {s:?} (use ms, s or m)"
+        ))),
     }
 }
 
@@ -149,7 +151,11 @@ async fn run(args: Args) -> Result<(), Startup> {
     let simulated = match args.node.as_str() {
         "real" => false,
         "simulated" => true,
-        other => return Err(Startup(format!("unknown --node {other:?} (expected real or simulated)"))),
+        other => {
+            return Err(Startup(format!(
+                "unknown --node {other:?} (expected real or simulated)"
+            )));
+        }
     };
     if !simulated && args.job_image.is_none() {
         return Err(Startup(

@@ -30,8 +30,9 @@ impl Task {
         on_exit: impl FnOnce() + Send + 'static,
     ) -> Result<()> {
         match self {
-            Task::Local(t) => t.start(argv, envs, on_exit).map_err(|e| {
-                Error::Message { message: format!("cannot start the task: {e}"), category: Category::Transient }
+            Task::Local(t) => t.start(argv, envs, on_exit).map_err(|e| Error::Message {
+                message: format!("cannot start the task: {e}"),
+                category: Category::Transient,
             }),
             Task::Job(t) => t.start(argv, envs, owner).await,
         }
@@ -55,4 +56,3 @@ impl Task {
         }
     }
 }
-

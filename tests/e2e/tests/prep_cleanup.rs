@@ -118,7 +118,8 @@ async fn abort_and_failed_setups_leave_var_tmp_and_the_workspace_as_before() {
     // The task's status file names the failing step and its error.
     assert!(
         msg.contains(". Failed in step ")
-            && msg.ends_with("version specified in seed image (4.18.0) differs from version in spec (4.18.1)"),
+            && msg
+                .ends_with("version specified in seed image (4.18.0) differs from version in spec (4.18.1)"),
         "{msg}"
     );
     let workspace = root.join("var/lib/lca/workspace");

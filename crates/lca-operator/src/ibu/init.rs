@@ -49,7 +49,12 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
 
 /// Re-create the IBU with its saved spec and status (`text`, read from `saved`), then
 /// remove the file.
-async fn restore(api: &Api<ImageBasedUpgrade>, fs: &NodeFs<'_>, saved: &std::path::Path, text: &str) -> Result<()> {
+async fn restore(
+    api: &Api<ImageBasedUpgrade>,
+    fs: &NodeFs<'_>,
+    saved: &std::path::Path,
+    text: &str,
+) -> Result<()> {
     let mut ibu: ImageBasedUpgrade = serde_json::from_str(text).map_err(|e| Error::Invalid {
         what: "saved ImageBasedUpgrade",
         message: format!("{}: {e}", saved.display()),

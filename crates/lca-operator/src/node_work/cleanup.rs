@@ -16,7 +16,9 @@ use crate::error::api_message;
 
 pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) -> IdleOutcome {
     if finalize && let Err(error) = crate::cluster_health::check_all(&w.client).await {
-        return IdleOutcome::Waiting { error: error.to_string() };
+        return IdleOutcome::Waiting {
+            error: error.to_string(),
+        };
     }
     let mut errors = remove_node_work(w).await;
     // The extra-manifest warning belongs to the Prep being undone.

@@ -27,7 +27,9 @@ impl NodeStageWork {
             format!("--host-root={}", self.exec.node().paths.root().display()),
         ];
         argv.extend(sub);
-        self.task(kind).start(&argv, &self.task_env, ibu, self.waker()).await
+        self.task(kind)
+            .start(&argv, &self.task_env, ibu, self.waker())
+            .await
     }
 
     fn simulated(&self) -> bool {
@@ -60,7 +62,13 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
         paths.host("var/tmp/manifest.json"),
     ]
     .iter()
-    .find_map(|p| w.fs().read_optional(p).ok().flatten().and_then(|b| serde_json::from_slice(&b).ok()))
+    .find_map(|p| {
+        w.fs()
+            .read_optional(p)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    })
     .unwrap_or_default();
     let (release_registry, mirrors) = futures::join!(cluster_release_registry(w), mirror_sources(w));
     let facts = RegistryFacts {
@@ -69,7 +77,10 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
         seed_release_registry: seed_info.release_registry.clone(),
         seed_mirror_registry_configured: seed_info.mirror_registry_configured,
     };
-    let list = w.fs().read_string_optional(&paths.host("var/tmp/containers.list"))?.unwrap_or_default();
+    let list = w
+        .fs()
+        .read_string_optional(&paths.host("var/tmp/containers.list"))?
+        .unwrap_or_default();
     let images = image_list(&list, &facts).map_err(|e| Error::state(e.to_string()))?;
     let images_file = w.workspace().join("precache-images.txt");
     w.fs()
@@ -77,7 +88,9 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
         .map_err(|e| Error::from(e).context("cannot write the image list"))?;
     let status = paths.host(lca_api::consts::paths::PRECACHE_STATUS);
     let mut args = PrecacheArgs::new(images_file, status);
-    args.tls_verify = !images.iter().all(|i| lca_seed::registry::is_loopback(registry_host(i)));
+    args.tls_verify = !images
+        .iter()
+        .all(|i| lca_seed::registry::is_loopback(registry_host(i)));
     let kubelet_auth = paths.host("var/lib/kubelet/config.json");
     if w.fs().exists(&kubelet_auth)? {
         args.authfile = Some(kubelet_auth);
@@ -91,7 +104,14 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
 async fn cluster_release_registry(w: &NodeStageWork) -> String {
     let api: Api<Deployment> = Api::namespaced(w.client.clone(), "openshift-cluster-version");
     let image = match api.get_opt("cluster-version-operator").await {
-        Ok(d) => d.and_then(|d| d.spec?.template.spec?.containers.first().and_then(|c| c.image.clone())),
+        Ok(d) => d.and_then(|d| {
+            d.spec?
+                .template
+                .spec?
+                .containers
+                .first()
+                .and_then(|c| c.image.clone())
+        }),
         Err(e) => {
             // Only decides which images count as the release's; unknown is a valid answer.
             tracing::warn!(error = %crate::error::api_message(&e), "cannot read the CVO deployment");
@@ -105,12 +125,28 @@ async fn cluster_release_registry(w: &NodeStageWork) -> String {
 async fn mirror_sources(w: &NodeStageWork) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let kinds = [
-        ("operator.openshift.io", "v1alpha1", "ImageContentSourcePolicy", "imagecontentsourcepolicies", "/spec/repositoryDigestMirrors"),
-        ("config.openshift.io", "v1", "ImageDigestMirrorSet", "imagedigestmirrorsets", "/spec/imageDigestMirrors"),
+        (
+            "operator.openshift.io",
+            "v1alpha1",
+            "ImageContentSourcePolicy",
+            "imagecontentsourcepolicies",
+            "/spec/repositoryDigestMirrors",
+        ),
+        (
+            "config.openshift.io",
+            "v1",
+            "ImageDigestMirrorSet",
+            "imagedigestmirrorsets",
+            "/spec/imageDigestMirrors",
+        ),
     ];
     for (group, version, kind, plural, pointer) in kinds {
         for obj in list_dynamic(&w.client, group, version, kind, plural).await? {
-            let mirrors = obj.pointer(pointer).and_then(|v| v.as_array()).into_iter().flatten();
+            let mirrors = obj
+                .pointer(pointer)
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten();
             for src in mirrors.filter_map(|m| m.get("source").and_then(|s| s.as_str())) {
                 out.push(src.split('/').next().unwrap_or(src).to_string());
             }

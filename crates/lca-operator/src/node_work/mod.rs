@@ -78,7 +78,10 @@ impl NodeStageWork {
         let fail = |e: &dyn std::fmt::Display| {
             crate::error::Error::state(format!("cannot use the node's admin kubeconfig /{rel}: {e}"))
         };
-        let text = self.fs().read_string(&self.exec.node().paths.host(rel)).map_err(|e| fail(&e))?;
+        let text = self
+            .fs()
+            .read_string(&self.exec.node().paths.host(rel))
+            .map_err(|e| fail(&e))?;
         let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(&e))?;
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())

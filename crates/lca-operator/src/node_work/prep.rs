@@ -92,7 +92,11 @@ async fn task_facts(w: &NodeStageWork, kind: TaskKind) -> Result<TaskFacts> {
         // The precache status file holds counts, shown through `precache_progress`.
         TaskKind::Precache => None,
     };
-    Ok(TaskFacts { state, resumes, detail })
+    Ok(TaskFacts {
+        state,
+        resumes,
+        detail,
+    })
 }
 
 /// The phase and step `lca-cli stateroot-setup` last reported; an unreadable file only
@@ -151,7 +155,11 @@ async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepRepo
         return prep_plan::blocked(Blocker::InvalidSpec(&e.to_string()));
     }
     let workspace = w.workspace();
-    if let Err(e) = w.fs().create_private_dir(&workspace).and_then(|()| RunKey::of(ibu).save(w)) {
+    if let Err(e) = w
+        .fs()
+        .create_private_dir(&workspace)
+        .and_then(|()| RunKey::of(ibu).save(w))
+    {
         return prep_plan::blocked(Blocker::Workspace(&e.to_string()));
     }
     let attempts = workspace.join(INSPECT_ATTEMPTS_FILE);
@@ -162,11 +170,17 @@ async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepRepo
             let failed_attempts = read_count(w, INSPECT_ATTEMPTS_FILE) + 1;
             if failed_attempts >= prep_plan::MAX_INSPECT_ATTEMPTS {
                 forget(w, &attempts);
-            } else if let Err(e) = w.fs().write_atomic(&attempts, failed_attempts.to_string().as_bytes()) {
+            } else if let Err(e) = w
+                .fs()
+                .write_atomic(&attempts, failed_attempts.to_string().as_bytes())
+            {
                 warn!("cannot record the seed inspection attempt: {e}");
             }
             warn!(attempt = failed_attempts, %error, "seed image inspection failed");
-            return prep_plan::blocked(Blocker::SeedUnreachable { error: &error, failed_attempts });
+            return prep_plan::blocked(Blocker::SeedUnreachable {
+                error: &error,
+                failed_attempts,
+            });
         }
     }
     let empty = Default::default();

@@ -26,17 +26,21 @@ pub fn auth_file(w: &NodeStageWork) -> PathBuf {
 async fn seed_auth(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Option<Vec<u8>>> {
     if let Some(r) = &ibu.spec.seed_image_ref.pull_secret_ref {
         let api: Api<Secret> = Api::namespaced(w.client.clone(), &w.namespace);
-        let secret = api
-            .get(&r.name)
-            .await
-            .map_err(Error::api(format!("failed to get pull secret {}/{}", w.namespace, r.name)))?;
+        let secret = api.get(&r.name).await.map_err(Error::api(format!(
+            "failed to get pull secret {}/{}",
+            w.namespace, r.name
+        )))?;
         let data = secret.data.unwrap_or_default();
         let json = data.get(".dockerconfigjson").ok_or_else(|| {
-            Error::invalid(format!("pull secret {}/{} has no .dockerconfigjson key", w.namespace, r.name))
+            Error::invalid(format!(
+                "pull secret {}/{} has no .dockerconfigjson key",
+                w.namespace, r.name
+            ))
         })?;
         return Ok(Some(json.0.clone()));
     }
-    Ok(w.fs().read_optional(&w.exec.node().paths.host("var/lib/kubelet/config.json"))?)
+    Ok(w.fs()
+        .read_optional(&w.exec.node().paths.host("var/lib/kubelet/config.json"))?)
 }
 
 fn registry_client(
@@ -103,16 +107,27 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
     let bundle = |name: String| {
         let cms = cms.clone();
         async move {
-            cms.get_opt(&name).await.map_err(|e| Error::state(api_message(&e))).map(|cm| {
-                cm.and_then(|cm| cm.data)
-                    .and_then(|d| d.get("ca-bundle.crt").cloned())
-                    .is_some_and(|s| !s.is_empty())
-            })
+            cms.get_opt(&name)
+                .await
+                .map_err(|e| Error::state(api_message(&e)))
+                .map(|cm| {
+                    cm.and_then(|cm| cm.data)
+                        .and_then(|d| d.get("ca-bundle.crt").cloned())
+                        .is_some_and(|s| !s.is_empty())
+                })
         }
     };
     // Independent reads at once: each is a round trip to the API server.
     let (proxy, has_user_ca_bundle, has_fips) = futures::join!(
-        get_dynamic(c, "config.openshift.io", "v1", "Proxy", "proxies", None, "cluster"),
+        get_dynamic(
+            c,
+            "config.openshift.io",
+            "v1",
+            "Proxy",
+            "proxies",
+            None,
+            "cluster"
+        ),
         bundle("user-ca-bundle".into()),
         node_fips(w),
     );
@@ -153,7 +168,10 @@ async fn node_fips(w: &NodeStageWork) -> Result<bool> {
         .await
         .map_err(Error::api("failed to list nodes"))?;
     if list.items.len() != 1 {
-        return Err(Error::state(format!("expected exactly one node, found {}", list.items.len())));
+        return Err(Error::state(format!(
+            "expected exactly one node, found {}",
+            list.items.len()
+        )));
     }
     let node = &list.items[0];
     let Some(mc) = node
@@ -193,11 +211,16 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
     let ca = cm
         .get("admin-kubeconfig-client-ca")
         .await
-        .map_err(Error::api("failed to get configmap openshift-config/admin-kubeconfig-client-ca"))?
+        .map_err(Error::api(
+            "failed to get configmap openshift-config/admin-kubeconfig-client-ca",
+        ))?
         .data
         .and_then(|d| d.get("ca-bundle.crt").cloned())
-        .ok_or_else(|| Error::state("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt"))?;
-    w.fs().write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
+        .ok_or_else(|| {
+            Error::state("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt")
+        })?;
+    w.fs()
+        .write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
     let keys = [
         (
             "openshift-kube-apiserver-operator",

@@ -103,7 +103,8 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
         .pointer("/status/desired/version")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current).map_err(|e| Error::invalid(e.to_string()))?;
+    lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current)
+        .map_err(|e| Error::invalid(e.to_string()))?;
     if !ibu.spec.oadp_content.is_empty() {
         super::extra_manifests::check_oadp_available(w)
             .await
@@ -130,12 +131,9 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     Ok(())
 }
 
-async fn check_policy_manifest_count(
-    w: &NodeStageWork,
-    ibu: &ImageBasedUpgrade,
-    count: &str,
-) -> Result<()> {
-    let expected = lca_core::version::parse_manifest_count(count).map_err(|e| Error::invalid(e.to_string()))?;
+async fn check_policy_manifest_count(w: &NodeStageWork, ibu: &ImageBasedUpgrade, count: &str) -> Result<()> {
+    let expected =
+        lca_core::version::parse_manifest_count(count).map_err(|e| Error::invalid(e.to_string()))?;
     let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version)
         .await
         .map_err(Error::state)?;
@@ -170,7 +168,10 @@ mod tests {
     fn a_forbidden_list_is_an_error_with_the_servers_message() {
         let msg = "policies.policy.open-cluster-management.io is forbidden: User \"system:serviceaccount:openshift-lifecycle-agent:lca\" cannot list resource";
         let got = listed("Policy", Err(api_error(403, msg)));
-        assert_eq!(got.unwrap_err().to_string(), format!("failed to list Policy: {msg}"));
+        assert_eq!(
+            got.unwrap_err().to_string(),
+            format!("failed to list Policy: {msg}")
+        );
     }
 
     #[test]

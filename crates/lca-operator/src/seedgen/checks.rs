@@ -39,7 +39,10 @@ pub async fn validate(ctx: &Context) -> Option<String> {
     }
     let fs = NodeFs::new(ctx.exec.as_ref());
     // Unreadable counts as missing, as a failed stat does upstream.
-    if !fs.exists(&ctx.paths.host(paths::DNSMASQ_CONFIG_SCRIPT)).unwrap_or(false) {
+    if !fs
+        .exists(&ctx.paths.host(paths::DNSMASQ_CONFIG_SCRIPT))
+        .unwrap_or(false)
+    {
         return Some(m::SEEDGEN_REJECT_DNSMASQ.into());
     }
     // An unreadable kubelet config is not the sanitized one (upstream ignores the error too).

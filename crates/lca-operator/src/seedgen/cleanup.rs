@@ -183,7 +183,9 @@ pub async fn override_pull_secret(ctx: &Context, data: &[u8]) -> Result<()> {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(600) {
-            return Err(Error::state("timed out waiting for MCO to override pull-secret file"));
+            return Err(Error::state(
+                "timed out waiting for MCO to override pull-secret file",
+            ));
         }
         tracing::info!(file = %kubelet.display(), "waiting for MCO to override the pull-secret file");
         tokio::time::sleep(poll).await;

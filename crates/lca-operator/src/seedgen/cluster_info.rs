@@ -47,15 +47,13 @@ pub fn registry_of(image: &str) -> String {
 }
 
 /// Gather the seed cluster info.
-pub async fn gather(
-    client: &Client,
-    recert_image: &str,
-    storage_target: &str,
-) -> Result<SeedClusterInfo> {
+pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -> Result<SeedClusterInfo> {
     let cv = get(client, &kinds::cluster_version(), "version").await?;
     let version = s(&cv.data["status"]["desired"]["version"]);
     if version.is_empty() {
-        return Err(Error::state("ClusterVersion version has no status.desired.version"));
+        return Err(Error::state(
+            "ClusterVersion version has no status.desired.version",
+        ));
     }
     let infra = get(client, &kinds::infrastructure(), "cluster").await?;
     let (cluster_name, base_domain) =

@@ -134,7 +134,9 @@ async fn pull_recert(ctx: &Context, recert: &str) -> Result<()> {
     podman::pull(ctx.host_namespace_executor().as_ref(), recert, &opts)
         .await
         .map_err(|e| {
-            Error::from(e).context(format!("failed to pull recert image: failed to pull recertImage ({recert})"))
+            Error::from(e).context(format!(
+                "failed to pull recert image: failed to pull recertImage ({recert})"
+            ))
         })
 }
 
@@ -142,11 +144,14 @@ async fn pull_recert(ctx: &Context, recert: &str) -> Result<()> {
 /// Secret and the pull secret.
 async fn save_secrets(ctx: &Context) -> Result<(Secret, Vec<u8>)> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let secret = secrets.get(names::SEEDGEN_SECRET).await.map_err(Error::api(format!(
-        "could not access secret {} in {}",
-        names::SEEDGEN_SECRET,
-        ctx.namespace
-    )))?;
+    let secret = secrets
+        .get(names::SEEDGEN_SECRET)
+        .await
+        .map_err(Error::api(format!(
+            "could not access secret {} in {}",
+            names::SEEDGEN_SECRET,
+            ctx.namespace
+        )))?;
     write_private(ctx, paths::SEEDGEN_STORED_SECRET, &to_json(&secret)?)?;
     let auth = secret
         .data
@@ -186,7 +191,12 @@ async fn clean_cluster(ctx: &Context, recert: &str, pull_secret: Vec<u8>, undo: 
 }
 
 /// Save the CR on the node, then delete the Secret, the CR and the IBU from the cluster.
-async fn remove_from_cluster(ctx: &Context, cr: &SeedGenerator, secret: Secret, undo: &mut Undo) -> Result<()> {
+async fn remove_from_cluster(
+    ctx: &Context,
+    cr: &SeedGenerator,
+    secret: Secret,
+    undo: &mut Undo,
+) -> Result<()> {
     write_private(ctx, paths::SEEDGEN_STORED_CR, &to_json(cr)?)?;
     info!("deleting the seedgen secret");
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);

@@ -40,7 +40,11 @@ pub fn recert_image(cr: &SeedGenerator) -> String {
         .recert_image
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var(names::RECERT_IMAGE_ENV).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var(names::RECERT_IMAGE_ENV)
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| names::DEFAULT_RECERT_IMAGE.to_string())
 }
 
@@ -50,9 +54,17 @@ fn skip_recert() -> bool {
 
 /// `create` arguments shared by both back ends; `auth` as the imager sees the file.
 fn create_args(cr: &SeedGenerator, auth: &str, recert: &str) -> Vec<String> {
-    let mut v: Vec<String> = ["create", "--authfile", auth, "--image", &cr.spec.seed_image, "--recert-image", recert]
-        .map(String::from)
-        .into();
+    let mut v: Vec<String> = [
+        "create",
+        "--authfile",
+        auth,
+        "--image",
+        &cr.spec.seed_image,
+        "--recert-image",
+        recert,
+    ]
+    .map(String::from)
+    .into();
     if skip_recert() {
         v.push("--skip-recert-validation".into());
     }
@@ -64,7 +76,10 @@ async fn lca_image(ctx: &Context) -> Result<String> {
     let pod_name = std::env::var("MY_POD_NAME")
         .map_err(|_| Error::state("failed to get pod info: MY_POD_NAME is not set"))?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let pod = pods.get(&pod_name).await.map_err(Error::api("failed to get pod info"))?;
+    let pod = pods
+        .get(&pod_name)
+        .await
+        .map_err(Error::api("failed to get pod info"))?;
     pod.spec
         .into_iter()
         .flat_map(|s| s.containers)
@@ -77,9 +92,22 @@ async fn lca_image(ctx: &Context) -> Result<String> {
 fn unit_argv(cr: &SeedGenerator, image: String, recert: &str) -> Vec<String> {
     let auth = format!("/{}", paths::SEEDGEN_AUTH);
     let mut argv: Vec<String> = [
-        "--collect", "--wait", "--property", "ExitType=cgroup", "--unit", names::IMAGER_UNIT,
-        "--setenv", "HTTP_PROXY", "--setenv", "HTTPS_PROXY", "--setenv", "NO_PROXY",
-        "podman", "run", "--privileged", "--pid=host",
+        "--collect",
+        "--wait",
+        "--property",
+        "ExitType=cgroup",
+        "--unit",
+        names::IMAGER_UNIT,
+        "--setenv",
+        "HTTP_PROXY",
+        "--setenv",
+        "HTTPS_PROXY",
+        "--setenv",
+        "NO_PROXY",
+        "podman",
+        "run",
+        "--privileged",
+        "--pid=host",
     ]
     .map(String::from)
     .into();
@@ -137,7 +165,10 @@ fn launch_local(ctx: &Arc<Context>, cr: &SeedGenerator, recert: &str) -> Result<
             runtime.spawn(async move { super::restore::after_imager(&restore_ctx).await });
         })
         .map_err(|e| {
-            Error::state(format!("imager failed: failed to run imager container: {}: {e}", cli.display()))
+            Error::state(format!(
+                "imager failed: failed to run imager container: {}: {e}",
+                cli.display()
+            ))
         })?;
     info!(cli = %cli.display(), "imager started as a local task (simulated node)");
     Ok(())
@@ -150,10 +181,9 @@ pub async fn remove_previous(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     let rm = Cmd::new("podman").args(["rm", "-i", "-f", names::IMAGER_CONTAINER]);
-    ctx.host_namespace_executor()
-        .run(&rm)
-        .await
-        .map_err(|e| Error::from(e).context("failed to delete previous imager container: failed to run podman rm command"))?;
+    ctx.host_namespace_executor().run(&rm).await.map_err(|e| {
+        Error::from(e).context("failed to delete previous imager container: failed to run podman rm command")
+    })?;
     Ok(())
 }
 
@@ -164,23 +194,38 @@ pub async fn observe(ctx: &Context) -> ImagerState {
         return from_task(sim_task(ctx).state());
     }
     let cmd = Cmd::new("podman")
-        .args(["inspect", "--format", "json", "--log-level", "error", names::IMAGER_CONTAINER])
+        .args([
+            "inspect",
+            "--format",
+            "json",
+            "--log-level",
+            "error",
+            names::IMAGER_CONTAINER,
+        ])
         .read_only();
     match ctx.host_namespace_executor().run(&cmd).await {
         Ok(out) => parse_inspect(&out.stdout),
-        Err(e) => ImagerState::Unknown { reason: format!("failed to run podman inspect command: {e}") },
+        Err(e) => ImagerState::Unknown {
+            reason: format!("failed to run podman inspect command: {e}"),
+        },
     }
 }
 
 /// A local task's state as the container state `podman inspect` would report.
 fn from_task(state: TaskState) -> ImagerState {
-    let exited = |exit_code| ImagerState::Container { status: "exited".into(), exit_code };
+    let exited = |exit_code| ImagerState::Container {
+        status: "exited".into(),
+        exit_code,
+    };
     match state {
         TaskState::Succeeded => exited(0),
         TaskState::Failed { code } => exited(code.into()),
         // Killed without recording an exit code: a non-zero exit, as for a killed container.
         TaskState::Interrupted | TaskState::Deleting => exited(-1),
-        TaskState::Running => ImagerState::Container { status: "running".into(), exit_code: 0 },
+        TaskState::Running => ImagerState::Container {
+            status: "running".into(),
+            exit_code: 0,
+        },
         TaskState::NotStarted => parse_inspect("[]"),
     }
 }
@@ -204,12 +249,19 @@ pub fn parse_inspect(output: &str) -> ImagerState {
     let containers: Vec<Inspect> = match serde_json::from_str(output) {
         Ok(c) => c,
         Err(e) => {
-            return ImagerState::Unknown { reason: format!("unable to parse podman inspect command output: {e}") };
+            return ImagerState::Unknown {
+                reason: format!("unable to parse podman inspect command output: {e}"),
+            };
         }
     };
     match containers.as_slice() {
-        [c] => ImagerState::Container { status: c.state.status.clone(), exit_code: c.state.exit_code },
-        other => ImagerState::Unknown { reason: format!("expected 1 item in podman inspect output, got {}", other.len()) },
+        [c] => ImagerState::Container {
+            status: c.state.status.clone(),
+            exit_code: c.state.exit_code,
+        },
+        other => ImagerState::Unknown {
+            reason: format!("expected 1 item in podman inspect output, got {}", other.len()),
+        },
     }
 }
 
@@ -220,24 +272,40 @@ mod tests {
     #[test]
     fn inspect_output_reads_as_the_container_state() {
         let one = |s: &str, c: i32| format!(r#"[{{"State":{{"Status":"{s}","ExitCode":{c}}}}}]"#);
-        let container = |s: &str, c| ImagerState::Container { status: s.into(), exit_code: c };
+        let container = |s: &str, c| ImagerState::Container {
+            status: s.into(),
+            exit_code: c,
+        };
         assert_eq!(parse_inspect(&one("exited", 0)), container("exited", 0));
         assert_eq!(parse_inspect(&one("running", 3)), container("running", 3));
         assert_eq!(
             parse_inspect("[]"),
-            ImagerState::Unknown { reason: "expected 1 item in podman inspect output, got 0".into() }
+            ImagerState::Unknown {
+                reason: "expected 1 item in podman inspect output, got 0".into()
+            }
         );
-        let ImagerState::Unknown { reason } = parse_inspect("nope") else { panic!("not unknown") };
-        assert!(reason.starts_with("unable to parse podman inspect command output: "), "{reason}");
+        let ImagerState::Unknown { reason } = parse_inspect("nope") else {
+            panic!("not unknown")
+        };
+        assert!(
+            reason.starts_with("unable to parse podman inspect command output: "),
+            "{reason}"
+        );
     }
 
     #[test]
     fn a_local_task_reads_like_its_container() {
-        let container = |s: &str, c| ImagerState::Container { status: s.into(), exit_code: c };
+        let container = |s: &str, c| ImagerState::Container {
+            status: s.into(),
+            exit_code: c,
+        };
         assert_eq!(from_task(TaskState::Succeeded), container("exited", 0));
         assert_eq!(from_task(TaskState::Failed { code: 2 }), container("exited", 2));
         assert_eq!(from_task(TaskState::Interrupted), container("exited", -1));
         assert_eq!(from_task(TaskState::Running), container("running", 0));
-        assert!(matches!(from_task(TaskState::NotStarted), ImagerState::Unknown { .. }));
+        assert!(matches!(
+            from_task(TaskState::NotStarted),
+            ImagerState::Unknown { .. }
+        ));
     }
 }

@@ -47,7 +47,10 @@ async fn gather(ctx: &Context, phase: Phase) -> SeedGenFacts {
     match phase {
         Phase::Initial => facts.rejection = checks::validate(ctx).await,
         Phase::Generating => {
-            facts.unhealthy = cluster_health::check_all(&ctx.client).await.err().map(|e| e.to_string())
+            facts.unhealthy = cluster_health::check_all(&ctx.client)
+                .await
+                .err()
+                .map(|e| e.to_string())
         }
         Phase::Finalizing => facts.imager = Some(imager::observe(ctx).await),
         Phase::Completed | Phase::Failed => {}
@@ -62,7 +65,10 @@ pub async fn reconcile(obj: Arc<SeedGenerator>, ctx: Arc<Context>) -> Result<Act
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _serial = ctx.lock.lock().await;
     if obj.name_any() != names::SEEDGEN {
-        let facts = SeedGenFacts { singleton: false, ..SeedGenFacts::new(Phase::Initial) };
+        let facts = SeedGenFacts {
+            singleton: false,
+            ..SeedGenFacts::new(Phase::Initial)
+        };
         if let SeedGenAction::Ignore { note } = seedgen_plan::next(&facts) {
             warn!(name = %obj.name_any(), "ignoring a SeedGenerator: {note}");
         }
@@ -107,7 +113,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     // controller-runtime. Re-created (restored) CRs get a new uid and so trigger again.
     let mut seen: HashSet<String> = HashSet::new();
     let (triggers, reader) = crate::controller::watch(api, move |event| match event {
-        Event::Apply(obj) | Event::InitApply(obj) => seen.insert(obj.uid().unwrap_or_default()).then_some(obj),
+        Event::Apply(obj) | Event::InitApply(obj) => {
+            seen.insert(obj.uid().unwrap_or_default()).then_some(obj)
+        }
         Event::Delete(_) | Event::Init | Event::InitDone => None,
     });
     let controller = Controller::for_stream(triggers, reader).graceful_shutdown_on(shutdown);

@@ -398,7 +398,10 @@ async fn measure_prep(
     let watch = tokio::spawn({
         use futures::StreamExt;
         use kube::runtime::{WatchStreamExt, watcher};
-        let stream = watcher(ibus.clone(), watcher::Config::default().fields("metadata.name=upgrade"));
+        let stream = watcher(
+            ibus.clone(),
+            watcher::Config::default().fields("metadata.name=upgrade"),
+        );
         async move {
             let mut stream = std::pin::pin!(stream.applied_objects());
             while let Some(Ok(ibu)) = stream.next().await {
@@ -445,7 +448,10 @@ async fn measure_prep(
             if let Some(rx) = in_progress.as_mut()
                 && let Ok(at) = rx.try_recv()
             {
-                out("prep_patch_to_in_progress_ms", format!("{:.1}", (at - start).as_secs_f64() * 1000.0));
+                out(
+                    "prep_patch_to_in_progress_ms",
+                    format!("{:.1}", (at - start).as_secs_f64() * 1000.0),
+                );
                 in_progress = None;
             }
             if has(&ibu, "PrepCompleted", "True") {
