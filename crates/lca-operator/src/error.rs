@@ -38,6 +38,11 @@ impl Error {
         move |source| Error::Api { context, source }
     }
 
+    /// An API error inside a sentence that `wrap` builds around the server's message.
+    pub fn api_in(wrap: impl FnOnce(&str) -> String) -> impl FnOnce(kube::Error) -> Self {
+        move |e| Error::Message { message: wrap(&api_message(&e)), category: kube_category(&e) }
+    }
+
     /// A message error whose retry cannot help until something changes.
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::Message {
@@ -155,12 +160,5 @@ mod tests {
         .into();
         assert_eq!(e.category(), Category::Transient);
         assert_eq!(backoff(e.category(), 3), Duration::from_secs(16));
-    }
-}
-
-/// Bridge for the callers still returning `Result<_, String>` while they are converted.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
     }
 }

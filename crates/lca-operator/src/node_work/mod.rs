@@ -9,6 +9,8 @@ mod cleanup;
 mod extra_manifests;
 mod launch;
 mod manifest_decode;
+mod oadp;
+mod policies;
 mod prep;
 mod seed;
 mod validate;

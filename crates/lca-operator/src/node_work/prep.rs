@@ -142,10 +142,17 @@ fn facts_of(facts: &PrepFacts, kind: TaskKind) -> &TaskFacts {
 /// Validate everything, clean up images, start stateroot setup.
 async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
     // Independent checks at once; their failures are still reported in the spec's order.
+    let mut warnings = Vec::new();
     let (target, spec) = futures::join!(
         super::validate::container_storage_target(w),
-        super::validate::validate_spec(w, ibu)
+        super::validate::validate_spec(w, ibu, &mut warnings)
     );
+    if !warnings.is_empty() {
+        let recorded = super::extra_manifests::record_warnings(&w.client, &warnings).await;
+        if let Err(e) = recorded.map_err(|e| e.context("failed to validate extramanifest cms")) {
+            return prep_plan::blocked(Blocker::InvalidSpec(&e.to_string()));
+        }
+    }
     let target = match target {
         Ok(t) if !t.is_empty() => t,
         Ok(_) => return prep_plan::blocked(Blocker::NoStorageTarget(None)),

@@ -31,11 +31,10 @@ pub async fn get_dynamic(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
-    match api.get_opt(name).await {
-        Ok(obj) => Ok(obj.and_then(|o| serde_json::to_value(o).ok())),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
-        Err(e) => Err(Error::api(format!("failed to get {kind} {name}"))(e)),
-    }
+    let obj = crate::kubeapi::get_optional(&api, name)
+        .await
+        .map_err(Error::api(format!("failed to get {kind} {name}")))?;
+    Ok(obj.and_then(|o| serde_json::to_value(o).ok()))
 }
 
 /// LIST all objects of a kind that may not be installed: empty when the kind is absent (404);
@@ -60,7 +59,7 @@ fn listed(kind: &str, list: kube::Result<ObjectList<DynamicObject>>) -> Result<V
             .into_iter()
             .filter_map(|o| serde_json::to_value(o).ok())
             .collect()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Vec::new()),
+        Err(e) if crate::kubeapi::is_not_found(&e) => Ok(Vec::new()),
         Err(e) => Err(Error::api(format!("failed to list {kind}"))(e)),
     }
 }
@@ -87,7 +86,8 @@ pub async fn container_storage_target(w: &NodeStageWork) -> Result<String> {
 }
 
 /// `validateIBUSpec`: every check whose failure makes Prep fail before node work starts.
-pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
+/// The extra manifests' warnings are added to `warnings` (also when a later check fails).
+pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade, warnings: &mut Vec<String>) -> Result<()> {
     let cv = get_dynamic(
         &w.client,
         "config.openshift.io",
@@ -106,17 +106,17 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     lca_core::version::check_seed_newer(&ibu.spec.seed_image_ref.version, current)
         .map_err(|e| Error::invalid(e.to_string()))?;
     if !ibu.spec.oadp_content.is_empty() {
-        super::extra_manifests::check_oadp_available(w)
+        super::oadp::check_oadp_available(w)
             .await
-            .map_err(|e| Error::invalid(format!("failed to check oadp operator availability: {e}")))?;
-        super::extra_manifests::validate_oadp(w, ibu)
+            .map_err(|e| e.context("failed to check oadp operator availability"))?;
+        super::oadp::validate_oadp(w, ibu)
             .await
-            .map_err(|e| Error::invalid(format!("failed to validate oadp configMap: {e}")))?;
+            .map_err(|e| e.context("failed to validate oadp configMap"))?;
     }
     if !ibu.spec.extra_manifests.is_empty() {
-        super::extra_manifests::validate_extra_manifests(w, ibu)
+        super::extra_manifests::validate_extra_manifests(w, ibu, warnings)
             .await
-            .map_err(|e| Error::invalid(format!("failed to validate extramanifest cms: {e}")))?;
+            .map_err(|e| e.context("failed to validate extramanifest cms"))?;
     }
     if let Some(count) = ibu
         .metadata
@@ -126,7 +126,7 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     {
         check_policy_manifest_count(w, ibu, count)
             .await
-            .map_err(|e| Error::invalid(format!("failed to validate manifests from policies: {e}")))?;
+            .map_err(|e| e.context("failed to validate manifests from policies"))?;
     }
     Ok(())
 }
@@ -134,9 +134,7 @@ pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
 async fn check_policy_manifest_count(w: &NodeStageWork, ibu: &ImageBasedUpgrade, count: &str) -> Result<()> {
     let expected =
         lca_core::version::parse_manifest_count(count).map_err(|e| Error::invalid(e.to_string()))?;
-    let found = super::extra_manifests::policy_manifest_count(w, &ibu.spec.seed_image_ref.version)
-        .await
-        .map_err(Error::state)?;
+    let found = super::policies::policy_manifest_count(w, &ibu.spec.seed_image_ref.version).await?;
     if found == expected {
         Ok(())
     } else {
