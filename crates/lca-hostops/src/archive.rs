@@ -21,19 +21,21 @@
 //! what costs; the reader thread keeps every safety decision.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, fchown, lchown, symlink};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
+mod entries;
 mod names;
 mod pipe;
 mod writer;
 
+use entries::{Item, read_err};
+use names::shown;
 pub use names::{Refusal, archive_path};
-use names::{bytes_path, check_symlink, shown};
 use writer::{pax_xattrs, times};
 
 pub use pipe::{Staging, extract_file_atomically};
@@ -148,10 +150,6 @@ impl<'a> Extractor<'a> {
     }
 
     fn run<R: Read>(mut self, reader: R) -> Result<Stats> {
-        let read_err = |source| Error::Read {
-            archive: "stream".into(),
-            source,
-        };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
@@ -202,132 +200,34 @@ impl<'a> Extractor<'a> {
         }
         self.ensure_parents(&rel).map_err(&refuse)?;
         let dest = self.target.join(&rel);
-        let write_err = |source| Error::Write {
-            path: dest.clone(),
-            source,
+        let e = Item {
+            name,
+            rel,
+            dest,
+            mode,
+            mtime,
+            owner,
         };
         match kind {
-            EntryType::Directory => {
-                if !self.known_dirs.contains(&rel) {
-                    match fs::symlink_metadata(&dest) {
-                        Ok(m) if m.is_dir() => {}
-                        Ok(_) => return Err(refuse("a directory would replace a non-directory".into())),
-                        Err(_) => fs::create_dir(&dest).map_err(write_err)?,
-                    }
-                    self.known_dirs.insert(rel.clone());
-                }
-                self.xattrs(entry, &dest)?;
-                self.dirs.push(DirMeta {
-                    path: dest,
-                    mode,
-                    owner,
-                    mtime,
-                });
-                return Ok(());
-            }
+            EntryType::Directory => self.directory(entry, e),
             EntryType::Regular | EntryType::Continuous if entry.size() <= writer::SMALL => {
-                let mut data = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut data).map_err(|source| Error::Read {
-                    archive: "stream".into(),
-                    source,
-                })?;
-                self.stats.bytes += data.len() as u64;
-                let xattrs = if self.opts.xattrs {
-                    pax_xattrs(entry)
-                } else {
-                    Vec::new()
-                };
-                self.pending.insert(rel);
-                return self.writers.send(writer::Job {
-                    name,
-                    dest,
-                    data,
-                    mode,
-                    owner,
-                    mtime,
-                    xattrs,
-                });
+                self.small_file(entry, e)
             }
-            EntryType::Regular | EntryType::Continuous => {
-                let create = || {
-                    OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&dest)
-                };
-                // Try first, clear only on a name clash: saves an lstat per file.
-                let mut file = match create() {
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        self.clear(&dest).map_err(&refuse)?;
-                        create().map_err(write_err)?
-                    }
-                    other => other.map_err(write_err)?,
-                };
-                loop {
-                    let n = entry.read(&mut self.buf).map_err(|source| Error::Read {
-                        archive: "stream".into(),
-                        source,
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    file.write_all(&self.buf[..n]).map_err(write_err)?;
-                    self.stats.bytes += n as u64;
-                }
-                // Through the descriptor, chown first: it clears set-id bits chmod restores.
-                if let Some((uid, gid)) = owner {
-                    fchown(&file, Some(uid), Some(gid)).map_err(write_err)?;
-                }
-                file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-                    .map_err(write_err)?;
-                file.set_times(times(mtime)).map_err(write_err)?;
-                drop(file);
-                return self.xattrs(entry, &dest);
-            }
-            EntryType::Symlink => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse("symlink without a target".into()))?;
-                check_symlink(&rel, &link, self.opts.absolute_symlinks).map_err(&refuse)?;
-                self.clear(&dest).map_err(&refuse)?;
-                symlink(bytes_path(&link), &dest).map_err(write_err)?;
-                if let Some((uid, gid)) = owner {
-                    lchown(&dest, Some(uid), Some(gid)).map_err(write_err)?;
-                }
-                return self.xattrs(entry, &dest);
-            }
-            EntryType::Link => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse("hardlink without a target".into()))?;
-                let link_rel =
-                    archive_path(&link).map_err(|r| refuse(format!("hardlink target: {r}").into()))?;
-                self.ensure_parents(&link_rel).map_err(&refuse)?;
-                let source = self.target.join(&link_rel);
-                match fs::symlink_metadata(&source) {
-                    Ok(m) if m.is_file() => {}
-                    _ => {
-                        return Err(refuse(
-                            "hardlink target is not a regular file extracted earlier".into(),
-                        ));
-                    }
-                }
-                self.clear(&dest).map_err(&refuse)?;
-                return fs::hard_link(&source, &dest).map_err(write_err);
-            }
+            EntryType::Regular | EntryType::Continuous => self.large_file(entry, e),
+            EntryType::Symlink => self.symlink(entry, e),
+            EntryType::Link => self.hardlink(entry, e),
             EntryType::Fifo => {
-                self.clear(&dest).map_err(&refuse)?;
-                nix::unistd::mkfifo(&dest, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                    .map_err(|e| write_err(io::Error::from(e)))?;
+                self.clear(&e.dest).map_err(|r| e.refuse(r))?;
+                nix::unistd::mkfifo(&e.dest, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|err| e.write_err(io::Error::from(err)))?;
+                self.apply_meta(&e.dest, mode, owner, None, true)?;
+                self.xattrs(entry, &e.dest)
             }
-            EntryType::Char | EntryType::Block => return Err(refuse("device nodes are not allowed".into())),
-            EntryType::XGlobalHeader => return Ok(()),
-            EntryType::GNUSparse => return Err(refuse("sparse files are not supported".into())),
-            _ => return Err(refuse("unsupported entry type".into())),
+            EntryType::Char | EntryType::Block => Err(e.refuse("device nodes are not allowed".into())),
+            EntryType::XGlobalHeader => Ok(()),
+            EntryType::GNUSparse => Err(e.refuse("sparse files are not supported".into())),
+            _ => Err(e.refuse("unsupported entry type".into())),
         }
-        self.apply_meta(&dest, mode, owner, None, true)?;
-        self.xattrs(entry, &dest)
     }
 
     /// Create missing parents of `rel` and refuse a path through a symlink or a file.

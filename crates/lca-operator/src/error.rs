@@ -40,7 +40,10 @@ impl Error {
 
     /// An API error inside a sentence that `wrap` builds around the server's message.
     pub fn api_in(wrap: impl FnOnce(&str) -> String) -> impl FnOnce(kube::Error) -> Self {
-        move |e| Error::Message { message: wrap(&api_message(&e)), category: kube_category(&e) }
+        move |e| Error::Message {
+            message: wrap(&api_message(&e)),
+            category: kube_category(&e),
+        }
     }
 
     /// A message error whose retry cannot help until something changes.

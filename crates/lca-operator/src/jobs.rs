@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, PropagationPolicy};
 use kube::{Client, Resource};
 use lca_api::ImageBasedUpgrade;
 use lca_api::consts::{annotations, labels, names};
@@ -15,6 +15,7 @@ use serde_json::json;
 use lca_core::{TaskKind, TaskState};
 
 use crate::error::{Error, Result};
+use crate::kubeapi;
 
 /// One named Job.
 pub struct JobTask {
@@ -118,23 +119,18 @@ impl JobTask {
         owner: &ImageBasedUpgrade,
     ) -> Result<()> {
         let job = self.build(argv, env, owner)?;
-        match self.api.create(&PostParams::default(), &job).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-            Err(e) => Err(Error::api(format!("failed to create job {}", self.name))(e)),
-        }
+        kubeapi::create_if_missing(&self.api, &job)
+            .await
+            .map_err(Error::api(format!("failed to create job {}", self.name)))?;
+        Ok(())
     }
 
     /// Drop the finalizer and delete the Job with its pods (foreground).
     pub async fn remove(&self) -> Result<()> {
         let patch = json!({"metadata": {"finalizers": null}});
-        match self
-            .api
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
+        match kubeapi::merge_patch(&self.api, &self.name, &patch).await {
             Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) if kubeapi::is_not_found(&e) => return Ok(()),
             Err(e) => {
                 return Err(Error::api(format!(
                     "failed to remove the finalizer of job {}",
@@ -146,10 +142,9 @@ impl JobTask {
             propagation_policy: Some(PropagationPolicy::Foreground),
             ..Default::default()
         };
-        match self.api.delete(&self.name, &dp).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(e) => Err(Error::api(format!("failed to delete job {}", self.name))(e)),
-        }
+        kubeapi::delete_ignoring_absent(&self.api, &self.name, &dp)
+            .await
+            .map_err(Error::api(format!("failed to delete job {}", self.name)))?;
+        Ok(())
     }
 }

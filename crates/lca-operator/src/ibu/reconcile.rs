@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
@@ -16,7 +16,7 @@ use lca_core::{IdleOutcome, Outcome, PhaseEvent, StepOutcome, conditions, histor
 use tracing::{error, info};
 
 use super::init::init_ibu;
-use crate::context::{CONTROLLER_NAME, Context};
+use crate::context::Context;
 use crate::error::{Error, Result};
 
 /// Requeue intervals of the reference (§2.7).
@@ -187,13 +187,8 @@ async fn handle_idle(
         }
         let patch =
             serde_json::json!({"metadata": {"annotations": {annotations::MANUAL_CLEANUP_DONE: null}}});
-        let params = PatchParams {
-            field_manager: Some(CONTROLLER_NAME.into()),
-            ..Default::default()
-        };
         // The status write below must go against the object this patch produced.
-        *ibu = api
-            .patch(names::IBU, &params, &Patch::Merge(&patch))
+        *ibu = crate::kubeapi::merge_patch(&api, names::IBU, &patch)
             .await
             .map_err(Error::kube("removing the manual-cleanup-done annotation"))?;
         info!(
@@ -257,17 +252,9 @@ async fn write_status(
             map.entry(key).or_insert(serde_json::Value::Null);
         }
     }
-    let params = PatchParams {
-        field_manager: Some(CONTROLLER_NAME.into()),
-        ..Default::default()
-    };
-    api.patch_status(
-        names::IBU,
-        &params,
-        &Patch::Merge(serde_json::json!({ "status": value })),
-    )
-    .await
-    .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
+    crate::kubeapi::patch_status(api, names::IBU, &value)
+        .await
+        .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
     Ok(status)
 }
 

@@ -4,15 +4,15 @@
 //! clears what a forgotten cycle left before a default IBU is created, and what an earlier
 //! Prep of another seed left before a new Prep starts.
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use lca_api::ImageBasedUpgrade;
 use lca_api::consts::{annotations, names};
 use lca_core::IdleOutcome;
 use tracing::info;
 
 use super::NodeStageWork;
-use crate::context::CONTROLLER_NAME;
 use crate::error::api_message;
+use crate::kubeapi;
 
 pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) -> IdleOutcome {
     if finalize && let Err(error) = crate::cluster_health::check_all(&w.client).await {
@@ -30,11 +30,7 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
     {
         let patch = serde_json::json!({"metadata": {"annotations": {annotations::EXTRA_MANIFEST_VALIDATION_WARNING: null}}});
         let api: Api<ImageBasedUpgrade> = Api::all(w.client.clone());
-        let params = PatchParams {
-            field_manager: Some(CONTROLLER_NAME.into()),
-            ..Default::default()
-        };
-        if let Err(e) = api.patch(names::IBU, &params, &Patch::Merge(&patch)).await {
+        if let Err(e) = kubeapi::merge_patch(&api, names::IBU, &patch).await {
             errors.push(format!(
                 "failed to remove the validation warning annotation: {}",
                 api_message(&e)
@@ -70,21 +66,14 @@ pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
         errors.push(format!("failed to release the seed image: {e}"));
     }
     // The stateroot task's hand-off files for precache (spec §5.4 step 3).
+    let fs = w.fs();
     for file in ["var/tmp/containers.list", "var/tmp/manifest.json"] {
-        match std::fs::remove_file(w.exec.node().paths.host(file)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push(format!("failed to remove /{file}: {e}")),
+        if let Err(e) = fs.remove_file(&w.exec.node().paths.host(file)) {
+            errors.push(format!("failed to remove /{file}: {e}"));
         }
     }
-    let workspace = w.workspace();
-    match std::fs::remove_dir_all(&workspace) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!(
-            "failed to remove the workspace {}: {e}",
-            workspace.display()
-        )),
+    if let Err(e) = fs.remove_dir_all(&w.workspace()) {
+        errors.push(format!("failed to remove the workspace: {e}"));
     }
     errors
 }

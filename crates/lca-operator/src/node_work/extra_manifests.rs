@@ -59,25 +59,43 @@ pub(super) enum DryRun {
 /// Server-side dry run of one object (create, or apply when it exists), as the node's
 /// admin: the objects are applied with that identity after the pivot (spec §6.5), so the
 /// operator's own least-privilege role must not decide what is valid.
-pub(super) async fn dry_run(admin: &Client, m: &Manifest, kind: &str, name: &str, ns: &str) -> Result<DryRun> {
+pub(super) async fn dry_run(
+    admin: &Client,
+    m: &Manifest,
+    kind: &str,
+    name: &str,
+    ns: &str,
+) -> Result<DryRun> {
     let api_version = m.field("/apiVersion");
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
     let Ok((ar, caps)) = pinned_kind(admin, &gvk).await else {
-        return Ok(DryRun::Warn(format!("{kind}[{name}] - CRD not deployed on cluster")));
+        return Ok(DryRun::Warn(format!(
+            "{kind}[{name}] - CRD not deployed on cluster"
+        )));
     };
     let dyn_obj: DynamicObject = serde_json::from_value(m.object.clone()).map_err(|e| {
-        Error::invalid(format!("{kind}[{name}] in {} of the configMap {}: {e}", m.key, m.config_map))
+        Error::invalid(format!(
+            "{kind}[{name}] in {} of the configMap {}: {e}",
+            m.key, m.config_map
+        ))
     })?;
     let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(admin.clone(), if ns.is_empty() { "default" } else { ns }, &ar),
+        Scope::Namespaced => {
+            Api::namespaced_with(admin.clone(), if ns.is_empty() { "default" } else { ns }, &ar)
+        }
         Scope::Cluster => Api::all_with(admin.clone(), &ar),
     };
-    let create = PostParams { dry_run: true, ..kubeapi::post_params() };
+    let create = PostParams {
+        dry_run: true,
+        ..kubeapi::post_params()
+    };
     let res = match api.create(&create, &dyn_obj).await {
         Err(e) if kubeapi::is_status(&e, 409) => {
             let params = PatchParams::apply(CONTROLLER_NAME).force().dry_run();
-            api.patch(name, &params, &Patch::Apply(&dyn_obj)).await.map(|_| ())
+            api.patch(name, &params, &Patch::Apply(&dyn_obj))
+                .await
+                .map(|_| ())
         }
         other => other.map(|_| ()),
     };
@@ -87,7 +105,9 @@ pub(super) async fn dry_run(admin: &Client, m: &Manifest, kind: &str, name: &str
             "{kind}[{name}] - dryrun failed in namespace {ns}: {}",
             e.message
         ))),
-        Err(e) => Err(Error::api(format!("failed to validate manifest with dryrun: {kind}[{name}]"))(e)),
+        Err(e) => Err(Error::api(format!(
+            "failed to validate manifest with dryrun: {kind}[{name}]"
+        ))(e)),
     }
 }
 
@@ -101,7 +121,10 @@ pub(super) struct DryRunNamespaces {
 
 impl DryRunNamespaces {
     pub(super) fn new(admin: &Client) -> Self {
-        Self { api: Api::all(admin.clone()), created: Vec::new() }
+        Self {
+            api: Api::all(admin.clone()),
+            created: Vec::new(),
+        }
     }
 
     /// Whether `ns` exists on the cluster.
@@ -114,7 +137,10 @@ impl DryRunNamespaces {
 
     async fn create(&mut self, ns: &str) -> Result<()> {
         let tmp = Namespace {
-            metadata: kube::api::ObjectMeta { name: Some(ns.to_string()), ..Default::default() },
+            metadata: kube::api::ObjectMeta {
+                name: Some(ns.to_string()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         kubeapi::create_if_missing(&self.api, &tmp)
@@ -142,8 +168,9 @@ pub async fn validate_extra_manifests(
     ibu: &ImageBasedUpgrade,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let missing =
-        |e: &str| format!("the extraManifests configMap is not found, error: {e}. Please create the configMap.");
+    let missing = |e: &str| {
+        format!("the extraManifests configMap is not found, error: {e}. Please create the configMap.")
+    };
     let Decoded { objects, errors } = load(w, &ibu.spec.extra_manifests, missing).await?;
     if !errors.is_empty() {
         // Undecodable input: nothing to dry-run meaningfully.
@@ -155,7 +182,11 @@ pub async fn validate_extra_manifests(
     namespaces.remove().await;
     let (found, errs) = checked?;
     warnings.extend(found);
-    if errs.is_empty() { Ok(()) } else { Err(Error::invalid(join_errors(&errs))) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(join_errors(&errs)))
+    }
 }
 
 /// Each object: refused kinds and nameless objects are errors, the rest is dry-run. The
@@ -167,9 +198,16 @@ async fn check_all(
 ) -> Result<(Vec<String>, Vec<String>)> {
     let (mut declared, mut warnings, mut errs) = (BTreeSet::new(), Vec::new(), Vec::new());
     for m in objects {
-        let (kind, name, ns) = (m.field("/kind"), m.field("/metadata/name"), m.field("/metadata/namespace"));
+        let (kind, name, ns) = (
+            m.field("/kind"),
+            m.field("/metadata/name"),
+            m.field("/metadata/namespace"),
+        );
         if name.is_empty() {
-            errs.push(format!("{kind} resource name is empty (in {} of the configMap {})", m.key, m.config_map));
+            errs.push(format!(
+                "{kind} resource name is empty (in {} of the configMap {})",
+                m.key, m.config_map
+            ));
             continue;
         }
         if DISALLOWED.contains(&(m.field("/apiVersion").as_str(), kind.as_str())) {

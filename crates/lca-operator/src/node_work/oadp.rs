@@ -27,7 +27,9 @@ pub async fn check_oadp_available(w: &NodeStageWork) -> Result<()> {
             && field(c, "/metadata/name").contains("oadp-operator")
     });
     if !installed {
-        return Err(Error::invalid("Please ensure OADP operator is installed in the openshift-adp"));
+        return Err(Error::invalid(
+            "Please ensure OADP operator is installed in the openshift-adp",
+        ));
     }
     let dpas = list_dynamic(
         &w.client,
@@ -42,9 +44,13 @@ pub async fn check_oadp_available(w: &NodeStageWork) -> Result<()> {
         .filter(|d| field(d, "/metadata/namespace") == "openshift-adp")
         .count()
     {
-        0 => Err(Error::invalid("No DataProtectionApplication CR found in the openshift-adp")),
+        0 => Err(Error::invalid(
+            "No DataProtectionApplication CR found in the openshift-adp",
+        )),
         1 => Ok(()),
-        _ => Err(Error::invalid("Only one DataProtectionApplication CR is allowed in the openshift-adp,")),
+        _ => Err(Error::invalid(
+            "Only one DataProtectionApplication CR is allowed in the openshift-adp,",
+        )),
     }
 }
 
@@ -89,4 +95,3 @@ pub async fn validate_oadp(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result
     }
     Ok(())
 }
-

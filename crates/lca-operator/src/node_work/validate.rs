@@ -87,7 +87,11 @@ pub async fn container_storage_target(w: &NodeStageWork) -> Result<String> {
 
 /// `validateIBUSpec`: every check whose failure makes Prep fail before node work starts.
 /// The extra manifests' warnings are added to `warnings` (also when a later check fails).
-pub async fn validate_spec(w: &NodeStageWork, ibu: &ImageBasedUpgrade, warnings: &mut Vec<String>) -> Result<()> {
+pub async fn validate_spec(
+    w: &NodeStageWork,
+    ibu: &ImageBasedUpgrade,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let cv = get_dynamic(
         &w.client,
         "config.openshift.io",
