@@ -74,7 +74,7 @@ impl Ctx<'_> {
 
 pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
     let sim;
-    let real = RealNode;
+    let real = RealNode::default();
     let node: &dyn NodeOps = if args.simulated {
         sim = SimulatedNode::new(host_root);
         &sim

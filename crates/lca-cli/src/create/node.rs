@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lca_hostops::{Cmd, LocalExecutor};
+use lca_hostops::{Cmd, Executor, LocalExecutor, NsenterExecutor};
 
 use crate::error::{Error, Result};
 
@@ -32,33 +32,48 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 /// Limit of the recert force-expire container (it walks every certificate of the node).
 pub const RECERT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Run `argv` through lca-hostops' command wrapper (killed after [`COMMAND_TIMEOUT`]),
+/// Run `argv` through `exec` with lca-hostops' command wrapper (killed after `timeout`),
 /// returning stdout; the error names the command and the tail of stderr.
-pub fn run(argv: &[&str]) -> Result<String> {
-    run_for(argv, COMMAND_TIMEOUT)
-}
-
-fn run_for(argv: &[&str], timeout: Duration) -> Result<String> {
+fn run_for(exec: &dyn Executor, argv: &[&str], timeout: Duration) -> Result<String> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| Error::Invalid("empty command".into()))?;
     let cmd = Cmd::new(*prog).args(args).timeout(timeout);
-    // lca-cli create runs in the host's namespaces already: commands run directly.
-    let exec = LocalExecutor::new("/");
-    Ok(lca_hostops::command::run_blocking(&exec, &cmd)?.stdout)
+    Ok(lca_hostops::command::run_blocking(exec, &cmd)?.stdout)
 }
 
-/// A real node: lca-cli runs in the host's namespaces (the imager container is
-/// `--privileged --pid=host` and enters PID 1's namespaces).
-pub struct RealNode;
+/// A real node. The imager container is `--privileged --pid=host`, so PID 1 is the host's
+/// init: every node command enters its namespaces (`nsenter --target 1`), as upstream's
+/// imager does, and runs the host's own crictl, ostree, rpm-ostree, systemctl and podman
+/// rather than whatever the container image carries.
+pub struct RealNode {
+    exec: Box<dyn Executor>,
+}
+
+impl Default for RealNode {
+    fn default() -> Self {
+        Self::with_executor(Box::new(NsenterExecutor::new("/")))
+    }
+}
+
+impl RealNode {
+    /// A real node whose commands run through `exec` (tests record them).
+    pub fn with_executor(exec: Box<dyn Executor>) -> Self {
+        Self { exec }
+    }
+
+    fn run(&self, argv: &[&str]) -> Result<String> {
+        run_for(self.exec.as_ref(), argv, COMMAND_TIMEOUT)
+    }
+}
 
 impl NodeOps for RealNode {
     fn ostree_admin(&self, args: &[&str]) -> Result<String> {
-        run(&[&["ostree", "admin"], args].concat())
+        self.run(&[&["ostree", "admin"], args].concat())
     }
 
     fn list_images(&self) -> Result<Vec<String>> {
-        let json = run(&["crictl", "images", "-o", "json"])?;
+        let json = self.run(&["crictl", "images", "-o", "json"])?;
         let v: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("crictl images output: {e}")))?;
         let mut out = Vec::new();
@@ -77,27 +92,28 @@ impl NodeOps for RealNode {
     }
 
     fn stop_cluster_services(&self) -> Result<()> {
-        run(&["systemctl", "stop", "kubelet.service"])?;
-        run(&["systemctl", "disable", "kubelet.service"])?;
+        self.run(&["systemctl", "stop", "kubelet.service"])?;
+        self.run(&["systemctl", "disable", "kubelet.service"])?;
         // `is-active` exits 3 when inactive: then there is nothing to stop.
-        if run(&["systemctl", "is-active", "crio"]).is_ok() {
-            let ids = run(&["crictl", "ps", "-q"])?;
+        if self.run(&["systemctl", "is-active", "crio"]).is_ok() {
+            let ids = self.run(&["crictl", "ps", "-q"])?;
             for id in ids.split_whitespace() {
-                run(&["crictl", "stop", "--timeout", "5", id])?;
+                self.run(&["crictl", "stop", "--timeout", "5", id])?;
             }
-            let pods = run(&["crictl", "pods", "-q"]).unwrap_or_default();
+            let pods = self.run(&["crictl", "pods", "-q"]).unwrap_or_default();
             for pod in pods.split_whitespace() {
-                if let Err(e) = run(&["crictl", "rmp", "-f", pod]) {
+                if let Err(e) = self.run(&["crictl", "rmp", "-f", pod]) {
                     tracing::warn!(error = %e, "removing pod (non-fatal)");
                 }
             }
-            run(&["systemctl", "stop", "crio.service"])?;
+            self.run(&["systemctl", "stop", "crio.service"])?;
         }
         Ok(())
     }
 
     fn start_cluster_services(&self) -> Result<()> {
-        run(&["systemctl", "enable", "kubelet.service", "--now"]).map(|_| ())
+        self.run(&["systemctl", "enable", "kubelet.service", "--now"])
+            .map(|_| ())
     }
 
     fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
@@ -109,6 +125,7 @@ impl NodeOps for RealNode {
         let volume = format!("{dir}:{dir}");
         let env = format!("RECERT_CONFIG={cfg}");
         run_for(
+            self.exec.as_ref(),
             &[
                 "podman",
                 "run",
@@ -135,7 +152,7 @@ impl NodeOps for RealNode {
     }
 
     fn rpm_ostree_status(&self) -> Result<String> {
-        run(&["rpm-ostree", "status", "-v", "--json"])
+        self.run(&["rpm-ostree", "status", "-v", "--json"])
     }
 }
 
@@ -171,7 +188,12 @@ impl NodeOps for SimulatedNode {
         let (cmd, rest) = args
             .split_first()
             .ok_or_else(|| Error::Invalid("empty ostree admin command".into()))?;
-        run(&[&["ostree", "admin", cmd, &sysroot], rest].concat())
+        let exec = LocalExecutor::new(&self.root);
+        run_for(
+            &exec,
+            &[&["ostree", "admin", cmd, &sysroot], rest].concat(),
+            COMMAND_TIMEOUT,
+        )
     }
 
     fn list_images(&self) -> Result<Vec<String>> {
@@ -206,5 +228,76 @@ impl NodeOps for SimulatedNode {
             .map(|(os, id)| serde_json::json!({ "osname": os, "id": format!("{os}-{id}"), "checksum": id.split('.').next() }))
             .collect();
         Ok(serde_json::json!({ "deployments": deployments, "simulated": true }).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Test peer of the node: records each command and answers as an idle node would.
+    #[derive(Debug)]
+    struct Recorder {
+        node: lca_hostops::Node,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Executor for Recorder {
+        fn run<'a>(
+            &'a self,
+            cmd: &'a Cmd,
+        ) -> lca_hostops::executor::BoxFuture<'a, lca_hostops::Result<lca_hostops::Output>> {
+            self.seen.lock().unwrap().push(cmd.display());
+            // `systemctl is-active crio` fails: CRI-O is not running, nothing to stop.
+            let code = if cmd.display().contains("is-active") { 3 } else { 0 };
+            let out = lca_hostops::Output {
+                code: Some(code),
+                stdout: String::new(),
+                stderr: String::new(),
+            };
+            Box::pin(async move {
+                if code == 0 {
+                    Ok(out)
+                } else {
+                    Err(lca_hostops::Error::Invalid("inactive".into()))
+                }
+            })
+        }
+
+        fn node(&self) -> &lca_hostops::Node {
+            &self.node
+        }
+    }
+
+    #[test]
+    fn a_real_node_enters_the_host_namespaces_of_pid_1() {
+        let shown = format!("{:?}", RealNode::default().exec);
+        assert!(
+            shown.starts_with("NsenterExecutor") && shown.contains("target: 1"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn real_node_commands_go_through_its_executor() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let node = NsenterExecutor::new("/").node().clone();
+        let node = RealNode::with_executor(Box::new(Recorder {
+            node,
+            seen: seen.clone(),
+        }));
+        node.stop_cluster_services().unwrap();
+        node.rpm_ostree_status().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                "systemctl stop kubelet.service",
+                "systemctl disable kubelet.service",
+                "systemctl is-active crio",
+                "rpm-ostree status -v --json",
+            ]
+        );
     }
 }
