@@ -188,7 +188,7 @@ async fn handle_idle(
         let patch =
             serde_json::json!({"metadata": {"annotations": {annotations::MANUAL_CLEANUP_DONE: null}}});
         // The status write below must go against the object this patch produced.
-        *ibu = crate::kubeapi::merge_patch(&api, names::IBU, &patch)
+        *ibu = crate::kubeapi::merge_patch(api, names::IBU, &patch)
             .await
             .map_err(Error::kube("removing the manual-cleanup-done annotation"))?;
         info!(
