@@ -53,6 +53,43 @@ impl<'a> NodeFs<'a> {
         }
     }
 
+    /// The file's bytes; a missing file is an error naming it.
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        self.read_optional(path)?
+            .ok_or_else(|| Error::io("reading", path)(std::io::Error::from(std::io::ErrorKind::NotFound)))
+    }
+
+    /// The file opened for reading (a large file read as a stream: an archive of a seed).
+    pub fn open(&self, path: &Path) -> Result<std::fs::File> {
+        let path = self.check(path)?;
+        std::fs::File::open(&path).map_err(Error::io("opening", path))
+    }
+
+    /// The entry's own metadata (a symlink is not followed), `None` when there is none.
+    pub fn symlink_metadata(&self, path: &Path) -> Result<Option<std::fs::Metadata>> {
+        let path = self.check(path)?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("inspecting", path)(e)),
+        }
+    }
+
+    /// Copy the node file `src` to `dst` atomically (`write_atomic`), keeping no metadata.
+    pub fn copy_atomic(&self, src: &Path, dst: &Path) -> Result<()> {
+        let bytes = self.read(src)?;
+        self.write_atomic(dst, &bytes)
+    }
+
+    /// Copy `src`, a file of this process rather than of the node (its own executable), to
+    /// the node file `dst`, with `src`'s permissions.
+    pub fn copy_in(&self, src: &Path, dst: &Path) -> Result<()> {
+        let dst = self.mutate("write", dst)?;
+        std::fs::copy(src, &dst)
+            .map(|_| ())
+            .map_err(Error::io("copying to", dst))
+    }
+
     /// The file's text, `None` when it does not exist.
     pub fn read_string_optional(&self, path: &Path) -> Result<Option<String>> {
         let Some(bytes) = self.read_optional(path)? else {

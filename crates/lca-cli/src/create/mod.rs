@@ -7,12 +7,11 @@ mod node;
 pub mod ostree;
 mod var;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
-use lca_hostops::HostPaths;
+use lca_hostops::{Executor, HostPaths, LocalExecutor, NodeFs, NsenterExecutor};
 use lca_seed::layout::files;
 use lca_seed::{Progress, SeedRegistry};
 
@@ -51,6 +50,8 @@ pub struct CreateArgs {
 /// Shared state of the steps.
 pub struct Ctx<'a> {
     pub paths: HostPaths,
+    /// Every node file the steps read or write.
+    pub fs: NodeFs<'a>,
     pub node: &'a dyn NodeOps,
     pub backup: PathBuf,
     pub checks: PathBuf,
@@ -62,13 +63,13 @@ impl Ctx<'_> {
     /// Run `step` unless its marker exists; write the marker after success.
     fn once(&self, name: &str, step: impl FnOnce(&Self) -> Result<()>) -> Result<()> {
         let marker = self.checks.join(format!("{name}.done"));
-        if marker.exists() {
+        if self.fs.exists(&marker)? {
             tracing::info!(step = name, "already done");
             return Ok(());
         }
         tracing::info!(step = name, "running");
         step(self)?;
-        fs::write(&marker, b"").map_err(Error::io("writing a step marker", &marker))
+        Ok(self.fs.write_atomic(&marker, b"")?)
     }
 }
 
@@ -82,6 +83,12 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
         &real
     };
     let paths = HostPaths::new(host_root);
+    // The node's files (the command executor of a real node is RealNode's own).
+    let files_exec: Box<dyn Executor> = if args.simulated {
+        Box::new(LocalExecutor::new(host_root))
+    } else {
+        Box::new(NsenterExecutor::new(host_root))
+    };
     let image = lca_seed::parse_reference(&args.image)?;
     let credentials = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;
     let plain = args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
@@ -94,12 +101,15 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
         backup: paths.host("var/tmp/backup"),
         checks: paths.host("var/tmp/checks"),
         paths,
+        fs: NodeFs::new(files_exec.as_ref()),
         node,
         level: args.level,
         args,
     };
     for d in [&ctx.backup, &ctx.checks] {
-        fs::create_dir_all(d).map_err(Error::io("creating the work dir", d))?;
+        ctx.fs
+            .create_private_dir(d)
+            .map_err(Error::host("creating the work dir"))?;
     }
     let result = build_and_push(&ctx, &image, &registry).await;
     if !args.skip_cleanup {
@@ -128,8 +138,12 @@ async fn build_and_push(
         write_file(c, files::RPM_OSTREE, s.as_bytes())
     })?;
     ctx.once("mco-currentconfig", |c| {
-        let cfg = fs::read(c.paths.host("etc/machine-config-daemon/currentconfig"))
-            .unwrap_or_else(|_| b"{}".to_vec());
+        // Unreadable or absent: an empty config, as upstream records it.
+        let cfg = (c.fs)
+            .read_optional(&c.paths.host("etc/machine-config-daemon/currentconfig"))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| b"{}".to_vec());
         write_file(c, files::MCO_CURRENT_CONFIG, &cfg)
     })?;
     ctx.once("origin", ostree::origin)?;
@@ -145,7 +159,7 @@ async fn build_and_push(
         .push_seed(image, &layer, &labels, &created, &progress)
         .await?;
     // The seed is pushed; a leftover blob dir only takes space (cleanup tries again).
-    if let Err(e) = fs::remove_dir_all(&blobs) {
+    if let Err(e) = ctx.fs.remove_dir_all(&blobs) {
         tracing::warn!(dir = %blobs.display(), error = %e, "could not remove the packed layer");
     }
     tracing::info!(image = %ctx.args.image, %digest, "seed image pushed");
@@ -157,23 +171,19 @@ async fn build_and_push(
 /// that fails (other than "already gone") stops create before `var.tgz` is packed.
 fn remove_node_certs(ctx: &Ctx) -> Result<()> {
     for d in ["var/lib/ovn-ic/etc/ovnkube-node-certs", "etc/cni/multus/certs"] {
-        let path = ctx.paths.host(d);
-        match fs::remove_dir_all(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(
-                    "removing the node's certificates before packing",
-                    &path,
-                )(e));
-            }
-            _ => {}
-        }
+        (ctx.fs)
+            .remove_dir_all(&ctx.paths.host(d))
+            .map_err(Error::host("removing the node's certificates before packing"))?;
     }
     Ok(())
 }
 
 fn ctx_cluster_info(ctx: &Ctx) -> Result<SeedClusterInfo> {
     let path = ctx.paths.host(&ctx.args.cluster_info);
-    let json = fs::read(&path).map_err(Error::io("reading the seed cluster info", &path))?;
+    let json = ctx
+        .fs
+        .read(&path)
+        .map_err(Error::host("reading the seed cluster info"))?;
     serde_json::from_slice(&json)
         .map_err(|e| Error::Invalid(format!("invalid seed cluster info {}: {e}", path.display())))
 }
@@ -182,8 +192,7 @@ fn ctx_cluster_info(ctx: &Ctx) -> Result<SeedClusterInfo> {
 fn copy_self(ctx: &Ctx) -> Result<()> {
     let exe = std::env::current_exe().map_err(Error::io("locating lca-cli", "/proc/self/exe"))?;
     let dst = ctx.backup.join(files::LCA_CLI);
-    fs::copy(&exe, &dst).map_err(Error::io("copying lca-cli", &dst))?;
-    Ok(())
+    ctx.fs.copy_in(&exe, &dst).map_err(Error::host("copying lca-cli"))
 }
 
 fn containers_list(ctx: &Ctx) -> Result<()> {
@@ -226,18 +235,17 @@ fn write_json(ctx: &Ctx, name: &str, v: &impl serde::Serialize) -> Result<()> {
 
 fn write_file(ctx: &Ctx, name: &str, data: &[u8]) -> Result<()> {
     let path = ctx.backup.join(name);
-    fs::write(&path, data).map_err(Error::io("writing a seed file", &path))
+    ctx.fs
+        .write_atomic(&path, data)
+        .map_err(Error::host("writing a seed file"))
 }
 
 /// Step 12: leave the node as it was, whatever happened.
 fn cleanup(ctx: &Ctx) {
     for d in [&ctx.backup, &ctx.checks, &ctx.paths.host("var/tmp/seed-blobs")] {
-        match fs::remove_dir_all(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                // Cleanup goes on: restarting kubelet matters more than a leftover dir.
-                tracing::warn!(dir = %d.display(), error = %e, "could not remove a work dir");
-            }
-            _ => {}
+        if let Err(e) = ctx.fs.remove_dir_all(d) {
+            // Cleanup goes on: restarting kubelet matters more than a leftover dir.
+            tracing::warn!(error = %e, "could not remove a work dir");
         }
     }
     if let Err(e) = ctx.node.start_cluster_services() {

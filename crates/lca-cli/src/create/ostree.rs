@@ -1,7 +1,6 @@
 //! The ostree parts of a seed: `ostree.tgz` (the whole repo), the origin file of
 //! deployment 0, `etc.deletions` and `etc.tgz` from `ostree admin config-diff`.
 
-use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -37,8 +36,9 @@ pub fn origin(ctx: &Ctx) -> Result<()> {
     let (os, id) = deployment0(ctx)?;
     let src = ctx.paths.host(format!("ostree/deploy/{os}/deploy/{id}.origin"));
     let dst = ctx.backup.join(files::origin(&id));
-    fs::copy(&src, &dst).map_err(Error::io("copying the deployment origin", &src))?;
-    Ok(())
+    ctx.fs
+        .copy_atomic(&src, &dst)
+        .map_err(Error::host("copying the deployment origin"))
 }
 
 /// `ostree.tgz`: the repo, as `tar -C /ostree/repo .`.
@@ -82,13 +82,16 @@ pub fn etc(ctx: &Ctx) -> Result<()> {
         }
     }
     let del = ctx.backup.join(files::ETC_DELETIONS);
-    fs::write(&del, deletions).map_err(Error::io("writing etc.deletions", &del))?;
+    ctx.fs
+        .write_atomic(&del, deletions.as_bytes())
+        .map_err(Error::host("writing etc.deletions"))?;
     let etc = ctx.paths.host("etc");
     let out = ctx.backup.join(files::ETC);
     write_tgz(&out, ctx.level, |t| {
         for p in &changed {
             let abs = etc.join(p);
-            if fs::symlink_metadata(&abs).is_ok() {
+            // Listed by config-diff but gone (or unreadable) now: nothing to carry.
+            if ctx.fs.symlink_metadata(&abs).ok().flatten().is_some() {
                 t.add_path(&abs, &Path::new("etc").join(p))?;
             }
         }

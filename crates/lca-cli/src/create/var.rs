@@ -45,7 +45,12 @@ pub fn mcd_managed(currentconfig: &[u8]) -> Vec<PathBuf> {
 
 pub fn var_tgz(ctx: &Ctx) -> Result<()> {
     let var = ctx.paths.host("var");
-    let config = std::fs::read(ctx.paths.host("etc/machine-config-daemon/currentconfig")).unwrap_or_default();
+    // No readable MCD config: no MCD-managed paths to force into the seed.
+    let config = (ctx.fs)
+        .read_optional(&ctx.paths.host("etc/machine-config-daemon/currentconfig"))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let forced: Vec<PathBuf> = mcd_managed(&config)
         .into_iter()
         .filter(|p| var.join(p).exists())

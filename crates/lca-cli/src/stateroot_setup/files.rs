@@ -8,33 +8,26 @@
 //! and deletion paths are checked so that neither `..` nor a symlink planted by `etc.tgz`
 //! can make us delete outside the deployment.
 
-use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use lca_api::files::{AutoRollbackComponents, AutoRollbackConfig, DEFAULT_INIT_MONITOR_TIMEOUT_SECONDS};
-use lca_hostops::archive;
+use lca_hostops::{NodeFs, archive};
 use lca_seed::layout::files;
 
 use super::seed::Seed;
-use super::status::write_atomic;
 
-/// Copy `src` to `dst` through a temp file and a rename (a killed copy leaves no torn file).
-fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
-    let bytes = fs::read(src).map_err(Error::io("reading the seed", src))?;
-    write_atomic(dst, &bytes).map_err(Error::io("writing", dst))
-}
-
-/// `ostree-<deployment>.origin` of the seed → `<new deployment dir>.origin`.
-pub fn origin(seed: &Seed, seed_deployment: &str, dst: &Path) -> Result<()> {
-    copy_atomic(&seed.file(&files::origin(seed_deployment)), dst)
+/// `ostree-<deployment>.origin` of the seed → `<new deployment dir>.origin` (through a temp
+/// file and a rename: a killed copy leaves no torn file).
+pub fn origin(fs: &NodeFs, seed: &Seed, seed_deployment: &str, dst: &Path) -> Result<()> {
+    Ok(fs.copy_atomic(&seed.file(&files::origin(seed_deployment)), dst)?)
 }
 
 /// Extract the seed's tar.gz `name` into the existing directory `target`, off the runtime.
-pub async fn extract(seed: &Seed, name: &str, target: PathBuf) -> Result<()> {
+pub async fn extract(fs: &NodeFs<'_>, seed: &Seed, name: &str, target: PathBuf) -> Result<()> {
     let archive_path = seed.file(name);
+    let file = fs.open(&archive_path)?;
     tokio::task::spawn_blocking(move || {
-        let file = fs::File::open(&archive_path).map_err(Error::io("opening", &archive_path))?;
         let stats = archive::extract_tar_gz(file, &target, &archive::Options::default())?;
         tracing::info!(archive = %archive_path.display(), entries = stats.entries, bytes = stats.bytes, "extracted");
         Ok(())
@@ -45,30 +38,24 @@ pub async fn extract(seed: &Seed, name: &str, target: PathBuf) -> Result<()> {
 
 /// Remove every path listed in `etc.deletions` (lines like `/etc/foo.conf`) from the
 /// deployment dir. Returns how many existed.
-pub fn apply_deletions(seed: &Seed, deployment_dir: &Path) -> Result<usize> {
-    let list_path = seed.file(files::ETC_DELETIONS);
-    let list = match fs::read_to_string(&list_path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("reading the seed", &list_path)(e)),
+pub fn apply_deletions(fs: &NodeFs, seed: &Seed, deployment_dir: &Path) -> Result<usize> {
+    let Some(list) = fs.read_string_optional(&seed.file(files::ETC_DELETIONS))? else {
+        return Ok(0);
     };
     let mut removed = 0;
     for line in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let Some(path) = safe_join(deployment_dir, line)? else {
+        let Some(path) = safe_join(fs, deployment_dir, line)? else {
             tracing::warn!(path = line, "not deleting: a parent is a symlink");
             continue;
         };
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("inspecting", &path)(e)),
+        let Some(meta) = fs.symlink_metadata(&path)? else {
+            continue;
         };
-        let res = if meta.is_dir() {
-            fs::remove_dir_all(&path)
+        if meta.is_dir() {
+            fs.remove_dir_all(&path)?;
         } else {
-            fs::remove_file(&path)
-        };
-        res.map_err(Error::io("deleting", &path))?;
+            fs.remove_file(&path)?;
+        }
         removed += 1;
     }
     Ok(removed)
@@ -76,7 +63,7 @@ pub fn apply_deletions(seed: &Seed, deployment_dir: &Path) -> Result<usize> {
 
 /// `base` + the relative form of `line`, refusing `..` and absolute escapes; `None` when an
 /// existing parent is a symlink (deleting through it could reach outside `base`).
-fn safe_join(base: &Path, line: &str) -> Result<Option<PathBuf>> {
+fn safe_join(fs: &NodeFs, base: &Path, line: &str) -> Result<Option<PathBuf>> {
     let rel = Path::new(line.trim_start_matches('/'));
     let mut out = base.to_path_buf();
     let mut comps = rel.components().peekable();
@@ -98,7 +85,13 @@ fn safe_join(base: &Path, line: &str) -> Result<Option<PathBuf>> {
             }
         }
         let is_parent = comps.peek().is_some();
-        if is_parent && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
+        let is_link = || {
+            fs.symlink_metadata(&out)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.file_type().is_symlink())
+        };
+        if is_parent && is_link() {
             return Ok(None);
         }
     }
@@ -106,9 +99,9 @@ fn safe_join(base: &Path, line: &str) -> Result<Option<PathBuf>> {
 }
 
 /// `containers.list` and `manifest.json` → `<var_tmp>/` for the precache launch.
-pub fn hand_off(seed: &Seed, var_tmp: &Path) -> Result<()> {
+pub fn hand_off(fs: &NodeFs, seed: &Seed, var_tmp: &Path) -> Result<()> {
     for name in [files::CONTAINERS_LIST, files::MANIFEST] {
-        copy_atomic(&seed.file(name), &var_tmp.join(name))?;
+        fs.copy_atomic(&seed.file(name), &var_tmp.join(name))?;
     }
     Ok(())
 }
@@ -130,20 +123,27 @@ pub fn autorollback_config(json: Option<&str>) -> Result<AutoRollbackConfig> {
     }
 }
 
-pub fn write_autorollback(stateroot_var: &Path, config: &AutoRollbackConfig) -> Result<()> {
+pub fn write_autorollback(fs: &NodeFs, stateroot_var: &Path, config: &AutoRollbackConfig) -> Result<()> {
     let path = stateroot_var.join("lib/lca/autorollback_config.json");
     let bytes = serde_json::to_vec(config).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_atomic(&path, &bytes).map_err(Error::io("writing the auto-rollback config", &path))
+    if let Some(dir) = path.parent() {
+        fs.create_private_dir(dir)?;
+    }
+    fs.write_atomic(&path, &bytes)
+        .map_err(Error::host("writing the auto-rollback config"))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::fs;
 
     #[test]
     fn deletions_stay_inside_the_deployment() {
         let dir = tempfile::tempdir().unwrap();
+        let exec = lca_hostops::LocalExecutor::new(dir.path());
+        let nodefs = NodeFs::new(&exec);
         let seed_dir = dir.path().join("seed");
         let dep = dir.path().join("dep");
         let outside = dir.path().join("outside");
@@ -157,18 +157,22 @@ mod tests {
         let seed = Seed::Unpacked {
             dir: seed_dir.clone(),
         };
-        assert_eq!(apply_deletions(&seed, &dep).unwrap(), 0, "no list, nothing to do");
+        assert_eq!(
+            apply_deletions(&nodefs, &seed, &dep).unwrap(),
+            0,
+            "no list, nothing to do"
+        );
         fs::write(
             seed_dir.join(files::ETC_DELETIONS),
             "/etc/a.conf\n/etc/sub\n/etc/missing\n/etc/link/victim\n",
         )
         .unwrap();
-        assert_eq!(apply_deletions(&seed, &dep).unwrap(), 2);
+        assert_eq!(apply_deletions(&nodefs, &seed, &dep).unwrap(), 2);
         assert!(!dep.join("etc/a.conf").exists() && !dep.join("etc/sub").exists());
         assert!(outside.join("victim").exists(), "never through a symlink");
         fs::write(seed_dir.join(files::ETC_DELETIONS), "/etc/../../outside/victim\n").unwrap();
         assert!(
-            apply_deletions(&seed, &dep)
+            apply_deletions(&nodefs, &seed, &dep)
                 .unwrap_err()
                 .to_string()
                 .contains("escapes")

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use lca_hostops::ostree::{self, Deployment};
 use lca_hostops::stateroot_work;
-use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind};
+use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeFs, NodeKind};
 use lca_seed::RegistryTimeouts;
 use lca_seed::layout::files as seed_files;
 use serde::{Deserialize, Serialize};
@@ -91,7 +91,7 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
     if result.is_err() {
         release::after_failure(setup.exec, &args.image).await;
     }
-    release::remove_pull_secret(&setup.paths, args.authfile.as_deref());
+    release::remove_pull_secret(&setup.fs(), &setup.paths, args.authfile.as_deref());
     match result {
         Ok(()) => {
             setup
@@ -119,6 +119,11 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
+    /// The node's files, through this run's executor.
+    fn fs(&self) -> NodeFs<'_> {
+        NodeFs::new(self.exec)
+    }
+
     /// Whether `name` must run; reports it as the current step.
     fn begin(&self, name: &'static str) -> bool {
         self.step.set(name);
@@ -154,10 +159,10 @@ impl Setup<'_> {
             image: self.args.image.clone(),
             version: self.args.version.clone(),
         };
-        let previous: Option<RunKey> = std::fs::read(&key_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let stateroot_gone = !self.paths.stateroot(&self.stateroot).exists();
+        // Unreadable or garbled reads as no key: the run starts from scratch.
+        let previous: Option<RunKey> =
+            (self.fs().read_optional(&key_path).ok().flatten()).and_then(|b| serde_json::from_slice(&b).ok());
+        let stateroot_gone = !self.fs().exists(&self.paths.stateroot(&self.stateroot))?;
         if previous.as_ref() != Some(&key) || (self.markers.is_done("os-init") && stateroot_gone) {
             tracing::info!("starting from scratch (no markers of this seed and stateroot)");
             self.markers
@@ -184,7 +189,14 @@ impl Setup<'_> {
         let seed = if self.args.simulated {
             let target = work.join("seed");
             let timeouts = registry_timeouts(self.args);
-            seed::unpack(&self.args.image, self.args.authfile.as_ref(), &target, timeouts).await?
+            seed::unpack(
+                &self.fs(),
+                &self.args.image,
+                self.args.authfile.as_ref(),
+                &target,
+                timeouts,
+            )
+            .await?
         } else {
             let authfile = self
                 .args
@@ -217,8 +229,9 @@ impl Setup<'_> {
         rollback: &lca_api::files::AutoRollbackConfig,
     ) -> Result<()> {
         self.step.set("check-version");
-        seed::check_version(seed, &self.args.version)?;
-        let sd = seed::read_deployment(seed)?;
+        let fs = self.fs();
+        seed::check_version(&fs, seed, &self.args.version)?;
+        let sd = seed::read_deployment(&fs, seed)?;
         let work = stateroot_work::work_dir(&self.paths);
         let repo_cmd = stateroot_work::work_dir(&self.exec.node().cmd_paths).join("ostree");
 
@@ -240,7 +253,7 @@ impl Setup<'_> {
             self.finish("os-init")?;
         }
         if self.begin("deploy") {
-            let kargs = seed::read_kargs(seed)?;
+            let kargs = seed::read_kargs(&fs, seed)?;
             deploy::deploy(self.exec, &self.stateroot, &sd.refspec, kargs, &self.args.version).await?;
             self.finish("deploy")?;
         }
@@ -260,28 +273,28 @@ impl Setup<'_> {
             let dst = self
                 .paths
                 .deployment_origin(&new.stateroot, &new.checksum, new.serial);
-            files::origin(seed, &sd.deployment, &dst)?;
+            files::origin(&fs, seed, &sd.deployment, &dst)?;
             self.finish("origin")?;
         }
         if self.begin("var") {
-            files::extract(seed, seed_files::VAR, self.paths.stateroot(&self.stateroot)).await?;
+            files::extract(&fs, seed, seed_files::VAR, self.paths.stateroot(&self.stateroot)).await?;
             self.finish("var")?;
         }
         if self.begin("etc") {
-            files::extract(seed, seed_files::ETC, dep_dir.clone()).await?;
+            files::extract(&fs, seed, seed_files::ETC, dep_dir.clone()).await?;
             self.finish("etc")?;
         }
         if self.begin("etc-deletions") {
-            let n = files::apply_deletions(seed, &dep_dir)?;
+            let n = files::apply_deletions(&fs, seed, &dep_dir)?;
             tracing::info!(removed = n, "etc.deletions applied");
             self.finish("etc-deletions")?;
         }
         if self.begin("hand-off") {
-            files::hand_off(seed, &self.paths.var_tmp())?;
+            files::hand_off(&fs, seed, &self.paths.var_tmp())?;
             self.finish("hand-off")?;
         }
         if self.begin("autorollback-config") {
-            files::write_autorollback(&self.paths.stateroot_var(&self.stateroot), rollback)?;
+            files::write_autorollback(&fs, &self.paths.stateroot_var(&self.stateroot), rollback)?;
             self.finish("autorollback-config")?;
         }
         Ok(())

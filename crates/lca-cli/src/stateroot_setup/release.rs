@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use lca_hostops::stateroot_work;
-use lca_hostops::{Executor, HostPaths};
+use lca_hostops::{Executor, HostPaths, NodeFs};
 
 /// After a failure: release everything of the seed. Errors are logged only; the failure
 /// being reported matters more than leftover disk usage.
@@ -25,21 +25,25 @@ pub async fn after_failure(exec: &dyn Executor, image: &str) {
 /// the `pullSecretRef` secret made for this task). Anything else — the kubelet's
 /// `/var/lib/kubelet/config.json`, a symlink, a path that only looks like it is inside
 /// through `..` — belongs to someone else and stays.
-pub fn remove_pull_secret(paths: &HostPaths, authfile: Option<&Path>) {
+pub fn remove_pull_secret(fs: &NodeFs, paths: &HostPaths, authfile: Option<&Path>) {
     let Some(file) = authfile else { return };
-    if !in_workspace(paths, file) {
+    if !in_workspace(fs, paths, file) {
         tracing::debug!(file = %file.display(), "auth file is not the task's copy; kept");
         return;
     }
-    match std::fs::remove_file(file) {
-        Ok(()) => tracing::info!(file = %file.display(), "seed pull secret removed"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(file = %file.display(), error = %e, "could not remove the seed pull secret"),
+    match fs.remove_file(file) {
+        Ok(true) => tracing::info!(file = %file.display(), "seed pull secret removed"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not remove the seed pull secret"),
     }
 }
 
-fn in_workspace(paths: &HostPaths, file: &Path) -> bool {
-    let is_file = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_file());
+fn in_workspace(fs: &NodeFs, paths: &HostPaths, file: &Path) -> bool {
+    let is_file = fs
+        .symlink_metadata(file)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.file_type().is_file());
     let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
         return false;
     };
@@ -57,6 +61,8 @@ mod tests {
     fn only_regular_files_inside_the_workspace_are_removed() {
         let root = tempfile::tempdir().unwrap();
         let paths = HostPaths::new(root.path());
+        let exec = lca_hostops::LocalExecutor::new(root.path());
+        let nodefs = NodeFs::new(&exec);
         let ws = paths.workspace();
         std::fs::create_dir_all(ws.join("sub")).unwrap();
         let kubelet = paths.host("var/lib/kubelet/config.json");
@@ -65,18 +71,18 @@ mod tests {
 
         let secret = ws.join("seed-pull-secret");
         std::fs::write(&secret, "{}").unwrap();
-        remove_pull_secret(&paths, Some(&secret));
+        remove_pull_secret(&nodefs, &paths, Some(&secret));
         assert!(!secret.exists());
 
         // Through `..` out of the workspace, and a link into the workspace pointing out.
         let sneaky = ws.join("sub/../../../kubelet/config.json");
-        remove_pull_secret(&paths, Some(&sneaky));
+        remove_pull_secret(&nodefs, &paths, Some(&sneaky));
         let link = ws.join("link");
         std::os::unix::fs::symlink(&kubelet, &link).unwrap();
-        remove_pull_secret(&paths, Some(&link));
-        remove_pull_secret(&paths, Some(&kubelet));
-        remove_pull_secret(&paths, Some(&ws));
-        remove_pull_secret(&paths, None);
+        remove_pull_secret(&nodefs, &paths, Some(&link));
+        remove_pull_secret(&nodefs, &paths, Some(&kubelet));
+        remove_pull_secret(&nodefs, &paths, Some(&ws));
+        remove_pull_secret(&nodefs, &paths, None);
         assert!(kubelet.exists() && link.exists() && ws.is_dir());
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
-use lca_hostops::Executor;
 use lca_hostops::podman::{self, PullOptions};
+use lca_hostops::{Executor, NodeFs};
 use lca_seed::RegistryTimeouts;
 use lca_seed::layout::files;
 use serde::Deserialize;
@@ -46,12 +46,13 @@ impl Seed {
 /// Simulated node: pull and unpack `image` into `target` unless a previous run did. One
 /// attempt, bounded by `timeouts`: a failure is final for the run (the operator fails Prep).
 pub async fn unpack(
+    fs: &NodeFs<'_>,
     image: &str,
     authfile: Option<&PathBuf>,
     target: &Path,
     timeouts: RegistryTimeouts,
 ) -> Result<Seed> {
-    if target.is_dir() {
+    if fs.symlink_metadata(target)?.is_some_and(|m| m.is_dir()) {
         tracing::info!(dir = %target.display(), "seed already unpacked");
         return Ok(Seed::Unpacked { dir: target.into() });
     }
@@ -60,7 +61,8 @@ pub async fn unpack(
     let plain = lca_seed::registry::is_loopback(reference.resolve_registry());
     let reg = lca_seed::SeedRegistry::with_timeouts(&reference, &creds, plain, timeouts);
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(Error::io("creating the work dir", parent))?;
+        fs.create_private_dir(parent)
+            .map_err(Error::host("creating the work dir"))?;
     }
     let info = lca_seed::pull_and_unpack(&reg, &reference, target).await?;
     tracing::info!(digest = %info.manifest_digest, "seed pulled and unpacked");
@@ -108,8 +110,8 @@ pub async fn release(exec: &dyn Executor, seed: &Seed) {
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(Error::io("reading the seed", path))?;
+fn read_json<T: for<'de> Deserialize<'de>>(fs: &NodeFs, path: &Path) -> Result<T> {
+    let bytes = fs.read(path).map_err(Error::host("reading the seed"))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::Invalid(format!("invalid seed file {}: {e}", path.display())))
 }
@@ -167,14 +169,16 @@ fn no_booted() -> Error {
     Error::Invalid(format!("seed {}: no booted deployment", files::RPM_OSTREE))
 }
 
-pub fn read_deployment(seed: &Seed) -> Result<SeedDeployment> {
-    let path = seed.file(files::RPM_OSTREE);
-    seed_deployment(&std::fs::read(&path).map_err(Error::io("reading the seed", &path))?)
+pub fn read_deployment(fs: &NodeFs, seed: &Seed) -> Result<SeedDeployment> {
+    seed_deployment(
+        &fs.read(&seed.file(files::RPM_OSTREE))
+            .map_err(Error::host("reading the seed"))?,
+    )
 }
 
 /// `manifest.json`'s version must be the one the CR asks for (upstream's exact message).
-pub fn check_version(seed: &Seed, version: &str) -> Result<SeedClusterInfo> {
-    let info: SeedClusterInfo = read_json(&seed.file(files::MANIFEST))?;
+pub fn check_version(fs: &NodeFs, seed: &Seed, version: &str) -> Result<SeedClusterInfo> {
+    let info: SeedClusterInfo = read_json(fs, &seed.file(files::MANIFEST))?;
     if info.seed_cluster_ocp_version != version {
         return Err(Error::Invalid(format!(
             "version specified in seed image ({}) differs from version in spec ({version})",
@@ -211,9 +215,11 @@ pub fn karg_append(mco_json: &[u8]) -> Result<Vec<String>> {
     Ok(kargs)
 }
 
-pub fn read_kargs(seed: &Seed) -> Result<Vec<String>> {
-    let path = seed.file(files::MCO_CURRENT_CONFIG);
-    karg_append(&std::fs::read(&path).map_err(Error::io("reading the seed", &path))?)
+pub fn read_kargs(fs: &NodeFs, seed: &Seed) -> Result<Vec<String>> {
+    karg_append(
+        &fs.read(&seed.file(files::MCO_CURRENT_CONFIG))
+            .map_err(Error::host("reading the seed"))?,
+    )
 }
 
 #[cfg(test)]

@@ -393,7 +393,10 @@ async fn warm_custom_kinds(client: &kube::Client) -> Result<usize, String> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crds = crds.list(&ListParams::default()).await.map_err(err("listing the CRDs"))?;
+    let crds = crds
+        .list(&ListParams::default())
+        .await
+        .map_err(err("listing the CRDs"))?;
     let mut listed = 0;
     for crd in crds.items {
         let spec = &crd.spec;
