@@ -12,6 +12,7 @@ pub mod files;
 pub mod ibu;
 pub mod schema;
 pub mod seedgen;
+pub mod seedreconfig;
 
 pub use ibu::{
     AutoRollbackOnFailure, ConfigMapRef, History, ImageBasedUpgrade, ImageBasedUpgradeSpec,

@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod health;
 pub mod history;
 pub mod image_cleanup;
+pub mod manifest_layout;
 pub mod outcome;
 pub mod precache_plan;
 pub mod prep_plan;

@@ -17,6 +17,16 @@ pub const MAX_OBJECTS: usize = 5000;
 /// Errors spelled out in one message; the rest are counted.
 const MAX_ERRORS_LISTED: usize = 10;
 
+/// A decoding failure, worded for the user: names the ConfigMap, the key and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One decoded object and where it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
@@ -33,7 +43,7 @@ impl Manifest {
 
     /// The `lca.openshift.io/apply-wave`, when set; a value that is not an integer is an
     /// error (taking it as "last" would silently reorder the user's objects).
-    pub fn wave(&self) -> Result<Option<i64>, String> {
+    pub fn wave(&self) -> Result<Option<i64>, DecodeError> {
         let Some(raw) = self
             .object
             .pointer("/metadata/annotations")
@@ -46,14 +56,14 @@ impl Manifest {
             other => other.to_string(),
         };
         text.trim().parse::<i64>().map(Some).map_err(|_| {
-            format!(
+            DecodeError(format!(
                 "{}[{}] in {} of the configMap {}: invalid {} annotation {text:?}: must be an integer",
                 self.field("/kind"),
                 self.field("/metadata/name"),
                 self.key,
                 self.config_map,
                 annotations::APPLY_WAVE
-            )
+            ))
         })
     }
 }
@@ -90,7 +100,7 @@ pub fn decode_all<'a>(
             let room = MAX_OBJECTS - out.objects.len();
             match decode_value(&cm, key, value, room) {
                 Ok(objects) => out.objects.extend(objects),
-                Err(e) => out.errors.push(e),
+                Err(e) => out.errors.push(e.0),
             }
         }
     }
@@ -99,7 +109,7 @@ pub fn decode_all<'a>(
         match m.wave() {
             Ok(w) => waves.push(w.unwrap_or(i64::from(i32::MAX))),
             Err(e) => {
-                out.errors.push(e);
+                out.errors.push(e.0);
                 waves.push(i64::from(i32::MAX));
             }
         }
@@ -114,8 +124,8 @@ pub fn decode_all<'a>(
 }
 
 /// The documents of one value, at most `room` objects.
-fn decode_value(cm: &str, key: &str, value: &str, room: usize) -> Result<Vec<Manifest>, String> {
-    let fail = |what: String| format!("failed to decode {key} in the configMap {cm}: {what}");
+fn decode_value(cm: &str, key: &str, value: &str, room: usize) -> Result<Vec<Manifest>, DecodeError> {
+    let fail = |what: String| DecodeError(format!("failed to decode {key} in the configMap {cm}: {what}"));
     let mut objects = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(value).enumerate() {
         if i >= MAX_DOCUMENTS_PER_VALUE {
