@@ -211,6 +211,59 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         assert!(!tree.join("var").join(gone).exists(), "{gone} must be excluded");
     }
     assert!(tree.join("var/log").is_dir() && tree.join("var/tmp").is_dir());
+    // What the new stateroot needs to boot (spec §6.4): the enabled units, lca-cli, the seed info.
+    let units = tree.join("etc/systemd/system");
+    let post_pivot = fs::read_to_string(units.join("installation-configuration.service")).unwrap();
+    for line in [
+        "Type=oneshot",
+        "ExecStart=/usr/local/bin/lca-cli post-pivot",
+        "Restart=on-failure",
+        "RestartSec=5s",
+        "After=coreos-update-ca-trust.service",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(
+            post_pivot.lines().any(|l| l == line),
+            "{line} missing from {post_pivot}"
+        );
+    }
+    let monitor = fs::read_to_string(units.join("lca-init-monitor.service")).unwrap();
+    for line in [
+        "ExecStart=/usr/local/bin/lca-cli init-monitor --monitor",
+        "ExecStopPost=systemctl disable lca-init-monitor.service",
+        "After=NetworkManager-wait-online.service",
+    ] {
+        assert!(
+            monitor.lines().any(|l| l == line),
+            "{line} missing from {monitor}"
+        );
+    }
+    for unit in ["installation-configuration.service", "lca-init-monitor.service"] {
+        let link = units.join("multi-user.target.wants").join(unit);
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            Path::new("/etc/systemd/system").join(unit),
+            "{unit} enabled"
+        );
+    }
+    same_file(&tree.join("var/usrlocal/bin/lca-cli"), &target.join("lca-cli"));
+    same_file(
+        &tree.join("var/seed_data/manifest.json"),
+        &target.join("manifest.json"),
+    );
+    // ... and the seed node is left without them.
+    for gone in [
+        "etc/systemd/system/installation-configuration.service",
+        "etc/systemd/system/lca-init-monitor.service",
+        "etc/systemd/system/multi-user.target.wants/installation-configuration.service",
+        "etc/systemd/system/multi-user.target.wants/lca-init-monitor.service",
+        "var/seed_data",
+    ] {
+        assert!(
+            fs::symlink_metadata(node.root().join(gone)).is_err(),
+            "{gone} left on the seed node"
+        );
+    }
     same_file(&tree.join("etc/foo.conf"), &node.root().join("etc/foo.conf"));
     same_file(&tree.join("etc/local.conf"), &node.root().join("etc/local.conf"));
     for gone in ["hostname", "NetworkManager/system-connections", "os-release"] {

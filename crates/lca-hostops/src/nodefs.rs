@@ -90,6 +90,23 @@ impl<'a> NodeFs<'a> {
             .map_err(Error::io("copying to", dst))
     }
 
+    /// Make `link` a symlink to `target` (the link's text, not resolved), replacing a symlink
+    /// or file of that name.
+    pub fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        let link = self.mutate("link", link)?;
+        match std::fs::symlink_metadata(&link) {
+            Ok(m) if m.is_dir() => {
+                return Err(Error::NodeState(format!(
+                    "{} is a directory, not a link",
+                    link.display()
+                )));
+            }
+            Ok(_) => std::fs::remove_file(&link).map_err(Error::io("replacing", &link))?,
+            Err(_) => {}
+        }
+        std::os::unix::fs::symlink(target, &link).map_err(Error::io("linking", link))
+    }
+
     /// The file's text, `None` when it does not exist.
     pub fn read_string_optional(&self, path: &Path) -> Result<Option<String>> {
         let Some(bytes) = self.read_optional(path)? else {

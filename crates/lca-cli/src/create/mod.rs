@@ -3,6 +3,7 @@
 //! re-run after a crash resumes where it stopped; the image's manifest is pushed last, so
 //! a failed run never moves the tag.
 
+pub mod boot;
 mod node;
 pub mod ostree;
 mod var;
@@ -123,10 +124,16 @@ async fn build_and_push(
     image: &lca_seed::registry::Reference,
     registry: &SeedRegistry,
 ) -> Result<()> {
-    copy_self(ctx)?;
+    let exe = std::env::current_exe().map_err(Error::io("locating lca-cli", "/proc/self/exe"))?;
+    ctx.fs
+        .copy_in(&exe, &ctx.backup.join(files::LCA_CLI))
+        .map_err(Error::host("copying lca-cli"))?;
     ctx.once("containers-list", containers_list)?;
     let info = ctx_cluster_info(ctx)?;
-    ctx.once("manifest", |c| write_json(c, files::MANIFEST, &info))?;
+    let info_json = serde_json::to_vec(&info)
+        .map_err(|e| Error::Invalid(format!("serializing the seed cluster info: {e}")))?;
+    ctx.once("manifest", |c| write_file(c, files::MANIFEST, &info_json))?;
+    boot::install(ctx, &exe, &info_json)?;
     ctx.node.stop_cluster_services()?;
     ctx.once("recert", recert)?;
     remove_node_certs(ctx)?;
@@ -188,13 +195,6 @@ fn ctx_cluster_info(ctx: &Ctx) -> Result<SeedClusterInfo> {
         .map_err(|e| Error::Invalid(format!("invalid seed cluster info {}: {e}", path.display())))
 }
 
-/// Step 2: the binary itself goes into the seed (the new stateroot's post-pivot runs it).
-fn copy_self(ctx: &Ctx) -> Result<()> {
-    let exe = std::env::current_exe().map_err(Error::io("locating lca-cli", "/proc/self/exe"))?;
-    let dst = ctx.backup.join(files::LCA_CLI);
-    ctx.fs.copy_in(&exe, &dst).map_err(Error::host("copying lca-cli"))
-}
-
 fn containers_list(ctx: &Ctx) -> Result<()> {
     let mut images = ctx.node.list_images()?;
     images.push(ctx.args.recert_image.clone());
@@ -247,6 +247,9 @@ fn cleanup(ctx: &Ctx) {
             // Cleanup goes on: restarting kubelet matters more than a leftover dir.
             tracing::warn!(error = %e, "could not remove a work dir");
         }
+    }
+    for e in boot::uninstall(ctx) {
+        tracing::warn!(error = %e, "could not remove what the seed needed to boot");
     }
     if let Err(e) = ctx.node.start_cluster_services() {
         tracing::error!(error = %e, "restarting kubelet");

@@ -21,6 +21,10 @@ pub trait NodeOps {
     fn stop_cluster_services(&self) -> Result<()>;
     /// Re-enable and start kubelet (step 12).
     fn start_cluster_services(&self) -> Result<()>;
+    /// `systemctl enable <unit>` (its unit file is in `/etc/systemd/system`).
+    fn enable_unit(&self, unit: &str) -> Result<()>;
+    /// `systemctl disable --now <unit>`.
+    fn disable_unit(&self, unit: &str) -> Result<()>;
     /// recert force-expire with the config at `config` (step 7).
     fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()>;
     /// `rpm-ostree status -v --json`.
@@ -114,6 +118,14 @@ impl NodeOps for RealNode {
     fn start_cluster_services(&self) -> Result<()> {
         self.run(&["systemctl", "enable", "kubelet.service", "--now"])
             .map(|_| ())
+    }
+
+    fn enable_unit(&self, unit: &str) -> Result<()> {
+        self.run(&["systemctl", "enable", unit]).map(|_| ())
+    }
+
+    fn disable_unit(&self, unit: &str) -> Result<()> {
+        self.run(&["systemctl", "disable", "--now", unit]).map(|_| ())
     }
 
     fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
@@ -212,6 +224,26 @@ impl NodeOps for SimulatedNode {
 
     fn start_cluster_services(&self) -> Result<()> {
         self.event("start kubelet")
+    }
+
+    /// What `systemctl enable` does for a `WantedBy=multi-user.target` unit.
+    fn enable_unit(&self, unit: &str) -> Result<()> {
+        let exec = LocalExecutor::new(&self.root);
+        let fs = lca_hostops::NodeFs::new(&exec);
+        let wants = self.root.join("etc/systemd/system/multi-user.target.wants");
+        fs.create_private_dir(&wants)?;
+        fs.symlink(&Path::new("/etc/systemd/system").join(unit), &wants.join(unit))?;
+        self.event(&format!("enable {unit}"))
+    }
+
+    fn disable_unit(&self, unit: &str) -> Result<()> {
+        let exec = LocalExecutor::new(&self.root);
+        let link = self
+            .root
+            .join("etc/systemd/system/multi-user.target.wants")
+            .join(unit);
+        lca_hostops::NodeFs::new(&exec).remove_file(&link)?;
+        self.event(&format!("disable {unit}"))
     }
 
     fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
