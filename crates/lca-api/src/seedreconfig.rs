@@ -171,10 +171,8 @@ impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::Garbled(e) => write!(f, "failed to decode the seed reconfiguration: {e}"),
-            ReadError::Version(v) => write!(
-                f,
-                "unsupported seed reconfiguration api_version {v} (supported: {SEED_RECONFIGURATION_VERSION})"
-            ),
+            // Upstream post-pivot's words.
+            ReadError::Version(v) => write!(f, "unsupported seed reconfiguration version {v}"),
         }
     }
 }
