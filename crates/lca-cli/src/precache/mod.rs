@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use bounded::BoundedPull;
 use lca_hostops::podman::PullOptions;
-use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor};
+use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor, NodeFs};
 
 pub use lca_api::cli_args::PrecacheArgs;
 
@@ -46,8 +46,13 @@ fn write_sim_storage_conf(paths: &HostPaths) -> Result<PathBuf> {
         paths.host("var/lib/containers/storage").display(),
         paths.host("run/containers/storage").display()
     );
-    crate::stateroot_setup::status::write_atomic(&conf, text.as_bytes())
-        .map_err(Error::io("writing the simulated storage config", &conf))?;
+    let exec = LocalExecutor::new(paths.root());
+    let fs = NodeFs::new(&exec);
+    if let Some(dir) = conf.parent() {
+        fs.create_private_dir(dir)?;
+    }
+    fs.write_atomic(&conf, text.as_bytes())
+        .map_err(Error::host("writing the simulated storage config"))?;
     Ok(conf)
 }
 
@@ -83,10 +88,11 @@ pub async fn run(host_root: &Path, args: &PrecacheArgs) -> Result<()> {
         Some(p) => Some(crate::stateroot_setup::node_path(exec.as_ref(), p)?),
         None => {
             let kubelet = "var/lib/kubelet/config.json";
-            paths
-                .host(kubelet)
-                .exists()
-                .then(|| exec.node().cmd_paths.host(kubelet))
+            // Unreadable counts as absent: podman then pulls without credentials.
+            let present = NodeFs::new(exec.as_ref())
+                .exists(&paths.host(kubelet))
+                .unwrap_or(false);
+            present.then(|| exec.node().cmd_paths.host(kubelet))
         }
     };
     let policy = BoundedPull {

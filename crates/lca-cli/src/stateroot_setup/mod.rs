@@ -79,7 +79,7 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
     };
     let paths = HostPaths::new(host_root);
     let setup = Setup {
-        markers: Markers::new(stateroot_work::marker_dir(&paths)),
+        markers: Markers::new(stateroot_work::marker_dir(&paths), NodeFs::new(exec.as_ref())),
         stateroot: ostree::stateroot_name(&args.version),
         exec: exec.as_ref(),
         reporter: Reporter::new(args.status_file.clone()),
@@ -111,7 +111,7 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
 struct Setup<'a> {
     exec: &'a dyn Executor,
     paths: HostPaths,
-    markers: Markers,
+    markers: Markers<'a>,
     reporter: Reporter,
     stateroot: String,
     step: Cell<&'static str>,
@@ -149,7 +149,7 @@ impl Setup<'_> {
         }
         self.markers
             .mark(name)
-            .map_err(Error::io("writing a step marker", self.markers.dir()))
+            .map_err(Error::host("writing a step marker"))
     }
 
     /// Discard markers that do not describe this run's seed and stateroot.
@@ -167,10 +167,12 @@ impl Setup<'_> {
             tracing::info!("starting from scratch (no markers of this seed and stateroot)");
             self.markers
                 .reset()
-                .map_err(Error::io("removing old markers", self.markers.dir()))?;
+                .map_err(Error::host("removing old markers"))?;
             stateroot_work::remove_work_dir(&self.paths)?;
         }
-        status::write_json_atomic(&key_path, &key).map_err(Error::io("writing", &key_path))
+        let key = serde_json::to_vec(&key).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.fs().create_private_dir(self.markers.dir())?;
+        Ok(self.fs().write_atomic(&key_path, &key)?)
     }
 
     async fn run(&self) -> Result<()> {
@@ -215,9 +217,7 @@ impl Setup<'_> {
             seed::release(self.exec, &seed).await;
             stateroot_work::remove_work_dir(&self.paths)?;
             self.finish("cleanup")?;
-            self.markers
-                .mark("complete")
-                .map_err(Error::io("writing a step marker", self.markers.dir()))?;
+            (self.markers.mark("complete")).map_err(Error::host("writing a step marker"))?;
         }
         result
     }

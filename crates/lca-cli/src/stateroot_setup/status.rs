@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use lca_hostops::NodeFs;
 use serde::Serialize;
 
 /// Phase of the job as the operator sees it.
@@ -72,14 +73,15 @@ impl Reporter {
     }
 }
 
-/// Step markers of one stateroot setup.
-pub struct Markers {
+/// Step markers of one stateroot setup: node files, through `NodeFs`.
+pub struct Markers<'a> {
     dir: PathBuf,
+    fs: NodeFs<'a>,
 }
 
-impl Markers {
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+impl<'a> Markers<'a> {
+    pub fn new(dir: PathBuf, fs: NodeFs<'a>) -> Self {
+        Self { dir, fs }
     }
 
     pub fn dir(&self) -> &Path {
@@ -90,20 +92,20 @@ impl Markers {
         self.dir.join(format!("{step}.done"))
     }
 
+    /// Whether `step` is marked; a marker that cannot be read counts as not done, so the
+    /// step runs again (every step is safe to repeat).
     pub fn is_done(&self, step: &str) -> bool {
-        self.path(step).exists()
+        self.fs.exists(&self.path(step)).unwrap_or(false)
     }
 
-    pub fn mark(&self, step: &str) -> std::io::Result<()> {
-        write_atomic(&self.path(step), b"")
+    pub fn mark(&self, step: &str) -> lca_hostops::Result<()> {
+        self.fs.create_private_dir(&self.dir)?;
+        self.fs.write_atomic(&self.path(step), b"")
     }
 
     /// Forget every marker (a different seed or version, or the stateroot vanished).
-    pub fn reset(&self) -> std::io::Result<()> {
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+    pub fn reset(&self) -> lca_hostops::Result<()> {
+        self.fs.remove_dir_all(&self.dir).map(|_| ())
     }
 }
 
@@ -126,7 +128,8 @@ mod tests {
             1,
             "no temp file left"
         );
-        let m = Markers::new(dir.path().join("m"));
+        let exec = lca_hostops::LocalExecutor::new(dir.path());
+        let m = Markers::new(dir.path().join("m"), NodeFs::new(&exec));
         assert!(!m.is_done("deploy"));
         m.mark("deploy").unwrap();
         assert!(m.is_done("deploy"));
