@@ -22,6 +22,10 @@ pub struct ControlPlane {
     // Field order is drop order: the API server stops before etcd.
     apiserver: Guarded,
     etcd: Guarded,
+    /// The processes of the boots before a [`ControlPlane::reboot_onto`]: killed, their
+    /// guardians waiting to remove the scratch dirs once the current ones have stopped.
+    retired: Vec<Guarded>,
+    layout: Layout,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
     server: String,
@@ -34,51 +38,55 @@ pub struct Options {
     pub base_dir: Option<PathBuf>,
     /// Install the lca.openshift.io CRDs (default true through [`ControlPlane::start`]).
     pub skip_crds: bool,
+    /// etcd's data directory, kept when the control plane stops (a simulated node's
+    /// `<stateroot>/var/lib/etcd`); a scratch dir inside the control plane's when `None`.
+    pub etcd_data_dir: Option<PathBuf>,
 }
 
-impl ControlPlane {
-    /// Start a control plane with our CRDs installed.
-    pub async fn start() -> Result<Self> {
-        Self::start_with(Options::default()).await
+/// What stays the same across a reboot: binaries, addresses, certificates, the token.
+struct Layout {
+    bin: PathBuf,
+    root: PathBuf,
+    etcd_port: u16,
+    peer_port: u16,
+    port: u16,
+}
+
+impl Layout {
+    fn etcd_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.etcd_port)
     }
 
-    /// Start a control plane with `options`.
-    pub async fn start_with(options: Options) -> Result<Self> {
-        let bin = assets::control_plane_dir()?;
-        let dir = match &options.base_dir {
-            Some(base) => {
-                std::fs::create_dir_all(base).map_err(io("creating the control plane dir"))?;
-                tempfile::Builder::new().prefix("cp-").tempdir_in(base)
-            }
-            None => tempfile::Builder::new().prefix("lca-cp-").tempdir(),
-        }
-        .map_err(io("creating the control plane dir"))?;
-        let root = dir.path().to_path_buf();
+    fn pki(&self) -> PathBuf {
+        self.root.join("pki")
+    }
 
-        let etcd_port = free_port()?;
-        let peer_port = free_port()?;
-        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-        let etcd_dir = root.join("etcd");
-        let etcd = Guarded::spawn(
+    /// etcd on `data_dir`; `scratch` is removed with the process (a data dir of our own).
+    fn spawn_etcd(&self, data_dir: &Path, scratch: Option<&Path>) -> Result<Guarded> {
+        let (etcd_url, peer) = (self.etcd_url(), format!("http://127.0.0.1:{}", self.peer_port));
+        Guarded::spawn(
             "etcd",
             &strings([
-                bin.join("etcd").display().to_string(),
+                self.bin.join("etcd").display().to_string(),
                 "--name=lca".into(),
-                format!("--data-dir={}", etcd_dir.display()),
+                format!("--data-dir={}", data_dir.display()),
                 format!("--listen-client-urls={etcd_url}"),
                 format!("--advertise-client-urls={etcd_url}"),
-                format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
-                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
-                format!("--initial-cluster=lca=http://127.0.0.1:{peer_port}"),
+                format!("--listen-peer-urls={peer}"),
+                format!("--initial-advertise-peer-urls={peer}"),
+                format!("--initial-cluster=lca={peer}"),
                 "--unsafe-no-fsync=true".into(),
                 "--log-level=warn".into(),
             ]),
             &[],
-            &root.join("etcd.log"),
-            Some(&etcd_dir),
-        )?;
+            &self.root.join("etcd.log"),
+            scratch,
+        )
+    }
 
-        let pki = root.join("pki");
+    /// The serving certificate, service-account key and admin token; the admin token.
+    fn write_pki(&self) -> Result<String> {
+        let pki = self.pki();
         std::fs::create_dir_all(&pki).map_err(io("creating the pki dir"))?;
         let serving =
             rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
@@ -94,17 +102,21 @@ impl ControlPlane {
             &pki.join("tokens.csv"),
             &format!("{token},lca-admin,lca-admin,system:masters\n"),
         )?;
+        Ok(token)
+    }
 
-        let port = free_port()?;
-        let server = format!("https://127.0.0.1:{port}");
-        let apiserver = Guarded::spawn(
+    /// The API server; `scratch` is removed with the process (the first boot's, so a killed
+    /// test process leaves nothing behind).
+    fn spawn_apiserver(&self, scratch: Option<&Path>) -> Result<Guarded> {
+        let pki = self.pki();
+        Guarded::spawn(
             "kube-apiserver",
             &strings([
-                bin.join("kube-apiserver").display().to_string(),
-                format!("--etcd-servers={etcd_url}"),
+                self.bin.join("kube-apiserver").display().to_string(),
+                format!("--etcd-servers={}", self.etcd_url()),
                 "--bind-address=127.0.0.1".into(),
                 "--advertise-address=127.0.0.1".into(),
-                format!("--secure-port={port}"),
+                format!("--secure-port={}", self.port),
                 format!("--cert-dir={}", pki.display()),
                 format!("--tls-cert-file={}", pki.join("serving.crt").display()),
                 format!("--tls-private-key-file={}", pki.join("serving.key").display()),
@@ -123,19 +135,56 @@ impl ControlPlane {
                 "--v=0".into(),
             ]),
             &[],
-            &root.join("kube-apiserver.log"),
-            // If this process dies without dropping us, the guardian removes everything.
-            Some(&root),
-        )?;
+            &self.root.join("kube-apiserver.log"),
+            scratch,
+        )
+    }
+}
 
-        let kubeconfig = root.join("kubeconfig");
+impl ControlPlane {
+    /// Start a control plane with our CRDs installed.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Start a control plane with `options`.
+    pub async fn start_with(options: Options) -> Result<Self> {
+        let dir = match &options.base_dir {
+            Some(base) => {
+                std::fs::create_dir_all(base).map_err(io("creating the control plane dir"))?;
+                tempfile::Builder::new().prefix("cp-").tempdir_in(base)
+            }
+            None => tempfile::Builder::new().prefix("lca-cp-").tempdir(),
+        }
+        .map_err(io("creating the control plane dir"))?;
+        let layout = Layout {
+            bin: assets::control_plane_dir()?,
+            root: dir.path().to_path_buf(),
+            etcd_port: free_port()?,
+            peer_port: free_port()?,
+            port: free_port()?,
+        };
+        let etcd = match &options.etcd_data_dir {
+            Some(data) => layout.spawn_etcd(data, None)?,
+            None => {
+                let data = layout.root.join("etcd");
+                layout.spawn_etcd(&data, Some(&data))?
+            }
+        };
+        let token = layout.write_pki()?;
+        // If this process dies without dropping us, the guardian removes everything.
+        let apiserver = layout.spawn_apiserver(Some(&layout.root))?;
+        let server = format!("https://127.0.0.1:{}", layout.port);
+        let kubeconfig = layout.root.join("kubeconfig");
         write(
             &kubeconfig,
-            &kubeconfig_yaml(&server, &pki.join("serving.crt"), &token),
+            &kubeconfig_yaml(&server, &layout.pki().join("serving.crt"), &token),
         )?;
         let mut cp = ControlPlane {
             apiserver,
             etcd,
+            retired: Vec::new(),
+            layout,
             dir,
             kubeconfig,
             server,
@@ -146,6 +195,31 @@ impl ControlPlane {
                 .await?;
         }
         Ok(cp)
+    }
+
+    /// What a node's reboot does to its cluster: the API server and etcd stop at once, and
+    /// come back on the same address, certificates and token, with etcd on `etcd_data_dir`
+    /// (the now booted stateroot's `var/lib/etcd`). The data etcd ran on before is kept.
+    pub async fn reboot_onto(&mut self, etcd_data_dir: &Path) -> Result<()> {
+        for p in [&self.apiserver, &self.etcd] {
+            p.signal(nix::sys::signal::Signal::SIGKILL);
+        }
+        let start = Instant::now();
+        while self.apiserver.child_alive() || self.etcd.child_alive() {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(Error::Timeout {
+                    what: "the control plane to stop".into(),
+                    secs: 10,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let etcd = self.layout.spawn_etcd(etcd_data_dir, None)?;
+        self.retired.push(std::mem::replace(&mut self.etcd, etcd));
+        let apiserver = self.layout.spawn_apiserver(None)?;
+        self.retired
+            .push(std::mem::replace(&mut self.apiserver, apiserver));
+        self.wait_ready(Duration::from_secs(90)).await
     }
 
     /// Path of an admin kubeconfig for this control plane.
