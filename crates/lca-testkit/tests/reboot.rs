@@ -2,6 +2,8 @@
 //! the etcd of the booted stateroot (on the same address, certificates and token), and
 //! booting back onto the original data gives the original cluster back untouched.
 
+#![allow(clippy::unwrap_used)]
+
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use lca_testkit::ControlPlane;
