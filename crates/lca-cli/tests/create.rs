@@ -386,3 +386,49 @@ async fn undeletable_node_certs_abort_before_packing() {
     drop(guard);
     assert!(certs.join("ovnkube-client-current.pem").exists());
 }
+
+/// The seed carries its cluster: the seed node's etcd (stopped with the kubelet) travels in
+/// `var.tgz`, and a control plane on the unpacked `var/lib/etcd` — what the new stateroot
+/// boots into — serves the seed's cluster at the seed's version.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seed_carries_its_cluster() {
+    let registry = Registry::start().unwrap();
+    let node = SeedNode::build(4).unwrap();
+    lca_testkit::seedcluster::install(node.root(), "4.18.0")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    fs::write(&authfile, "{\"auths\":{}}").unwrap();
+    let image = format!("{}/seed/sno:4.18.0", registry.addr());
+    let out = create(&node, &image, &authfile);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let reference = lca_seed::parse_reference(&image).unwrap();
+    let reg = SeedRegistry::new(&reference, &Credentials::Anonymous, true);
+    let seed = work.path().join("seed");
+    lca_seed::pull_and_unpack(&reg, &reference, &seed).await.unwrap();
+    let stateroot = work.path().join("stateroot");
+    fs::create_dir(&stateroot).unwrap();
+    let file = fs::File::open(seed.join("var.tgz")).unwrap();
+    archive::extract_tar_gz(file, &stateroot, &archive::Options::default()).unwrap();
+
+    let options = lca_testkit::controlplane::Options {
+        etcd_data_dir: Some(stateroot.join("var/lib/etcd")),
+        skip_crds: true,
+        ..Default::default()
+    };
+    let cp = lca_testkit::ControlPlane::start_with(options).await.unwrap();
+    let client = cp.client().await.unwrap();
+    let cv = lca_testkit::openshift::CLUSTER_VERSION
+        .api(&client, "")
+        .get("version")
+        .await
+        .unwrap();
+    assert_eq!(cv.data["status"]["desired"]["version"], "4.18.0");
+    let ibus: kube::Api<lca_api::ImageBasedUpgrade> = kube::Api::all(client);
+    assert!(
+        ibus.list(&Default::default()).await.unwrap().items.is_empty(),
+        "no IBU in a seed"
+    );
+}

@@ -14,6 +14,7 @@ pub mod prepenv;
 pub mod process;
 pub mod rbac;
 pub mod registry;
+pub mod seedcluster;
 pub mod seednode;
 pub mod simnode;
 
