@@ -13,6 +13,7 @@ pub mod operator;
 pub mod prepenv;
 pub mod process;
 pub mod rbac;
+pub mod reboot;
 pub mod registry;
 pub mod seedcluster;
 pub mod seednode;

@@ -13,7 +13,13 @@ use crate::{ControlPlane, Result, io, openshift};
 /// Put a stopped seed cluster at `version` into `node_root`'s `var/lib/etcd` (replacing what
 /// was there).
 pub async fn install(node_root: &Path, version: &str) -> Result<()> {
-    let data = node_root.join("var/lib/etcd");
+    install_at(&node_root.join("var/lib/etcd"), version).await
+}
+
+/// Put a stopped seed cluster at `version` into the etcd data directory `data` (a
+/// stateroot's `var/lib/etcd`), replacing what was there.
+pub async fn install_at(data: &Path, version: &str) -> Result<()> {
+    let data = data.to_path_buf();
     match std::fs::remove_dir_all(&data) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(io("clearing the seed node's var/lib/etcd")(e));

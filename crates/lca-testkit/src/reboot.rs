@@ -1,0 +1,82 @@
+//! A simulated node's reboot, as far as the node and its cluster go (the harness that also
+//! stops and restarts the operator and runs the booted deployment's units builds on it).
+//! After a real reboot the default deployment is the booted one, the node's `/var` and `/etc`
+//! are the booted stateroot's and deployment's, and the cluster is what that stateroot's
+//! `/var/lib/etcd` holds. [`complete`] does the same to a simulated node directory (its
+//! `var/lib/lca-sim/node.json`, see `lca_hostops::sim`) and to the loopback control plane
+//! whose etcd lives in it.
+
+use std::path::Path;
+
+use crate::{ControlPlane, Error, Result, io, run};
+
+/// A deployment: stateroot, commit checksum, deploy serial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Booted {
+    pub stateroot: String,
+    pub checksum: String,
+    pub serial: u32,
+}
+
+/// The default deployment (listed first by `ostree admin status`) of the node at `root`.
+pub fn default_deployment(root: &Path) -> Result<Booted> {
+    let sysroot = format!("--sysroot={}", root.join("sysroot").display());
+    let status = run(&["ostree", "admin", "status", &sysroot])?;
+    status
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.trim_start_matches(['*', ' ']).split_whitespace();
+            let (stateroot, id) = (words.next()?, words.next()?);
+            let (checksum, serial) = id.split_once('.')?;
+            let hex = checksum.len() == 64 && checksum.bytes().all(|b| b.is_ascii_hexdigit());
+            hex.then(|| {
+                Some(Booted {
+                    stateroot: stateroot.into(),
+                    checksum: checksum.into(),
+                    serial: serial.parse().ok()?,
+                })
+            })
+            .flatten()
+        })
+        .next()
+        .ok_or_else(|| Error::Setup(format!("no deployment in:\n{status}")))
+}
+
+/// Replace the symlink `root/<name>` with one to `target` (relative to `root`), atomically.
+fn relink(root: &Path, name: &str, target: &str) -> Result<()> {
+    let tmp = root.join(format!(".{name}.relink"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("clearing a stale link")(e)),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(target, &tmp).map_err(io(format!("linking /{name}")))?;
+    std::fs::rename(&tmp, root.join(name)).map_err(io(format!("replacing /{name}")))
+}
+
+/// Reboot the simulated node at `root` whose cluster `cp` serves: the default deployment
+/// becomes the booted one, `/var` and `/etc` follow it, a pending reboot request is
+/// consumed, and the control plane comes back on the booted stateroot's `var/lib/etcd`.
+pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
+    let booted = default_deployment(root)?;
+    let stateroot = format!("sysroot/ostree/deploy/{}", booted.stateroot);
+    relink(root, "var", &format!("{stateroot}/var"))?;
+    relink(
+        root,
+        "etc",
+        &format!("{stateroot}/deploy/{}.{}/etc", booted.checksum, booted.serial),
+    )?;
+    let state = serde_json::json!({"booted": {
+        "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
+    }});
+    let sim = root.join("var/lib/lca-sim");
+    std::fs::create_dir_all(&sim).map_err(io("creating var/lib/lca-sim"))?;
+    std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))?;
+    match std::fs::remove_file(sim.join("reboot-request.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("consuming the reboot request")(e));
+        }
+        _ => {}
+    }
+    cp.reboot_onto(&root.join("var/lib/etcd")).await?;
+    Ok(booted)
+}
