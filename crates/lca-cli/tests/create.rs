@@ -420,12 +420,8 @@ async fn the_seed_carries_its_cluster() {
     };
     let cp = lca_testkit::ControlPlane::start_with(options).await.unwrap();
     let client = cp.client().await.unwrap();
-    let cv = lca_testkit::openshift::CLUSTER_VERSION
-        .api(&client, "")
-        .get("version")
-        .await
-        .unwrap();
-    assert_eq!(cv.data["status"]["desired"]["version"], "4.18.0");
+    let version = lca_testkit::openshift::desired_version(&client).await.unwrap();
+    assert_eq!(version, "4.18.0");
     let ibus: kube::Api<lca_api::ImageBasedUpgrade> = kube::Api::all(client);
     assert!(
         ibus.list(&Default::default()).await.unwrap().items.is_empty(),

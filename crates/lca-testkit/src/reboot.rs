@@ -42,6 +42,17 @@ pub fn default_deployment(root: &Path) -> Result<Booted> {
         .ok_or_else(|| Error::Setup(format!("no deployment in:\n{status}")))
 }
 
+/// Record `booted` as the deployment the simulated node at `root` booted (its
+/// `var/lib/lca-sim/node.json`).
+pub(crate) fn write_booted(root: &Path, booted: &Booted) -> Result<()> {
+    let state = serde_json::json!({"booted": {
+        "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
+    }});
+    let sim = root.join("var/lib/lca-sim");
+    std::fs::create_dir_all(&sim).map_err(io("creating var/lib/lca-sim"))?;
+    std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))
+}
+
 /// Replace the symlink `root/<name>` with one to `target` (relative to `root`), atomically.
 fn relink(root: &Path, name: &str, target: &str) -> Result<()> {
     let tmp = root.join(format!(".{name}.relink"));
@@ -65,13 +76,8 @@ pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
         "etc",
         &format!("{stateroot}/deploy/{}.{}/etc", booted.checksum, booted.serial),
     )?;
-    let state = serde_json::json!({"booted": {
-        "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
-    }});
-    let sim = root.join("var/lib/lca-sim");
-    std::fs::create_dir_all(&sim).map_err(io("creating var/lib/lca-sim"))?;
-    std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))?;
-    match std::fs::remove_file(sim.join("reboot-request.json")) {
+    write_booted(root, &booted)?;
+    match std::fs::remove_file(root.join("var/lib/lca-sim/reboot-request.json")) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(io("consuming the reboot request")(e));
         }

@@ -226,11 +226,14 @@ impl TargetNode {
         fs::create_dir_all(root.join("var/tmp")).map_err(io("creating var/tmp"))?;
         let (checksum, serial) = deployment
             .split_once('.')
+            .and_then(|(c, s)| Some((c.to_string(), s.parse().ok()?)))
             .ok_or_else(|| Error::Setup(format!("bad deployment {deployment}")))?;
-        let state = format!(
-            "{{\"booted\":{{\"stateroot\":\"{OS}\",\"checksum\":\"{checksum}\",\"serial\":{serial}}}}}"
-        );
-        write(&root.join("var/lib/lca-sim/node.json"), state.as_bytes())?;
+        let booted = crate::reboot::Booted {
+            stateroot: OS.into(),
+            checksum,
+            serial,
+        };
+        crate::reboot::write_booted(root, &booted)?;
         Ok(Self { dir, deployment })
     }
 

@@ -140,15 +140,8 @@ async fn a_node_reboots_into_its_default_deployment_and_back() {
     );
     assert_eq!(std::fs::read_link(root.join("etc")).unwrap(), Path::new(&etc));
     let client = cp.client().await.unwrap();
-    let cv = lca_testkit::openshift::CLUSTER_VERSION
-        .api(&client, "")
-        .get("version")
-        .await
-        .unwrap();
-    assert_eq!(
-        cv.data["status"]["desired"]["version"], "4.18.0",
-        "the seed's cluster after the pivot"
-    );
+    let version = lca_testkit::openshift::desired_version(&client).await.unwrap();
+    assert_eq!(version, "4.18.0", "the seed's cluster after the pivot");
     assert!(!names(&cp).await.contains(&"original".to_string()));
     let state = std::fs::read_to_string(root.join("var/lib/lca-sim/node.json")).unwrap();
     assert!(state.contains("\"rhcos_4.18.0\""), "{state}");

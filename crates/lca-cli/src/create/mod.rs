@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
-use lca_hostops::{Executor, HostPaths, LocalExecutor, NodeFs, NsenterExecutor};
+use lca_hostops::{HostPaths, NodeFs};
 use lca_seed::layout::files;
 use lca_seed::{Progress, SeedRegistry};
 
@@ -76,7 +76,7 @@ impl Ctx<'_> {
 
 pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
     let sim;
-    let real = RealNode::default();
+    let real = RealNode::new(host_root);
     let node: &dyn NodeOps = if args.simulated {
         sim = SimulatedNode::new(host_root);
         &sim
@@ -84,12 +84,6 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
         &real
     };
     let paths = HostPaths::new(host_root);
-    // The node's files (the command executor of a real node is RealNode's own).
-    let files_exec: Box<dyn Executor> = if args.simulated {
-        Box::new(LocalExecutor::new(host_root))
-    } else {
-        Box::new(NsenterExecutor::new(host_root))
-    };
     let image = lca_seed::parse_reference(&args.image)?;
     let credentials = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;
     let plain = args.plain_http || lca_seed::registry::is_loopback(image.resolve_registry());
@@ -102,7 +96,7 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
         backup: paths.host("var/tmp/backup"),
         checks: paths.host("var/tmp/checks"),
         paths,
-        fs: NodeFs::new(files_exec.as_ref()),
+        fs: NodeFs::new(node.executor()),
         node,
         level: args.level,
         args,

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 
 /// Node operations of seed creation.
 pub trait NodeOps {
+    /// The executor of this node's commands; its node root also confines the file access.
+    fn executor(&self) -> &dyn Executor;
     /// `ostree admin <args>` on the node's sysroot; stdout.
     fn ostree_admin(&self, args: &[&str]) -> Result<String>;
     /// Images in the node's container storage (`crictl images`).
@@ -54,13 +56,12 @@ pub struct RealNode {
     exec: Box<dyn Executor>,
 }
 
-impl Default for RealNode {
-    fn default() -> Self {
-        Self::with_executor(Box::new(NsenterExecutor::new("/")))
-    }
-}
-
 impl RealNode {
+    /// The node whose `/` this process sees at `host_root` (`/` in the imager container).
+    pub fn new(host_root: &Path) -> Self {
+        Self::with_executor(Box::new(NsenterExecutor::new(host_root)))
+    }
+
     /// A real node whose commands run through `exec` (tests record them).
     pub fn with_executor(exec: Box<dyn Executor>) -> Self {
         Self { exec }
@@ -72,6 +73,10 @@ impl RealNode {
 }
 
 impl NodeOps for RealNode {
+    fn executor(&self) -> &dyn Executor {
+        self.exec.as_ref()
+    }
+
     fn ostree_admin(&self, args: &[&str]) -> Result<String> {
         self.run(&[&["ostree", "admin"], args].concat())
     }
@@ -173,12 +178,14 @@ impl NodeOps for RealNode {
 /// appended to `<root>/sim/events.log`, and images come from `<root>/sim/images.list`.
 pub struct SimulatedNode {
     root: PathBuf,
+    exec: LocalExecutor,
 }
 
 impl SimulatedNode {
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            exec: LocalExecutor::new(root),
         }
     }
 
@@ -195,14 +202,17 @@ impl SimulatedNode {
 }
 
 impl NodeOps for SimulatedNode {
+    fn executor(&self) -> &dyn Executor {
+        &self.exec
+    }
+
     fn ostree_admin(&self, args: &[&str]) -> Result<String> {
         let sysroot = format!("--sysroot={}", self.root.join("sysroot").display());
         let (cmd, rest) = args
             .split_first()
             .ok_or_else(|| Error::Invalid("empty ostree admin command".into()))?;
-        let exec = LocalExecutor::new(&self.root);
         run_for(
-            &exec,
+            &self.exec,
             &[&["ostree", "admin", cmd, &sysroot], rest].concat(),
             COMMAND_TIMEOUT,
         )
@@ -228,8 +238,7 @@ impl NodeOps for SimulatedNode {
 
     /// What `systemctl enable` does for a `WantedBy=multi-user.target` unit.
     fn enable_unit(&self, unit: &str) -> Result<()> {
-        let exec = LocalExecutor::new(&self.root);
-        let fs = lca_hostops::NodeFs::new(&exec);
+        let fs = lca_hostops::NodeFs::new(&self.exec);
         let wants = self.root.join("etc/systemd/system/multi-user.target.wants");
         fs.create_private_dir(&wants)?;
         fs.symlink(&Path::new("/etc/systemd/system").join(unit), &wants.join(unit))?;
@@ -237,12 +246,11 @@ impl NodeOps for SimulatedNode {
     }
 
     fn disable_unit(&self, unit: &str) -> Result<()> {
-        let exec = LocalExecutor::new(&self.root);
         let link = self
             .root
             .join("etc/systemd/system/multi-user.target.wants")
             .join(unit);
-        lca_hostops::NodeFs::new(&exec).remove_file(&link)?;
+        lca_hostops::NodeFs::new(&self.exec).remove_file(&link)?;
         self.event(&format!("disable {unit}"))
     }
 
@@ -304,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_real_node_enters_the_host_namespaces_of_pid_1() {
-        let shown = format!("{:?}", RealNode::default().exec);
+        let shown = format!("{:?}", RealNode::new(Path::new("/")).exec);
         assert!(
             shown.starts_with("NsenterExecutor") && shown.contains("target: 1"),
             "{shown}"

@@ -171,8 +171,7 @@ impl Setup<'_> {
             stateroot_work::remove_work_dir(&self.paths)?;
         }
         let key = serde_json::to_vec(&key).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.fs().create_private_dir(self.markers.dir())?;
-        Ok(self.fs().write_atomic(&key_path, &key)?)
+        Ok(self.markers.write("run.json", &key)?)
     }
 
     async fn run(&self) -> Result<()> {

@@ -99,8 +99,13 @@ impl<'a> Markers<'a> {
     }
 
     pub fn mark(&self, step: &str) -> lca_hostops::Result<()> {
+        self.write(&format!("{step}.done"), b"")
+    }
+
+    /// Write the file `name` of the marker directory (created when missing), atomically.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> lca_hostops::Result<()> {
         self.fs.create_private_dir(&self.dir)?;
-        self.fs.write_atomic(&self.path(step), b"")
+        self.fs.write_atomic(&self.dir.join(name), bytes)
     }
 
     /// Forget every marker (a different seed or version, or the stateroot vanished).

@@ -209,6 +209,19 @@ pub async fn set_cluster_version(client: &Client, version: &str) -> Result<()> {
     .await
 }
 
+/// `ClusterVersion.status.desired.version` ("" when unset).
+pub async fn desired_version(client: &Client) -> Result<String> {
+    let cv = CLUSTER_VERSION
+        .api(client, "")
+        .get("version")
+        .await
+        .map_err(kube_err("reading the ClusterVersion"))?;
+    Ok(cv.data["status"]["desired"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Give the cluster an HTTP(S) proxy.
 pub async fn set_proxy(client: &Client, http_proxy: &str) -> Result<()> {
     PROXY
