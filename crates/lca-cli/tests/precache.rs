@@ -221,7 +221,6 @@ fn a_frozen_registry_fails_its_image_after_the_pull_timeout() {
 /// A PATH whose `podman` (a test peer) logs its arguments to the returned file, then runs
 /// the real podman.
 fn podman_call_log(dir: &Path) -> (String, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
     let real = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v podman"])
@@ -238,8 +237,7 @@ fn podman_call_log(dir: &Path) -> (String, std::path::PathBuf) {
         log.display(),
         real.trim()
     );
-    fs::write(bin.join("podman"), script).unwrap();
-    fs::set_permissions(bin.join("podman"), fs::Permissions::from_mode(0o755)).unwrap();
+    lca_testkit::write_executable(&bin.join("podman"), &script).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     (path, log)
 }

@@ -107,12 +107,10 @@ pub fn require_test_build(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn fake_binary(dir: &Path, version_line: &str) -> PathBuf {
         let path = dir.join("fake");
-        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::write_executable(&path, &format!("#!/bin/sh\necho '{version_line}'\n")).unwrap();
         path
     }
 

@@ -38,6 +38,34 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Write an executable script (mode 0755, parent directories created) that a test runs at
+/// once. A child shell writes it: had this process held the file open for writing, a fork by
+/// a test running in another thread could inherit that descriptor, and running the script
+/// would fail with "Text file busy" (ETXTBSY).
+pub fn write_executable(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let what = format!("writing {}", path.display());
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"mkdir -p "$(dirname "$1")" && cat > "$1" && chmod 755 "$1""#,
+            "sh",
+        ])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io(what.clone()))?;
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(text.as_bytes()));
+    let status = child.wait().map_err(io(what.clone()))?;
+    match written {
+        Some(Ok(())) if status.success() => Ok(()),
+        _ => Err(Error::Setup(format!("{what} failed ({status})"))),
+    }
+}
+
 /// Run a setup command (argv, no shell) and return its stdout; a failure names the command
 /// and carries its stderr.
 pub fn run(argv: &[&str]) -> Result<String> {

@@ -48,10 +48,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 fn write_exec(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lca_testkit::write_executable(path, text).unwrap();
 }
 
 /// Make the simulated node pass the node-side prerequisites: an `ostree` with `set-default`
