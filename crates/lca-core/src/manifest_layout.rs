@@ -50,11 +50,7 @@ pub fn layout(objects: &[ObjectId]) -> Vec<Placed> {
             (group, position, current) = (group + 1, 0, Some(wave(index)));
         }
         position += 1;
-        let o = &objects[index];
-        let path = format!(
-            "group{group}/{position}_{}_{}_{}.yaml",
-            o.kind, o.name, o.namespace
-        );
+        let path = file_path(group, position, &objects[index]);
         placed.push(Placed {
             index,
             group,
@@ -63,6 +59,14 @@ pub fn layout(objects: &[ObjectId]) -> Vec<Placed> {
         });
     }
     placed
+}
+
+/// `group<N>/<j>_<Kind>_<name>_<namespace>.yaml`: object `position` of group `group`.
+pub fn file_path(group: usize, position: usize, o: &ObjectId) -> String {
+    format!(
+        "group{group}/{position}_{}_{}_{}.yaml",
+        o.kind, o.name, o.namespace
+    )
 }
 
 /// The leading number of `name` after `prefix` (`group12` → 12, `3_ConfigMap_a_b.yaml` → 3).

@@ -177,6 +177,23 @@ impl<'a> NodeFs<'a> {
         }
     }
 
+    /// Rename `from` to `to` (both on the node, same filesystem: atomic).
+    pub fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let from = self.mutate("rename", from)?;
+        let to = self.mutate("rename to", to)?;
+        std::fs::rename(&from, &to).map_err(Error::io("renaming", from))
+    }
+
+    /// The text of the symlink `path`, `None` when `path` is not a symlink.
+    pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>> {
+        match self.symlink_metadata(path)? {
+            Some(m) if m.file_type().is_symlink() => std::fs::read_link(path)
+                .map(Some)
+                .map_err(Error::io("reading the link", path)),
+            _ => Ok(None),
+        }
+    }
+
     /// The names of a directory's entries, sorted; empty when it does not exist.
     pub fn list_dir(&self, path: &Path) -> Result<Vec<String>> {
         let path = self.check(path)?;

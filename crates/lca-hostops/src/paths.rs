@@ -100,7 +100,7 @@ impl HostPaths {
 
     /// State of a *simulated* node (booted deployment, reboot request); see `crate::sim`.
     pub fn sim_dir(&self) -> PathBuf {
-        self.host("var/lib/lca-sim")
+        self.host("lca-sim")
     }
 }
 
@@ -132,6 +132,6 @@ mod tests {
             PathBuf::from("/tmp/node/sysroot/ostree/deploy/rhcos/deploy/abc.0.origin")
         );
         assert_eq!(p.ostree_repo(), PathBuf::from("/tmp/node/sysroot/ostree/repo"));
-        assert_eq!(p.sim_dir(), PathBuf::from("/tmp/node/var/lib/lca-sim"));
+        assert_eq!(p.sim_dir(), PathBuf::from("/tmp/node/lca-sim"));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A simulated node is a directory (the "host root") with an ostree sysroot in `sysroot/`,
 //! driven by `LocalExecutor`. Two facts a real node keeps in the kernel and bootloader live in
-//! files instead, under `<root>/var/lib/lca-sim/` (`HostPaths::sim_dir`):
+//! files instead, under `<root>/lca-sim/` (`HostPaths::sim_dir`):
 //!
 //! - `node.json`: `{"booted": {"stateroot": "rhcos", "checksum": "<sha256>", "serial": 0}}`,
 //!   the deployment the simulated node "booted". Absent file or `booted: null` = nothing

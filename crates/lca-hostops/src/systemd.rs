@@ -1,9 +1,11 @@
-//! systemd probes of the node at operator start (spec §9.4): the container storage mount target,
-//! i.e. the `What=` of `var-lib-containers.mount` when that unit is active, else "".
+//! systemd on the node: the probes at operator start (spec §9.4: the container storage mount
+//! target, i.e. the `What=` of `var-lib-containers.mount` when that unit is active, else ""),
+//! and removing a unit for good (§6.5 step 7). On a simulated node a unit is enabled by its
+//! `multi-user.target.wants` link, which is what the reboot harness starts units from.
 
 use crate::command::Cmd;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
+use crate::executor::{Executor, NodeKind};
 
 /// The mount unit of a separate `/var/lib/containers` partition.
 pub const CONTAINER_STORAGE_UNIT: &str = "var-lib-containers.mount";
@@ -69,4 +71,36 @@ mod tests {
         let exec = LocalExecutor::new("/");
         assert_eq!(container_storage_mount_target(&exec).await.unwrap(), "");
     }
+}
+
+/// Stop, disable and delete the unit `unit` (a file of `/etc/systemd/system`), then reload
+/// systemd. Each part is tried; the errors are returned together.
+pub async fn remove_unit(exec: &dyn Executor, unit: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let fs = crate::NodeFs::new(exec);
+    let paths = &exec.node().paths;
+    if exec.node().kind == NodeKind::Real {
+        for verb in ["stop", "disable"] {
+            let cmd = Cmd::new("systemctl").args([verb, unit]);
+            if let Err(e) = exec.run(&cmd).await {
+                errors.push(e.to_string());
+            }
+        }
+    } else {
+        let link = paths
+            .host("etc/systemd/system/multi-user.target.wants")
+            .join(unit);
+        if let Err(e) = fs.remove_file(&link) {
+            errors.push(e.to_string());
+        }
+    }
+    if let Err(e) = fs.remove_file(&paths.host("etc/systemd/system").join(unit)) {
+        errors.push(e.to_string());
+    }
+    if exec.node().kind == NodeKind::Real
+        && let Err(e) = exec.run(&Cmd::new("systemctl").arg("daemon-reload")).await
+    {
+        errors.push(e.to_string());
+    }
+    errors
 }

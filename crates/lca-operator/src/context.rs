@@ -52,7 +52,7 @@ pub fn host_namespace_executor(exec: &Arc<dyn Executor>) -> Arc<dyn Executor> {
 
 /// What commands on a simulated node need in their environment: its own peer tools (an
 /// `ostree` with `set-default`, a `systemctl` that knows the container storage mount) from
-/// `var/lib/lca-sim/bin` first in PATH, and its private podman storage config. The operator's
+/// `lca-sim/bin` first in PATH, and its private podman storage config. The operator's
 /// long-running tasks get the same.
 pub fn simulated_env(paths: &HostPaths) -> Vec<(String, std::ffi::OsString)> {
     let mut env = Vec::new();
@@ -66,7 +66,7 @@ pub fn simulated_env(paths: &HostPaths) -> Vec<(String, std::ffi::OsString)> {
     env
 }
 
-/// PATH with a simulated node's `var/lib/lca-sim/bin` first, if that directory exists.
+/// PATH with a simulated node's `lca-sim/bin` first, if that directory exists.
 pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
     let bin = paths.sim_dir().join("bin");
     if !bin.is_dir() {

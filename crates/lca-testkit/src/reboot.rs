@@ -3,7 +3,7 @@
 //! After a real reboot the default deployment is the booted one, the node's `/var` and `/etc`
 //! are the booted stateroot's and deployment's, and the cluster is what that stateroot's
 //! `/var/lib/etcd` holds. [`complete`] does the same to a simulated node directory (its
-//! `var/lib/lca-sim/node.json`, see `lca_hostops::sim`) and to the loopback control plane
+//! `lca-sim/node.json`, see `lca_hostops::sim`) and to the loopback control plane
 //! whose etcd lives in it.
 
 use std::path::Path;
@@ -43,13 +43,13 @@ pub fn default_deployment(root: &Path) -> Result<Booted> {
 }
 
 /// Record `booted` as the deployment the simulated node at `root` booted (its
-/// `var/lib/lca-sim/node.json`).
+/// `lca-sim/node.json`).
 pub(crate) fn write_booted(root: &Path, booted: &Booted) -> Result<()> {
     let state = serde_json::json!({"booted": {
         "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
     }});
-    let sim = root.join("var/lib/lca-sim");
-    std::fs::create_dir_all(&sim).map_err(io("creating var/lib/lca-sim"))?;
+    let sim = root.join("lca-sim");
+    std::fs::create_dir_all(&sim).map_err(io("creating lca-sim"))?;
     std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))
 }
 
@@ -77,7 +77,7 @@ pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
         &format!("{stateroot}/deploy/{}.{}/etc", booted.checksum, booted.serial),
     )?;
     write_booted(root, &booted)?;
-    match std::fs::remove_file(root.join("var/lib/lca-sim/reboot-request.json")) {
+    match std::fs::remove_file(root.join("lca-sim/reboot-request.json")) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(io("consuming the reboot request")(e));
         }

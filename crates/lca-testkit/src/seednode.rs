@@ -195,7 +195,7 @@ impl Drop for SeedNode {
 }
 
 /// A simulated *target* node (the one being upgraded): a real ostree sysroot with stateroot
-/// `rhcos` deployed from `rhcos/4.16` and marked booted in `var/lib/lca-sim/node.json`
+/// `rhcos` deployed from `rhcos/4.16` and marked booted in `lca-sim/node.json`
 /// (see `lca_hostops::sim`), `/etc`, `/var` and `/ostree` linked like a node's, an empty
 /// `/var/tmp`. `lca-cli stateroot-setup --simulated --host-root <root>` installs seeds on it.
 pub struct TargetNode {

@@ -1,5 +1,5 @@
 //! What makes a simulated SNO node usable by the operator beyond its ostree sysroot: a
-//! private podman storage (`var/lib/lca-sim/containers-storage.conf`, vfs, under the node's own
+//! private podman storage (`lca-sim/containers-storage.conf`, vfs, under the node's own
 //! `var/lib/containers`) that the operator and its tasks use through `CONTAINERS_STORAGE_CONF`,
 //! and the declared container-storage mount target of a node with shared container storage.
 
@@ -9,8 +9,8 @@ use crate::{Result, io};
 
 /// Write the node's podman storage config; returns its path.
 pub fn configure(root: &Path) -> Result<PathBuf> {
-    let sim = root.join("var/lib/lca-sim");
-    std::fs::create_dir_all(&sim).map_err(io("creating var/lib/lca-sim"))?;
+    let sim = root.join("lca-sim");
+    std::fs::create_dir_all(&sim).map_err(io("creating lca-sim"))?;
     let graph = root.join("var/lib/containers/storage");
     let run = root.join("run/containers/storage");
     for d in [&graph, &run] {
@@ -36,7 +36,7 @@ pub fn configure(root: &Path) -> Result<PathBuf> {
 
 /// Image references in the node's podman storage.
 pub fn images(root: &Path) -> Vec<String> {
-    let conf = root.join("var/lib/lca-sim/containers-storage.conf");
+    let conf = root.join("lca-sim/containers-storage.conf");
     let out = std::process::Command::new("podman")
         .env("CONTAINERS_STORAGE_CONF", &conf)
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])

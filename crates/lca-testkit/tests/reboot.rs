@@ -143,7 +143,7 @@ async fn a_node_reboots_into_its_default_deployment_and_back() {
     let version = lca_testkit::openshift::desired_version(&client).await.unwrap();
     assert_eq!(version, "4.18.0", "the seed's cluster after the pivot");
     assert!(!names(&cp).await.contains(&"original".to_string()));
-    let state = std::fs::read_to_string(root.join("var/lib/lca-sim/node.json")).unwrap();
+    let state = std::fs::read_to_string(root.join("lca-sim/node.json")).unwrap();
     assert!(state.contains("\"rhcos_4.18.0\""), "{state}");
 
     // Back: the new deployment removed (the original is the default again), then a reboot.

@@ -206,14 +206,14 @@ impl Cluster {
 
     /// Script the test peer: `name` is prep/upgrade/rollback/abort/finalize.
     pub fn script(&self, name: &str, content: &str) {
-        let dir = self.node_root().join("var/lib/lca-sim/stage-work");
+        let dir = self.node_root().join("lca-sim/stage-work");
         std::fs::create_dir_all(&dir).expect("script dir");
         std::fs::write(dir.join(name), content).expect("write script");
     }
 
     /// What the test peer was asked to do so far, one entry per call.
     pub fn peer_calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.node_root().join("var/lib/lca-sim/stage-work/calls.log"))
+        std::fs::read_to_string(self.node_root().join("lca-sim/stage-work/calls.log"))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)

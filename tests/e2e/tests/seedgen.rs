@@ -55,7 +55,7 @@ fn write_exec(path: &Path, text: &str) {
 /// (the libostree test peer), a `systemctl` that reports the shared container storage mount,
 /// and the IBU dnsmasq script.
 fn prepare_node(root: &Path) {
-    let bin = root.join("var/lib/lca-sim/bin");
+    let bin = root.join("lca-sim/bin");
     let peer = lca_testkit::assets::workspace_binary("lca-operator")
         .unwrap()
         .with_file_name("lca-ostree-set-default-peer");

@@ -16,7 +16,7 @@
 //! Storage: a real node uses podman's own storage, through the chroot into `--host-root`.
 //! A simulated node (`--simulated`) uses a private vfs storage inside the node dir:
 //! graphroot `<root>/var/lib/containers/storage`, runroot `<root>/run/containers/storage`,
-//! selected by `CONTAINERS_STORAGE_CONF=<root>/var/lib/lca-sim/containers-storage.conf`,
+//! selected by `CONTAINERS_STORAGE_CONF=<root>/lca-sim/containers-storage.conf`,
 //! which this command (re)writes. Anything else that wants to see those images (the
 //! operator's `podman image exists`, tests) points podman at the same file.
 

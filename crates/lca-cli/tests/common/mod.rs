@@ -121,7 +121,7 @@ pub fn push_image(work: &Path, registry: &str, name: &str, tag: &str, files: &[(
 
 /// `podman images` names in a simulated node's private storage (the file `precache` writes).
 pub fn podman_names(root: &Path) -> Vec<String> {
-    let conf: PathBuf = root.join("var/lib/lca-sim/containers-storage.conf");
+    let conf: PathBuf = root.join("lca-sim/containers-storage.conf");
     let out = Command::new("podman")
         .args(["images", "--format", "{{range .Names}}{{.}}\n{{end}}"])
         .env("CONTAINERS_STORAGE_CONF", conf)

@@ -95,6 +95,7 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
             &api,
             &mut ibu,
             stage,
+            after_pivot,
             &mut status,
             generation,
             &now,
@@ -116,6 +117,7 @@ async fn handle_stage(
     api: &Api<ImageBasedUpgrade>,
     ibu: &mut ImageBasedUpgrade,
     stage: Stage,
+    after_pivot: bool,
     status: &mut ImageBasedUpgradeStatus,
     generation: i64,
     now: &Time,
@@ -132,7 +134,12 @@ async fn handle_stage(
     let ibu = &*ibu;
     let report = match stage {
         Stage::Prep => ctx.work.prep(ibu).await,
-        Stage::Upgrade => ctx.work.upgrade(ibu).await,
+        Stage::Upgrade => {
+            if after_pivot && status.rollback_availability_expiration.is_none() {
+                status.rollback_availability_expiration = ctx.work.rollback_expiration(ibu).await;
+            }
+            ctx.work.upgrade(ibu, after_pivot).await
+        }
         _ => ctx.work.rollback(ibu).await,
     };
     for event in &report.phases {

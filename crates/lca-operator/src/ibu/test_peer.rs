@@ -3,7 +3,7 @@
 //! stage machine runs end to end on a real API server before (and independently of) the node
 //! work. Compiled only with the `test-hooks` feature, so a production binary cannot run it.
 //!
-//! Script files live in `<host-root>/var/lib/lca-sim/stage-work/`:
+//! Script files live in `<host-root>/lca-sim/stage-work/`:
 //! - `prep`, `upgrade`, `rollback`: `succeed`, `succeed <message>`, `fail <message>` or
 //!   `stall` (also when the file is absent): the outcome of every call until changed.
 //! - `abort`, `finalize`: `succeed` (default), `fail <error>[; <error>...]`, `wait <error>`.
@@ -32,7 +32,7 @@ impl TestPeerStageWork {
     }
 
     fn dir(&self) -> PathBuf {
-        self.paths.host("var/lib/lca-sim/stage-work")
+        self.paths.host("lca-sim/stage-work")
     }
 
     fn script(&self, name: &str) -> String {
@@ -88,7 +88,7 @@ impl StageWork for TestPeerStageWork {
     fn prep<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
         Box::pin(async { self.step("prep").into() })
     }
-    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, StepReport> {
         Box::pin(async { self.step("upgrade").into() })
     }
     fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {

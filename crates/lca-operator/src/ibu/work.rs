@@ -10,7 +10,8 @@ use lca_core::{IdleOutcome, StepReport};
 /// long-running work is started once and then polled by later calls.
 pub trait StageWork: Send + Sync {
     fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
-    fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
+    /// One Upgrade step; `after_pivot` says which side of the reboot the node is on.
+    fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport>;
     fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
     /// Abort (`finalize == false`) or finalize: health gate (finalize only) then cleanup.
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome>;
@@ -18,6 +19,14 @@ pub trait StageWork: Send + Sync {
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool>;
     /// Before a default IBU is created (none exists and none was saved): remove whatever node
     /// work an earlier, forgotten cycle left, so a new cycle never inherits it.
+    /// After the pivot: when a rollback may stop being possible (the old stateroot's kubelet
+    /// certificates expire), `None` when it cannot be told (§3.4).
+    fn rollback_expiration<'a>(
+        &'a self,
+        _ibu: &'a ImageBasedUpgrade,
+    ) -> BoxFuture<'a, Option<lca_api::Time>> {
+        Box::pin(async { None })
+    }
     fn fresh_start(&self) -> BoxFuture<'_, crate::error::Result<()>> {
         Box::pin(async { Ok(()) })
     }

@@ -3,8 +3,9 @@
 //! (`crate::tasks`), the simulated-node counterpart of the reference's Jobs; everything on the
 //! node goes through the `lca-hostops` executor.
 //!
-//! Upgrade and Rollback are not implemented yet: they fail with a message saying so.
+//! Rollback is not implemented yet: it fails with a message saying so.
 
+mod certs;
 mod cleanup;
 mod extra_manifests;
 mod launch;
@@ -13,6 +14,7 @@ mod oadp;
 mod policies;
 mod prep;
 mod seed;
+mod upgrade;
 mod validate;
 
 use std::path::PathBuf;
@@ -101,13 +103,11 @@ impl StageWork for NodeStageWork {
     fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
         Box::pin(prep::step(self, ibu))
     }
-    fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
-        Box::pin(async {
-            StepOutcome::Failed {
-                message: "Upgrade stage is not supported by this build of lca-rs".into(),
-            }
-            .into()
-        })
+    fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport> {
+        Box::pin(upgrade::step(self, ibu, after_pivot))
+    }
+    fn rollback_expiration<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, Option<lca_api::Time>> {
+        Box::pin(upgrade::rollback_expiration(self, ibu))
     }
     fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
         Box::pin(async {

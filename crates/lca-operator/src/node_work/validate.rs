@@ -73,13 +73,13 @@ pub fn str_at(v: &Value, path: &[&str]) -> Option<String> {
 }
 
 /// The container storage mount target (§9.4): from systemd on a real node; a simulated node
-/// declares it in `var/lib/lca-sim/container-storage-target` (default `/var/lib/containers`).
+/// declares it in `lca-sim/container-storage-target` (default `/var/lib/containers`).
 pub async fn container_storage_target(w: &NodeStageWork) -> Result<String> {
     let node = w.exec.node();
     if node.kind == lca_hostops::NodeKind::Simulated {
         let declared = w
             .fs()
-            .read_string_optional(&node.paths.host("var/lib/lca-sim/container-storage-target"))?;
+            .read_string_optional(&node.paths.host("lca-sim/container-storage-target"))?;
         return Ok(declared.map_or_else(|| "/var/lib/containers".into(), |s| s.trim().to_string()));
     }
     Ok(lca_hostops::systemd::container_storage_mount_target(w.exec.as_ref()).await?)

@@ -6,7 +6,7 @@
 //!   tells the outcome. The wait runs in its own task, so the reconcile lock is not held for
 //!   the hours the imager may take.
 //! - Simulated node: the `lca-cli` next to this binary runs `create --simulated` as a detached
-//!   local task (`lca_hostops::local_task`, under `var/lib/lca-sim/tasks/imager`), whose state
+//!   local task (`lca_hostops::local_task`, under `lca-sim/tasks/imager`), whose state
 //!   is read as `podman inspect` would report the container.
 //!
 //! Either way, when the imager ends while this operator lives, the same restoration runs as

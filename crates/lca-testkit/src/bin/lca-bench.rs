@@ -130,7 +130,7 @@ async fn transitions(count: usize) -> Result<(), String> {
     let client = cp.client().await.map_err(|e| e.to_string())?;
     let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&cp).map_err(|e| e.to_string())?;
     let node = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let work = node.path().join("var/lib/lca-sim/stage-work");
+    let work = node.path().join("lca-sim/stage-work");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     std::fs::write(work.join("prep"), "stall").map_err(|e| e.to_string())?;
     let op = OperatorProcess::start_with_args(

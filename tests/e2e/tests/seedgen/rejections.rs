@@ -16,7 +16,7 @@ async fn remove_pv_protection(env: &Env, name: &str) {
 async fn prerequisites_reject_with_the_exact_messages() {
     let started = Instant::now();
     let env = setup().await;
-    let bin = "var/lib/lca-sim/bin";
+    let bin = "lca-sim/bin";
 
     env.rename(&format!("{bin}/ostree"), &format!("{bin}/ostree.off"));
     env.expect_rejection(m::SEEDGEN_REJECT_SET_DEFAULT).await;

@@ -1,0 +1,145 @@
+//! The pre-pivot steps (spec §6.1 steps 3–12), run on the original stateroot: everything the
+//! new stateroot needs at its first boot is written into its `/var` (each export complete or
+//! absent, see `stage_dir`), then the CR is saved on both sides, the new deployment becomes
+//! the default and the node reboots. The order is `lca_core::upgrade_plan::PrePivot::ORDER`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use lca_api::consts::messages as m;
+use lca_api::consts::paths;
+use lca_api::{ImageBasedUpgrade, Stage, Time};
+use lca_core::upgrade_plan::PrePivot;
+use lca_core::{StepOutcome, outcome};
+use lca_hostops::{NodeFs, ostree, reboot};
+use tracing::info;
+
+use super::{Ran, UpgradeSteps, new_stateroot};
+use crate::context::CONTROLLER_NAME;
+use crate::error::{Error, Result};
+use crate::node_work::NodeStageWork;
+
+/// How long a node that was asked to reboot may keep running this process (§9.3).
+const REBOOT_WAIT: Duration = Duration::from_secs(3600);
+pub const REBOOT_FAILED: &str = "failed to reboot. This should never happen! Please check the system";
+/// The event published right before the reboot (§6.1 step 11).
+pub const REBOOT_NOTE: &str = "System will now reboot for upgrade";
+/// Until the OADP issue lands, an IBU with `oadpContent` cannot upgrade.
+pub const OADP_UNSUPPORTED: &str =
+    "OADP backup and restore (spec.oadpContent) is not supported by this build of lca-rs yet";
+
+impl UpgradeSteps for PrePivot {
+    const PHASE_END: Self = PrePivot::ExportClusterConfiguration;
+
+    async fn health(w: &NodeStageWork) -> Result<()> {
+        crate::cluster_health::check_all(&w.client).await
+    }
+
+    async fn ready(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<bool> {
+        let status = ostree::status(w.exec.as_ref()).await?;
+        let new = new_stateroot(ibu);
+        let deployed = status.of_stateroot(&new).next().is_some();
+        Ok(deployed && w.fs().exists(&w.exec.node().paths.stateroot_var(&new))?)
+    }
+
+    async fn run(self, w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Ran> {
+        let new_var = w.exec.node().paths.stateroot_var(&new_stateroot(ibu));
+        match self {
+            PrePivot::Backup => {
+                if !ibu.spec.oadp_content.is_empty() {
+                    return Ok(Ran::Failed(OADP_UNSUPPORTED.into()));
+                }
+                // Writes into the new stateroot need a writable /sysroot on a real node.
+                ostree::remount_sysroot_rw(w.exec.as_ref()).await?;
+                Ok(Ran::Done)
+            }
+            PrePivot::ExportApplicationConfiguration => Ok(Ran::Done),
+            PrePivot::ExportManifests => super::export_manifests::export(w, ibu, &new_var).await,
+            PrePivot::ExportClusterConfiguration => super::export_cluster::export(w, &new_var).await,
+            PrePivot::SaveCr => save_cr(w, ibu, &new_var).map(|()| Ran::Done),
+            PrePivot::SetDefault => set_default(w, ibu).await.map(|()| Ran::Done),
+            PrePivot::Reboot => reboot(w, ibu).await,
+        }
+    }
+}
+
+/// Write the CR as it stands into the new stateroot (the operator there resumes from it),
+/// and a copy marked `Uncontrolled rollback` into this one (what the node shows if it ever
+/// boots back here without the LCA deciding it).
+fn save_cr(w: &NodeStageWork, ibu: &ImageBasedUpgrade, new_var: &Path) -> Result<()> {
+    let fs = w.fs();
+    let rel = paths::SAVED_IBU.strip_prefix("var/").unwrap_or(paths::SAVED_IBU);
+    crate::ibu::persist::save(&fs, &new_var.join(rel), ibu)?;
+    let mut failed = ibu.clone();
+    let status = failed.status.get_or_insert_with(Default::default);
+    let generation = ibu.metadata.generation.unwrap_or_default();
+    let message = m::UNCONTROLLED_ROLLBACK.to_string();
+    let now = Time(lca_api::jiff::Timestamp::now());
+    outcome::apply_step(
+        &mut status.conditions,
+        Stage::Upgrade,
+        &StepOutcome::Failed { message },
+        generation,
+        &now,
+    );
+    status.valid_next_stages = lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, false);
+    crate::ibu::persist::save(&fs, &w.exec.node().paths.host(paths::SAVED_IBU), &failed)?;
+    Ok(())
+}
+
+/// Make the new stateroot's deployment the default for the next boot.
+async fn set_default(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
+    let status = ostree::status(w.exec.as_ref()).await?;
+    let new = new_stateroot(ibu);
+    let index = status
+        .deployments
+        .iter()
+        .position(|d| d.stateroot == new)
+        .ok_or_else(|| Error::state(format!("no deployment of the new stateroot {new}")))?;
+    let how = ostree::set_default(w.exec.as_ref(), index).await?;
+    info!(index, ?how, "the new stateroot is the default deployment");
+    Ok(())
+}
+
+/// Publish the `Reboot` event and reboot. A real reboot ends this process; if it is still
+/// alive an hour later, the reboot did not happen.
+async fn reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Ran> {
+    let recorder = Recorder::new(
+        w.client.clone(),
+        Reporter {
+            controller: CONTROLLER_NAME.into(),
+            instance: None,
+        },
+    );
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Reboot".into(),
+        note: Some(REBOOT_NOTE.into()),
+        action: "Reboot".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &ibu.object_ref(&())).await {
+        tracing::warn!("cannot publish the Reboot event: {e}");
+    }
+    if let Err(e) = reboot::reboot_for(w.exec.as_ref(), reboot::Rationale::Upgrade).await {
+        return Ok(Ran::Failed(e.to_string()));
+    }
+    tokio::time::sleep(REBOOT_WAIT).await;
+    Ok(Ran::Failed(REBOOT_FAILED.into()))
+}
+
+/// Replace the directory `dir` with what `fill` writes, never leaving half of it: `fill`
+/// writes into `<dir>.partial` (cleared first), which then replaces `dir`.
+pub(super) fn stage_dir(fs: &NodeFs<'_>, dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let mut partial = dir.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    fs.remove_dir_all(&partial)?;
+    fs.create_private_dir(&partial)?;
+    fill(&partial)?;
+    fs.remove_dir_all(dir)?;
+    fs.rename(&partial, dir)?;
+    Ok(())
+}
