@@ -7,6 +7,7 @@ mod create;
 mod error;
 mod extract;
 mod inspect;
+mod post_pivot;
 mod precache;
 mod pull;
 mod stateroot_setup;
@@ -29,7 +30,7 @@ const VERSION: &str = if cfg!(feature = "test-hooks") {
 #[command(version = VERSION, about)]
 struct Cli {
     /// Root of the node (`/host` in a pod, a directory for a simulated node).
-    #[arg(long, global = true, default_value = "/")]
+    #[arg(long, global = true, default_value = "/", env = "LCA_HOST_ROOT")]
     host_root: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -49,6 +50,7 @@ enum Command {
     StaterootSetup(stateroot_setup::StaterootSetupArgs),
     /// Pull the new release's images into the node's container storage (spec §5.5).
     Precache(precache::PrecacheArgs),
+    PostPivot(post_pivot::PostPivotArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Pull(a) => pull::run(&cli.host_root, a).await,
             Command::StaterootSetup(a) => stateroot_setup::run(&cli.host_root, a).await,
             Command::Precache(a) => precache::run(&cli.host_root, a).await,
+            Command::PostPivot(a) => post_pivot::run(&cli.host_root, a).await,
             Command::Extract(a) => {
                 let (root, a) = (cli.host_root.clone(), a);
                 tokio::task::block_in_place(|| extract::run(&root, a))

@@ -85,7 +85,7 @@ fn pulls_in_parallel_reports_failures_and_resumes_offline() {
     expected.sort();
     assert_eq!(podman_names(node.path()), expected);
     assert!(
-        node.path().join("var/lib/containers/storage/vfs").is_dir(),
+        node.path().join("lca-sim/varlibcontainers/storage/vfs").is_dir(),
         "storage inside the node"
     );
 

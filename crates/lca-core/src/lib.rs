@@ -9,6 +9,7 @@ pub mod health;
 pub mod history;
 pub mod image_cleanup;
 pub mod manifest_layout;
+pub mod network_check;
 pub mod outcome;
 pub mod precache_plan;
 pub mod prep_plan;

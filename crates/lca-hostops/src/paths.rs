@@ -102,6 +102,12 @@ impl HostPaths {
     pub fn sim_dir(&self) -> PathBuf {
         self.host("lca-sim")
     }
+
+    /// A simulated node's podman graphroot: its separate container-storage partition, which
+    /// belongs to no stateroot (what Prep precached is there after the pivot).
+    pub fn sim_container_storage(&self) -> PathBuf {
+        self.sim_dir().join("varlibcontainers/storage")
+    }
 }
 
 #[cfg(test)]

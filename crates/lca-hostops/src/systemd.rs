@@ -46,33 +46,6 @@ pub async fn container_storage_mount_target(exec: &dyn Executor) -> Result<Strin
         .ok_or_else(|| Error::parse("systemctl cat var-lib-containers.mount", "no What= in the unit"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::executor::LocalExecutor;
-
-    #[test]
-    fn what_from_fixture() {
-        let text = std::fs::read_to_string(format!(
-            "{}/../../tests/fixtures/systemctl-cat-var-lib-containers.mount.txt",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        assert_eq!(
-            parse_what(&text).as_deref(),
-            Some("/dev/disk/by-partlabel/varlibcontainers")
-        );
-        assert_eq!(parse_what("[Mount]\n#What=/dev/x\nWhere=/var\n"), None);
-    }
-
-    #[tokio::test]
-    async fn without_systemd_the_target_is_empty() {
-        // This machine has systemctl but no systemd as PID 1: is-active fails with exit 1.
-        let exec = LocalExecutor::new("/");
-        assert_eq!(container_storage_mount_target(&exec).await.unwrap(), "");
-    }
-}
-
 /// Stop, disable and delete the unit `unit` (a file of `/etc/systemd/system`), then reload
 /// systemd. Each part is tried; the errors are returned together.
 pub async fn remove_unit(exec: &dyn Executor, unit: &str) -> Vec<String> {
@@ -103,4 +76,31 @@ pub async fn remove_unit(exec: &dyn Executor, unit: &str) -> Vec<String> {
         errors.push(e.to_string());
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::LocalExecutor;
+
+    #[test]
+    fn what_from_fixture() {
+        let text = std::fs::read_to_string(format!(
+            "{}/../../tests/fixtures/systemctl-cat-var-lib-containers.mount.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(
+            parse_what(&text).as_deref(),
+            Some("/dev/disk/by-partlabel/varlibcontainers")
+        );
+        assert_eq!(parse_what("[Mount]\n#What=/dev/x\nWhere=/var\n"), None);
+    }
+
+    #[tokio::test]
+    async fn without_systemd_the_target_is_empty() {
+        // This machine has systemctl but no systemd as PID 1: is-active fails with exit 1.
+        let exec = LocalExecutor::new("/");
+        assert_eq!(container_storage_mount_target(&exec).await.unwrap(), "");
+    }
 }

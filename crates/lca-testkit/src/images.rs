@@ -149,6 +149,20 @@ pub fn push_seed_sized(
     push_seed_node(registry, version, images, false, payload_kib)
 }
 
+/// Build a simulated seed node whose `/var/lib/etcd` holds a stopped seed cluster at
+/// `version` (`seedcluster`), pack it with `lca-cli create` and push it as
+/// `<registry>/seed/sno:<version>`: a new stateroot made from it boots into that cluster.
+pub async fn push_seed_with_cluster(
+    registry: &Registry,
+    version: &str,
+    images: &[String],
+    has_proxy: bool,
+) -> Result<String> {
+    let node = SeedNode::build(0)?;
+    crate::seedcluster::install(node.root(), version).await?;
+    pack_and_push(&node, registry, version, images, has_proxy)
+}
+
 fn push_seed_node(
     registry: &Registry,
     version: &str,
@@ -157,13 +171,25 @@ fn push_seed_node(
     payload_kib: usize,
 ) -> Result<String> {
     let node = SeedNode::build(payload_kib)?;
+    pack_and_push(&node, registry, version, images, has_proxy)
+}
+
+fn pack_and_push(
+    node: &SeedNode,
+    registry: &Registry,
+    version: &str,
+    images: &[String],
+    has_proxy: bool,
+) -> Result<String> {
     let root = node.root();
     std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
         .map_err(io("writing images.list"))?;
     let info = serde_json::json!({
         "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",
         "has_proxy": has_proxy, "has_fips": false, "node_ips": ["192.168.1.10"],
-        "release_registry": registry.addr(), "container_storage_mountpoint_target": ""
+        "release_registry": registry.addr(), "container_storage_mountpoint_target": "",
+        "sno_hostname": crate::openshift::NODE,
+        "recert_image_pull_spec": images.first().cloned().unwrap_or_default(),
     });
     std::fs::write(
         root.join("var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json"),

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod controlplane;
+pub mod hostpeer;
 pub mod images;
 pub mod kubelet_peer;
 pub mod openshift;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod seedcluster;
 pub mod seednode;
 pub mod simnode;
+pub mod units;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;

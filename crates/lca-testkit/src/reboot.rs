@@ -77,6 +77,9 @@ pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
         &format!("{stateroot}/deploy/{}.{}/etc", booted.checksum, booted.serial),
     )?;
     write_booted(root, &booted)?;
+    if root.join("lca-sim/varlibcontainers").exists() {
+        crate::simnode::mount_container_storage(root)?;
+    }
     match std::fs::remove_file(root.join("lca-sim/reboot-request.json")) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(io("consuming the reboot request")(e));

@@ -10,6 +10,9 @@ use std::path::Path;
 use crate::controlplane::Options;
 use crate::{ControlPlane, Result, io, openshift};
 
+/// The clusterID of every seed cluster.
+pub const SEED_CLUSTER_ID: &str = "5eed0000-0000-0000-0000-000000000000";
+
 /// Put a stopped seed cluster at `version` into `node_root`'s `var/lib/etcd` (replacing what
 /// was there).
 pub async fn install(node_root: &Path, version: &str) -> Result<()> {
@@ -36,6 +39,8 @@ pub async fn install_at(data: &Path, version: &str) -> Result<()> {
     let client = cp.client().await?;
     openshift::healthy_sno(&client).await?;
     openshift::set_cluster_version(&client, version).await?;
+    // The seed has its own identity; post-pivot gives the upgraded cluster its own back.
+    openshift::set_cluster_id(&client, SEED_CLUSTER_ID).await?;
     // Stopped like etcd with the kubelet: the data stays in the node.
     drop(cp);
     Ok(())

@@ -128,6 +128,10 @@ impl SeedNode {
             &etc.join("NetworkManager/system-connections/eth0.nmconnection"),
             b"[connection]\n",
         )?;
+        write(
+            &etc.join("kubernetes/manifests/etcd-pod.yaml"),
+            b"apiVersion: v1\nkind: Pod\nmetadata: {name: etcd, namespace: openshift-etcd}\nspec:\n  containers:\n  - name: etcd\n    image: quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:etcd\n",
+        )?;
         let mc = br#"{"spec":{"config":{"storage":{"files":[{"path":"/var/lib/containers/keep.conf"},{"path":"/etc/x"}]}}}}"#;
         write(&etc.join("machine-config-daemon/currentconfig"), mc)?;
 

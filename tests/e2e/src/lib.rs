@@ -2,6 +2,7 @@
 //! "cluster", `kubectl` runs against it, and polling for the IBU status.
 
 pub mod prep;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +26,14 @@ pub struct Cluster {
 impl Cluster {
     /// Control plane with our CRDs and an empty simulated node; no operator yet.
     pub async fn start() -> Self {
-        let cp = ControlPlane::start().await.expect("control plane starts");
+        Self::start_with(Default::default()).await
+    }
+
+    /// As `start`, with the control plane's `options` (etcd's data in a node's stateroot).
+    pub async fn start_with(options: lca_testkit::controlplane::Options) -> Self {
+        let cp = ControlPlane::start_with(options)
+            .await
+            .expect("control plane starts");
         let client = cp.client().await.expect("admin client");
         let node = tempfile::Builder::new()
             .prefix("lca-node-")

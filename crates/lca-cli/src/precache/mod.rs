@@ -15,7 +15,7 @@
 //!
 //! Storage: a real node uses podman's own storage, through the chroot into `--host-root`.
 //! A simulated node (`--simulated`) uses a private vfs storage inside the node dir:
-//! graphroot `<root>/var/lib/containers/storage`, runroot `<root>/run/containers/storage`,
+//! graphroot `HostPaths::sim_container_storage`, runroot `<root>/run/containers/storage`,
 //! selected by `CONTAINERS_STORAGE_CONF=<root>/lca-sim/containers-storage.conf`,
 //! which this command (re)writes. Anything else that wants to see those images (the
 //! operator's `podman image exists`, tests) points podman at the same file.
@@ -43,7 +43,7 @@ fn write_sim_storage_conf(paths: &HostPaths) -> Result<PathBuf> {
     let conf = sim_storage_conf(paths);
     let text = format!(
         "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-        paths.host("var/lib/containers/storage").display(),
+        paths.sim_container_storage().display(),
         paths.host("run/containers/storage").display()
     );
     let exec = LocalExecutor::new(paths.root());

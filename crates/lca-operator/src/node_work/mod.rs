@@ -75,23 +75,12 @@ impl NodeStageWork {
         lca_hostops::NodeFs::new(self.exec.as_ref())
     }
 
-    /// A client acting as the node's admin (its `lb-ext.kubeconfig`), for the dry runs of
-    /// the user's manifests. Read when needed, so a rotated kubeconfig is picked up.
+    /// A client acting as the node's admin (its `lb-ext.kubeconfig`), for the dry runs and
+    /// the applies of the user's manifests.
     async fn admin_client(&self) -> crate::error::Result<Client> {
-        let rel = lca_api::consts::paths::ADMIN_KUBECONFIG;
-        let fail = |e: &dyn std::fmt::Display| {
-            crate::error::Error::state(format!("cannot use the node's admin kubeconfig /{rel}: {e}"))
-        };
-        let text = self
-            .fs()
-            .read_string(&self.exec.node().paths.host(rel))
-            .map_err(|e| fail(&e))?;
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| fail(&e))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| fail(&e))?;
-        Client::try_from(config).map_err(|e| fail(&e))
+        lca_kube::admin_client(&self.fs(), &self.exec.node().paths)
+            .await
+            .map_err(|e| crate::error::Error::state(e.to_string()))
     }
 
     fn workspace(&self) -> PathBuf {

@@ -150,6 +150,17 @@ pub async fn set_node_ready(client: &Client, ready: bool) -> Result<()> {
     Ok(())
 }
 
+/// Give the node the InternalIP `ip` (besides its hostname address).
+pub async fn set_node_ip(client: &Client, ip: &str) -> Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    let status = json!({"status": {"addresses": [
+        {"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": NODE}]}});
+    api.patch_status(NODE, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .map_err(kube_err("setting the node address"))?;
+    Ok(())
+}
+
 /// Set ClusterOperator `name` Degraded (or healthy again).
 pub async fn set_operator_degraded(client: &Client, name: &str, degraded: bool) -> Result<()> {
     let status = if degraded {
@@ -220,6 +231,33 @@ pub async fn desired_version(client: &Client) -> Result<String> {
         .as_str()
         .unwrap_or_default()
         .to_string())
+}
+
+/// `ClusterVersion.spec.clusterID`.
+pub async fn cluster_id(client: &Client) -> Result<String> {
+    let cv = CLUSTER_VERSION
+        .api(client, "")
+        .get("version")
+        .await
+        .map_err(kube_err("reading the ClusterVersion"))?;
+    Ok(cv.data["spec"]["clusterID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Set `ClusterVersion.spec.clusterID`.
+pub async fn set_cluster_id(client: &Client, id: &str) -> Result<()> {
+    CLUSTER_VERSION
+        .api(client, "")
+        .patch(
+            "version",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"clusterID": id}})),
+        )
+        .await
+        .map_err(kube_err("setting the clusterID"))?;
+    Ok(())
 }
 
 /// Give the cluster an HTTP(S) proxy.

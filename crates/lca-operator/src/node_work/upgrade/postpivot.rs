@@ -11,10 +11,10 @@ use lca_core::upgrade_plan::PostPivot;
 use lca_hostops::ostree;
 use tracing::{info, warn};
 
-use super::apply::{ApplyError, apply_dir};
 use super::{Ran, UpgradeSteps};
 use crate::error::Result;
 use crate::node_work::NodeStageWork;
+use lca_kube::ApplyError;
 
 /// On the booted node (`/opt` is `/var/opt`).
 const POLICY_MANIFESTS: &str = "var/opt/policy-manifests";
@@ -67,7 +67,14 @@ impl UpgradeSteps for PostPivot {
 /// Apply one manifests directory, then remove it (its absence is what "applied" means to
 /// upstream's post-pivot as well).
 async fn apply(w: &NodeStageWork, dir: &Path, what: &str) -> Result<Ran> {
-    match apply_dir(w, dir).await {
+    let fs = w.fs();
+    let applied = if fs.list_dir(dir)?.is_empty() {
+        Ok(0)
+    } else {
+        let admin = w.admin_client().await?;
+        lca_kube::apply_dir(&fs, &admin, dir).await
+    };
+    match applied {
         Ok(count) => {
             w.fs().remove_dir_all(dir)?;
             info!(count, dir = %dir.display(), "{what}: done");

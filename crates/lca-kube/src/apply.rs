@@ -12,10 +12,16 @@ use lca_api::consts::annotations;
 use lca_core::manifest_layout;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::kubeapi;
-use crate::node_work::NodeStageWork;
-use crate::node_work::manifest_decode::field;
+use lca_hostops::NodeFs;
+
+use crate::{Error, Result};
+
+fn field(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// Why applying stopped.
 pub enum ApplyError {
@@ -37,23 +43,46 @@ impl From<lca_hostops::Error> for ApplyError {
     }
 }
 
-/// Apply every object under `dir` (absent: nothing to do); returns how many.
-pub async fn apply_dir(w: &NodeStageWork, dir: &Path) -> Result<usize, ApplyError> {
-    let fs = w.fs();
-    let groups = manifest_layout::group_order(&fs.list_dir(dir)?);
-    if groups.is_empty() {
-        return Ok(0);
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Refused(m) => f.write_str(m),
+            ApplyError::Retry(e) => e.fmt(f),
+        }
     }
-    let admin = w.admin_client().await?;
+}
+
+/// Apply every object under the group directories of `dir` (absent: nothing to do) in
+/// order; returns how many.
+pub async fn apply_dir(fs: &NodeFs<'_>, admin: &Client, dir: &Path) -> Result<usize, ApplyError> {
+    let groups = manifest_layout::group_order(&fs.list_dir(dir)?);
     let mut count = 0;
     for group in groups {
         let gdir = dir.join(&group);
         for file in manifest_layout::file_order(&fs.list_dir(&gdir)?) {
             let text = fs.read_string(&gdir.join(&file))?;
             for object in documents(&text).map_err(|e| ApplyError::Refused(format!("{group}/{file}: {e}")))? {
-                apply_one(&admin, object).await?;
+                apply_one(admin, object).await?;
                 count += 1;
             }
+        }
+    }
+    Ok(count)
+}
+
+/// Apply every file directly in `dir` (absent: nothing), in name order; returns how many
+/// objects.
+pub async fn apply_files(fs: &NodeFs<'_>, admin: &Client, dir: &Path) -> Result<usize, ApplyError> {
+    let mut count = 0;
+    for file in fs.list_dir(dir)? {
+        let path = dir.join(&file);
+        if !fs.symlink_metadata(&path)?.is_some_and(|m| m.is_file()) {
+            continue;
+        }
+        let text = fs.read_string(&path)?;
+        for object in documents(&text).map_err(|e| ApplyError::Refused(format!("{file}: {e}")))? {
+            apply_one(admin, object).await?;
+            count += 1;
         }
     }
     Ok(count)
@@ -112,12 +141,15 @@ pub async fn apply_one(admin: &Client, mut object: Value) -> Result<(), ApplyErr
     let desired: DynamicObject =
         serde_json::from_value(object.clone()).map_err(|e| refused(format!("{kind}[{name}]: {e}")))?;
     let classify = |e: kube::Error| match &e {
-        kube::Error::Api(s) if s.code == 400 || s.code == 422 || s.code == 404 => {
+        kube::Error::Api(s) if s.code == 400 || s.code == 422 => {
             refused(format!("{kind}[{name}]: {}", s.message))
         }
-        _ => ApplyError::Retry(Error::api(format!("failed to apply {kind}[{name}]"))(e)),
+        _ => ApplyError::Retry(Error::Api {
+            what: format!("failed to apply {kind}[{name}]"),
+            source: e,
+        }),
     };
-    let existing = kubeapi::get_optional(&api, &name).await.map_err(classify)?;
+    let existing = api.get_opt(&name).await.map_err(classify)?;
     match existing {
         None => api.create(&PostParams::default(), &desired).await.map(drop),
         Some(_) if apply_type == "merge" => api

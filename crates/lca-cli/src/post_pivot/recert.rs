@@ -1,0 +1,249 @@
+//! recert at the first boot (spec §6.4 step 8, §9.5): with etcd of the seed's cluster
+//! started alone (no kubelet yet), recert rewrites every certificate, name, IP and secret of
+//! the seed into the upgraded cluster's, from `recert_config.json`. A summary left by an
+//! earlier run means it failed half-way: running it again on a half-rewritten etcd is not
+//! safe, so post-pivot stops and a person looks.
+
+use std::time::Duration;
+
+use lca_hostops::NodeKind;
+use serde_json::{Value, json};
+
+use super::{Ctx, OPT_OPENSHIFT};
+use crate::error::{Error, Result};
+
+const SUMMARY: &str = "var/tmp/recert-summary.yaml";
+const CONFIG: &str = "var/opt/openshift/recert_config.json";
+const ETCD_POD: &str = "etc/kubernetes/manifests/etcd-pod.yaml";
+
+pub async fn run(ctx: &Ctx) -> Result<()> {
+    if ctx.fs().exists(&ctx.path(SUMMARY))? {
+        return Err(Error::NodeState(format!(
+            "/{SUMMARY} exists: an earlier recert failed; see it, fix the node, remove it and restart {}",
+            "installation-configuration.service"
+        )));
+    }
+    let image = ctx.seed.recert_image_pull_spec.clone();
+    if image.is_empty() {
+        return Err(Error::Invalid(
+            "the seed cluster info names no recert image".into(),
+        ));
+    }
+    ctx.write(CONFIG, config(ctx).to_string().as_bytes())?;
+    let authfile = ctx
+        .path(lca_api::consts::paths::KUBELET_CONFIG)
+        .display()
+        .to_string();
+    if ctx.run(&["podman", "image", "exists", &image]).await.is_err() {
+        ctx.run(&["podman", "pull", "--authfile", &authfile, &image])
+            .await?;
+    }
+    let etcd_image = etcd_image(ctx)?;
+    ctx.run(&[
+        "podman",
+        "run",
+        "--rm",
+        "--network=host",
+        "--privileged",
+        "--replace",
+        "--authfile",
+        &authfile,
+        "--detach",
+        "--name",
+        "recert_etcd",
+        "--entrypoint",
+        "etcd",
+        "-v",
+        "/var/lib/etcd:/store",
+        &etcd_image,
+        "--name",
+        "editor",
+        "--data-dir",
+        "/store",
+    ])
+    .await?;
+    let result = recert(ctx, &image, &authfile).await;
+    if let Err(e) = ctx.run(&["podman", "stop", "recert_etcd"]).await {
+        tracing::warn!("stopping recert_etcd: {e}");
+    }
+    result?;
+    ctx.run(&["update-ca-trust"]).await?;
+    Ok(())
+}
+
+async fn recert(ctx: &Ctx, image: &str, authfile: &str) -> Result<()> {
+    // The seed's etcd listens on the node's loopback; on a simulated node the peer stands in
+    // for both containers and nothing listens.
+    if ctx.exec.node().kind == NodeKind::Real {
+        wait_for_etcd().await?;
+    }
+    let env = format!("RECERT_CONFIG=/{CONFIG}");
+    let opt = format!("/{OPT_OPENSHIFT}:/{OPT_OPENSHIFT}");
+    ctx.run(&[
+        "podman",
+        "run",
+        "--rm",
+        "--network=host",
+        "--privileged",
+        "--replace",
+        "--name",
+        "recert",
+        "-v",
+        "/etc:/host-etc",
+        "-v",
+        "/etc/ssh:/ssh",
+        "-v",
+        "/etc/kubernetes:/kubernetes",
+        "-v",
+        "/var/lib/kubelet:/kubelet",
+        "-v",
+        "/var/tmp:/var/tmp",
+        "-v",
+        "/etc/machine-config-daemon:/machine-config-daemon",
+        "-v",
+        "/etc/pki:/pki",
+        "-e",
+        &env,
+        "--authfile",
+        authfile,
+        "-v",
+        &opt,
+        image,
+    ])
+    .await?;
+    Ok(())
+}
+
+async fn wait_for_etcd() -> Result<()> {
+    for _ in 0..60 {
+        let up = tokio::net::TcpStream::connect("127.0.0.1:2379").await.is_ok();
+        if up {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(Error::NodeState(
+        "the seed's etcd did not come up for recert within 1m".into(),
+    ))
+}
+
+/// The etcd image of the seed's static pod (container `etcd`).
+fn etcd_image(ctx: &Ctx) -> Result<String> {
+    let path = ctx.path(ETCD_POD);
+    let text = ctx.fs().read_string(&path)?;
+    let pod: Value =
+        serde_norway::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    pod.pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "etcd")
+        .and_then(|c| c["image"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Invalid(format!("{}: no container named etcd", path.display())))
+}
+
+/// recert's configuration (the keys of upstream's `RecertConfig`).
+pub fn config(ctx: &Ctx) -> Value {
+    let (c, s) = (&ctx.config, &ctx.seed);
+    let crypto = &c.kubeconfig_crypto_retention;
+    let serving = &crypto.kube_api_crypto.serving_crypto;
+    let mut cn_san = vec![
+        format!("{},{}", s.sno_hostname, c.hostname),
+        format!("system:node:{},system:node:{}", s.sno_hostname, c.hostname),
+        format!(
+            "api.{}.{},api.{}.{}",
+            s.cluster_name, s.base_domain, c.cluster_name, c.base_domain
+        ),
+        format!(
+            "api-int.{}.{},api-int.{}.{}",
+            s.cluster_name, s.base_domain, c.cluster_name, c.base_domain
+        ),
+        format!(
+            "*.apps.{}.{},*.apps.{}.{}",
+            s.cluster_name, s.base_domain, c.cluster_name, c.base_domain
+        ),
+    ];
+    for (from, to) in super::host::seed_ips(s).iter().zip(&c.node_ips) {
+        cn_san.push(format!("{from},{to}"));
+    }
+    let ingress_cn = &crypto.ingress_crypto.ingress_certificate_cn;
+    if !s.ingress_certificate_cn.is_empty() && !ingress_cn.is_empty() {
+        cn_san.push(format!("{},{ingress_cn}", s.ingress_certificate_cn));
+    }
+    let mut rename = format!("{}:{}", c.cluster_name, c.base_domain);
+    if !c.infra_id.is_empty() {
+        rename.push(':');
+        rename.push_str(&c.infra_id);
+    }
+    let mut v = json!({
+        "etcd_endpoint": "localhost:2379",
+        "crypto_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
+        "crypto_files": ["/host-etc/mcs-machine-config-content.json"],
+        "cluster_customization_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
+        "cluster_customization_files": ["/host-etc/mcs-machine-config-content.json", "/host-etc/mco/proxy.env", "/host-etc/chrony.conf"],
+        "cluster_rename": rename,
+        "summary_file_clean": format!("/{SUMMARY}"),
+        "extend_expiration": true,
+        "use_key_rules": [
+            format!("kube-apiserver-lb-signer {}", serving.loadbalancer_external_signer_private_key),
+            format!("kube-apiserver-localhost-signer {}", serving.localhost_signer_private_key),
+            format!("kube-apiserver-service-network-signer {}", serving.service_network_signer_private_key),
+            format!("ingresskey-ingress-operator {}", crypto.ingress_crypto.ingress_ca),
+        ],
+        "use_cert_rules": [crypto.kube_api_crypto.client_auth_crypto.admin_ca_certificate],
+        "cn_san_replace_rules": cn_san,
+        "pull_secret": c.pull_secret,
+        "install_config": c.install_config,
+    });
+    if c.hostname != s.sno_hostname {
+        v["hostname"] = json!(c.hostname);
+    }
+    if let (Some(from), Some(to)) = (super::host::seed_ips(s).first(), c.node_ips.first())
+        && from != to
+    {
+        v["ip"] = json!(to);
+    }
+    if !c.kubeadmin_password_hash.is_empty() {
+        v["kubeadmin_password_hash"] = json!(c.kubeadmin_password_hash);
+    }
+    if !c.chrony_config.is_empty() {
+        v["chrony_config"] = json!(c.chrony_config);
+    }
+    if let Some(p) = &c.proxy {
+        let status = c
+            .status_proxy
+            .clone()
+            .unwrap_or_else(|| lca_api::seedreconfig::Proxy {
+                no_proxy: lca_core::network_check::no_proxy(
+                    &p.no_proxy,
+                    &c.cluster_name,
+                    &c.base_domain,
+                    &c.machine_networks,
+                    &s.service_network_cidr,
+                    &s.cluster_network_cidr,
+                ),
+                ..p.clone()
+            });
+        v["proxy"] = json!(format!(
+            "{}|{}|{}|{}|{}|{}",
+            p.http_proxy, p.https_proxy, p.no_proxy, status.http_proxy, status.https_proxy, status.no_proxy
+        ));
+    }
+    let bundle = &c.additional_trust_bundle;
+    if !bundle.user_ca_bundle.is_empty() {
+        v["user_ca_bundle"] = json!(bundle.user_ca_bundle);
+    }
+    if !bundle.proxy_configmap_name.is_empty() {
+        v["proxy_trusted_ca_bundle"] = json!(format!(
+            "{}:{}",
+            bundle.proxy_configmap_name, bundle.proxy_configmap_bundle
+        ));
+    }
+    if let (Some(from), Some(to)) = (s.machine_networks.first(), c.machine_networks.first())
+        && from != to
+    {
+        v["machine_network_cidr"] = json!(c.machine_networks.join(","));
+    }
+    v
+}

@@ -1,0 +1,113 @@
+//! The host-services test peer: the node services that `lca-cli post-pivot` and the operator
+//! drive (systemctl, hostnamectl, nmstatectl, update-ca-trust, pvscan, the recert
+//! containers) must never act on the machine running the tests. On a simulated node they are
+//! executables in `lca-sim/bin`, first in the PATH of everything that runs on the node: each
+//! records its argv (one line, words joined by spaces, in `lca-sim/host-services.log`) and
+//! applies its effect inside the node directory (a unit enabled is a `multi-user.target.wants`
+//! link, a hostname is `etc/hostname`, recert's config is kept in `lca-sim/recert_config.json`).
+//! Every other podman command runs the real podman.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Result, write_executable};
+
+/// The peer's log of one simulated node.
+pub fn log_path(root: &Path) -> PathBuf {
+    root.join("lca-sim/host-services.log")
+}
+
+/// The commands the peer ran so far, each as its argv joined by spaces.
+pub fn calls(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(log_path(root))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Install the peer into `root/lca-sim/bin`.
+pub fn install(root: &Path) -> Result<()> {
+    let bin = root.join("lca-sim/bin");
+    let r = root.display();
+    let log = format!("echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n");
+    let wants = format!("{r}/etc/systemd/system/multi-user.target.wants");
+    write_executable(
+        &bin.join("systemctl"),
+        &format!(
+            "#!/bin/sh\n{log}\
+             unit=\"\"; for a in \"$@\"; do case \"$a\" in -*) ;; *) unit=\"$a\" ;; esac; done\n\
+             case \"$unit\" in *.*) ;; *) unit=\"$unit.service\" ;; esac\n\
+             case \"$1\" in\n\
+               enable) mkdir -p '{wants}' && ln -sfn \"/etc/systemd/system/$unit\" '{wants}'/\"$unit\" ;;\n\
+               disable) rm -f '{wants}'/\"$unit\" ;;\n\
+               is-active) case \"$unit\" in var-lib-containers.mount) echo active ;; *) echo inactive; exit 3 ;; esac ;;\n\
+               is-enabled) if [ -L '{wants}'/\"$unit\" ]; then echo enabled; else echo disabled; exit 1; fi ;;\n\
+               cat) printf '[Mount]\\nWhat=/dev/disk/by-partlabel/varlibcontainers\\nWhere=/var/lib/containers\\n' ;;\n\
+             esac\nexit 0\n"
+        ),
+    )?;
+    write_executable(
+        &bin.join("hostnamectl"),
+        &format!("#!/bin/sh\n{log}[ \"$1\" = set-hostname ] && echo \"$2\" > '{r}/etc/hostname'\nexit 0\n"),
+    )?;
+    for tool in ["nmstatectl", "update-ca-trust", "pvscan"] {
+        write_executable(&bin.join(tool), &format!("#!/bin/sh\n{log}exit 0\n"))?;
+    }
+    write_executable(
+        &bin.join("podman"),
+        &format!(
+            "#!/bin/sh\n\
+             case \" $* \" in\n\
+               *' recert'*|*' recert_etcd'*) ;;\n\
+               *) exec /usr/bin/podman \"$@\" ;;\n\
+             esac\n{log}\
+             for a in \"$@\"; do case \"$a\" in RECERT_CONFIG=*) cp '{r}'\"${{a#RECERT_CONFIG=}}\" '{r}/lca-sim/recert_config.json' ;; esac; done\n\
+             exit 0\n"
+        ),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn run(root: &Path, argv: &[&str]) -> bool {
+        std::process::Command::new(root.join("lca-sim/bin").join(argv[0]))
+            .args(&argv[1..])
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    #[test]
+    fn records_commands_and_applies_their_effects_in_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        install(root).unwrap();
+        let wants = root.join("etc/systemd/system/multi-user.target.wants");
+        assert!(run(root, &["systemctl", "enable", "kubelet", "--now"]));
+        assert!(wants.join("kubelet.service").is_symlink());
+        assert!(run(root, &["systemctl", "is-enabled", "kubelet.service"]));
+        assert!(run(root, &["systemctl", "disable", "kubelet.service"]));
+        assert!(!wants.join("kubelet.service").is_symlink());
+        assert!(!run(root, &["systemctl", "is-active", "chronyd"]));
+        assert!(run(root, &["hostnamectl", "set-hostname", "node1"]));
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/hostname")).unwrap(),
+            "node1\n"
+        );
+        assert_eq!(
+            calls(root),
+            [
+                "systemctl enable kubelet --now",
+                "systemctl is-enabled kubelet.service",
+                "systemctl disable kubelet.service",
+                "systemctl is-active chronyd",
+                "hostnamectl set-hostname node1",
+            ]
+        );
+    }
+}
