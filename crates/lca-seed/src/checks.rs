@@ -23,6 +23,9 @@ pub struct ClusterFacts {
     /// That ConfigMap has non-empty `ca-bundle.crt` (ignored for `user-ca-bundle`).
     pub proxy_trusted_ca_has_content: bool,
     pub container_storage_mountpoint_target: String,
+    /// The node's IPs and machine networks, when known: checked against the seed's as
+    /// post-pivot checks them (§6.4 step 5), so a mismatched seed fails at Prep.
+    pub networks: Option<lca_core::network_check::Networks>,
 }
 
 /// Run every label check in the reference's order; the first failure's message is the
@@ -87,6 +90,20 @@ pub fn check_seed_labels(
             "container storage mountpoint target mismatch: seed={seed_storage}, cluster={}",
             cluster.container_storage_mountpoint_target
         )));
+    }
+    let seed_ips = if info.node_ips.is_empty() && !info.node_ip.is_empty() {
+        vec![info.node_ip.clone()]
+    } else {
+        info.node_ips.clone()
+    };
+    if let Some(target) = &cluster.networks
+        && !seed_ips.is_empty()
+    {
+        let seed = lca_core::network_check::Networks {
+            node_ips: seed_ips,
+            machine_networks: info.machine_networks.clone(),
+        };
+        lca_core::network_check::check(&seed, target).map_err(invalid)?;
     }
     Ok(info)
 }
@@ -225,5 +242,18 @@ mod tests {
             err(&storage, &c),
             "container storage mountpoint target mismatch: seed=/var/lib/containers, cluster=/sysroot/containers"
         );
+        let v4 = labels(Some("4"), Some(r#"{"node_ips":["192.168.1.10"]}"#));
+        let v6 = |ip: &str| ClusterFacts {
+            networks: Some(lca_core::network_check::Networks {
+                node_ips: vec![ip.into()],
+                machine_networks: vec![],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            err(&v4, &v6("fd00::20")),
+            "IP family mismatch: the seed's node IP 192.168.1.10 is IPv4 and the node's fd00::20 is IPv6"
+        );
+        assert!(check_seed_labels(&v4, &v6("10.0.0.5")).is_ok());
     }
 }

@@ -20,6 +20,7 @@ pub mod seedcluster;
 pub mod seednode;
 pub mod simnode;
 pub mod units;
+pub mod upgradeenv;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;

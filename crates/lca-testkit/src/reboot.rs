@@ -53,6 +53,11 @@ pub(crate) fn write_booted(root: &Path, booted: &Booted) -> Result<()> {
     std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))
 }
 
+/// Whether the operator asked the simulated node at `root` to reboot.
+pub fn requested(root: &Path) -> bool {
+    root.join("lca-sim/reboot-request.json").exists()
+}
+
 /// Replace the symlink `root/<name>` with one to `target` (relative to `root`), atomically.
 fn relink(root: &Path, name: &str, target: &str) -> Result<()> {
     let tmp = root.join(format!(".{name}.relink"));

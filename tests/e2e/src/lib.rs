@@ -91,6 +91,21 @@ impl Cluster {
         self.operator = Some(op);
     }
 
+    /// As `start_operator`, restarted whenever it exits (as the kubelet restarts its pod).
+    pub fn start_operator_supervised(&mut self) {
+        let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&self.cp).expect("operator RBAC installs");
+        let pid_file = self.cp.dir().join("operator.pid");
+        let op = OperatorProcess::start_supervised(
+            &kubeconfig,
+            self.node_root(),
+            &self.operator_log_path(),
+            &pid_file,
+            &["--node=simulated"],
+        )
+        .expect("operator starts");
+        self.operator = Some(op);
+    }
+
     pub fn ibus(&self) -> Api<ImageBasedUpgrade> {
         Api::all(self.client.clone())
     }

@@ -268,3 +268,87 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
         "old stateroot removed"
     );
 }
+
+/// The operator dies after the work of every pre-pivot step, before its marker; restarted
+/// each time (supervised, as the kubelet restarts its pod), it converges: one new
+/// deployment, the default, complete exports, and the upgrade then completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_killed_at_each_pre_pivot_step_converges() {
+    let mut e = upgrade::env(SEED_VERSION, &[]).await;
+    let root = e.c.node_root().to_path_buf();
+    if let Some(op) = e.c.operator.take() {
+        op.kill();
+    }
+    e.c.start_operator_supervised();
+    start_prep(&e, SEED_VERSION, "");
+    wait_prep_completed(&e).await;
+    let steps = "Backup\nExportApplicationConfiguration\nExportManifests\nExportClusterConfiguration\nSaveCr\nSetDefault\n";
+    std::fs::write(root.join("lca-sim/crash-after-step"), steps).unwrap();
+    assert!(e.c.patch_stage("Upgrade").0);
+    upgrade::wait_reboot_request(&e.c, T).await;
+    assert_eq!(
+        std::fs::read_to_string(root.join("lca-sim/crash-after-step")).unwrap(),
+        "",
+        "the operator crashed after every step"
+    );
+    let log = e.c.operator.as_ref().unwrap().log();
+    assert_eq!(
+        log.matches("crash-after-step: exiting before the marker").count(),
+        6
+    );
+    let status = e.c.target.as_ref().unwrap().ostree_status().unwrap();
+    assert_eq!(
+        status.matches(&format!("rhcos_{SEED_VERSION} ")).count(),
+        1,
+        "{status}"
+    );
+    assert_eq!(
+        lca_testkit::reboot::default_deployment(&root).unwrap().stateroot,
+        format!("rhcos_{SEED_VERSION}")
+    );
+    let new_var = root.join(format!("sysroot/ostree/deploy/rhcos_{SEED_VERSION}/var"));
+    assert!(
+        new_var
+            .join("opt/openshift/cluster-configuration/manifest.json")
+            .exists()
+    );
+    assert!(
+        !new_var
+            .join("opt/openshift/cluster-configuration.partial")
+            .exists()
+    );
+    upgrade::reboot(&mut e.c).await;
+    let ibu =
+        e.c.wait_ibu("UpgradeCompleted", T, |i| {
+            condition(i, "UpgradeCompleted").is_some()
+        })
+        .await;
+    assert_eq!(
+        condition(&ibu, "UpgradeCompleted").map(|c| c.0),
+        Some("True".into()),
+        "{:?}",
+        condition(&ibu, "UpgradeInProgress")
+    );
+}
+
+/// A reboot that is asked for but never comes fails the upgrade with upstream's message;
+/// the node is still on its original stateroot, so abort is the way out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reboot_that_never_comes_fails_the_upgrade() {
+    let e = upgrade::env(SEED_VERSION, &[]).await;
+    let root = e.c.node_root().to_path_buf();
+    std::fs::write(root.join("lca-sim/reboot-wait-secs"), "1").unwrap();
+    start_prep(&e, SEED_VERSION, "");
+    wait_prep_completed(&e).await;
+    assert!(e.c.patch_stage("Upgrade").0);
+    let ibu =
+        e.c.wait_ibu("Upgrade failed", T, |i| {
+            condition(i, "UpgradeInProgress").is_some_and(|c| c.1 == "Failed")
+        })
+        .await;
+    assert_eq!(
+        condition(&ibu, "UpgradeInProgress").unwrap().2,
+        "failed to reboot. This should never happen! Please check the system"
+    );
+    assert_eq!(ibu.status.unwrap().valid_next_stages, vec![Stage::Idle]);
+}

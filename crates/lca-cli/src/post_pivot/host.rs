@@ -112,8 +112,12 @@ pub fn validate_networks(ctx: &Ctx) -> Result<()> {
     let target_proxy = ctx.config.proxy.is_some();
     if ctx.seed.has_proxy != target_proxy {
         return Err(Error::Invalid(format!(
-            "proxy mismatch: the seed {} a proxy and the cluster {}",
-            if ctx.seed.has_proxy { "has" } else { "has no" },
+            "proxy mismatch: the seed {} and the cluster {}",
+            if ctx.seed.has_proxy {
+                "has a proxy"
+            } else {
+                "has no proxy"
+            },
             if target_proxy { "has one" } else { "has none" }
         )));
     }

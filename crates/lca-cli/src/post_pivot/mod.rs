@@ -10,7 +10,8 @@
 //! Each step is marked done in `/opt/openshift/<step>.done` after it succeeded, so a run
 //! that was killed or failed resumes at the step that did not finish (and every step is
 //! safe to repeat). `--simulated` (or `LCA_SIMULATED`) drives a simulated node directory
-//! given by `--host-root` (or `LCA_HOST_ROOT`): the host services are then the test peer's.
+//! given by `--host-root` (or `LCA_HOST_ROOT`): the host services are then the test peer's,
+//! and test builds honour `LCA_TEST_CRASH_AFTER_STEP` as `stateroot-setup` does.
 
 mod cluster;
 mod host;
@@ -160,6 +161,13 @@ pub async fn run(host_root: &std::path::Path, args: &PostPivotArgs) -> Result<()
                 };
                 cluster::step(&ctx, c, step).await?;
             }
+        }
+        // Test hook (test builds, simulated nodes): die between a step's work and its
+        // marker, where a crash hurts most.
+        #[cfg(feature = "test-hooks")]
+        if args.simulated && std::env::var("LCA_TEST_CRASH_AFTER_STEP").is_ok_and(|s| s == step) {
+            tracing::warn!(step, "LCA_TEST_CRASH_AFTER_STEP: exiting before the marker");
+            std::process::exit(137);
         }
         markers.mark(step)?;
     }

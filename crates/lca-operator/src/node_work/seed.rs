@@ -118,7 +118,7 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
         }
     };
     // Independent reads at once: each is a round trip to the API server.
-    let (proxy, has_user_ca_bundle, has_fips) = futures::join!(
+    let (proxy, has_user_ca_bundle, has_fips, networks) = futures::join!(
         get_dynamic(
             c,
             "config.openshift.io",
@@ -130,6 +130,7 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
         ),
         bundle("user-ca-bundle".into()),
         node_fips(w),
+        node_networks(w),
     );
     let (proxy, has_user_ca_bundle, has_fips) = (proxy?, has_user_ca_bundle?, has_fips?);
     let proxy_field = |f: &str| {
@@ -157,7 +158,49 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
         proxy_trusted_ca_name: trusted_ca,
         proxy_trusted_ca_has_content,
         container_storage_mountpoint_target: storage_target.to_string(),
+        networks: networks?,
     })
+}
+
+/// The node's InternalIPs and the install-config's machine networks (`None` when the node
+/// reports no IP: nothing to compare).
+async fn node_networks(w: &NodeStageWork) -> Result<Option<lca_core::network_check::Networks>> {
+    let nodes: Api<Node> = Api::all(w.client.clone());
+    let list = nodes
+        .list(&Default::default())
+        .await
+        .map_err(|e| Error::state(api_message(&e)))?;
+    let node_ips: Vec<String> = list
+        .items
+        .first()
+        .and_then(|n| n.status.as_ref()?.addresses.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .map(|a| a.address)
+        .collect();
+    if node_ips.is_empty() {
+        return Ok(None);
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(w.client.clone(), "kube-system");
+    let install_config = cms
+        .get_opt("cluster-config-v1")
+        .await
+        .map_err(|e| Error::state(api_message(&e)))?
+        .and_then(|cm| cm.data?.remove("install-config"))
+        .unwrap_or_default();
+    let ic: serde_json::Value = serde_norway::from_str(&install_config).unwrap_or_default();
+    let machine_networks = ic
+        .pointer("/networking/machineNetwork")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.get("cidr")?.as_str().map(str::to_string))
+        .collect();
+    Ok(Some(lca_core::network_check::Networks {
+        node_ips,
+        machine_networks,
+    }))
 }
 
 /// `spec.fips` of the MachineConfig the single node currently runs.

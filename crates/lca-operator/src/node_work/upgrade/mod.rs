@@ -83,7 +83,11 @@ async fn run_plan<S: UpgradeSteps>(
     };
     info!(?step, message, "upgrade step");
     let outcome = match step.run(w, ibu).await {
-        Ok(Ran::Done) => match markers(w).and_then(|m| mark(w, &m, step)) {
+        Ok(Ran::Done) => match markers(w).and_then(|m| {
+            #[cfg(feature = "test-hooks")]
+            crash_hook(w, step);
+            mark(w, &m, step)
+        }) {
             Ok(()) => {
                 if step == S::PHASE_END {
                     phases.push(PhaseEvent::Complete(phase));
@@ -157,6 +161,31 @@ fn marker_name<S: std::fmt::Debug>(s: S) -> String {
 
 fn mark<S: std::fmt::Debug>(w: &NodeStageWork, dir: &std::path::Path, s: S) -> Result<()> {
     Ok(w.fs().write_atomic(&dir.join(marker_name(s)), b"")?)
+}
+
+/// Test hook (test builds, simulated nodes): `lca-sim/crash-after-step` lists steps (one
+/// per line, as logged); after such a step's work, before its marker — the harshest place
+/// for a crash — the line is removed and the process exits with 137.
+#[cfg(feature = "test-hooks")]
+fn crash_hook<S: std::fmt::Debug>(w: &NodeStageWork, step: S) {
+    if w.exec.node().kind != lca_hostops::NodeKind::Simulated {
+        return;
+    }
+    let file = w.exec.node().paths.sim_dir().join("crash-after-step");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let name = format!("{step:?}");
+    if text.lines().any(|l| l.trim() == name) {
+        let rest: String = text
+            .lines()
+            .filter(|l| l.trim() != name)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let _ = std::fs::write(&file, rest);
+        warn!(step = %name, "crash-after-step: exiting before the marker");
+        std::process::exit(137);
+    }
 }
 
 /// The new stateroot of `ibu` (`rhcos_<version>`).

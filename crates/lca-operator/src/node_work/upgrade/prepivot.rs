@@ -126,7 +126,18 @@ async fn reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Ran> {
     if let Err(e) = reboot::reboot_for(w.exec.as_ref(), reboot::Rationale::Upgrade).await {
         return Ok(Ran::Failed(e.to_string()));
     }
-    tokio::time::sleep(REBOOT_WAIT).await;
+    // Test builds on a simulated node may shorten the wait (`lca-sim/reboot-wait-secs`) to
+    // see what follows a reboot that never comes.
+    #[cfg(feature = "test-hooks")]
+    let wait = match std::fs::read_to_string(w.exec.node().paths.sim_dir().join("reboot-wait-secs")) {
+        Ok(s) if w.exec.node().kind == lca_hostops::NodeKind::Simulated => {
+            s.trim().parse().map(Duration::from_secs).unwrap_or(REBOOT_WAIT)
+        }
+        _ => REBOOT_WAIT,
+    };
+    #[cfg(not(feature = "test-hooks"))]
+    let wait = REBOOT_WAIT;
+    tokio::time::sleep(wait).await;
     Ok(Ran::Failed(REBOOT_FAILED.into()))
 }
 
