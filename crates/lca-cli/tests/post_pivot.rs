@@ -56,12 +56,12 @@ fn upstream_config() -> Value {
     })
 }
 
-fn seed_info() -> Value {
+fn seed_info(recert_image: &str) -> Value {
     json!({
         "seed_cluster_ocp_version": "4.18.0", "base_domain": "example.com", "cluster_name": "seed",
         "node_ip": "192.168.1.10", "node_ips": ["192.168.1.10"], "release_registry": "quay.io",
         "mirror_registry_configured": false, "sno_hostname": "seed",
-        "recert_image_pull_spec": "quay.io/edge-infrastructure/recert:v0", "has_proxy": false,
+        "recert_image_pull_spec": recert_image, "has_proxy": false,
         "cluster_network_cidr": ["10.128.0.0/14"], "service_network_cidr": ["172.30.0.0/16"],
         "has_fips": false, "additionalTrustBundle": {"hasUserCaBundle": false, "proxyConfigmapName": ""},
         "container_storage_mountpoint_target": "/dev/sdb", "ingress_certificate_cn": "ingress-operator@0",
@@ -75,13 +75,14 @@ fn write(path: &Path, bytes: &[u8]) {
 }
 
 /// A node just booted into the new stateroot, before post-pivot ran.
-fn node(cp: &ControlPlane, config: &Value) -> tempfile::TempDir {
+fn node(cp: &ControlPlane, config: &Value, recert_image: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     hostpeer::install(root).unwrap();
+    lca_testkit::simnode::configure(root).unwrap();
     write(
         &root.join("var/seed_data/manifest.json"),
-        seed_info().to_string().as_bytes(),
+        seed_info(recert_image).to_string().as_bytes(),
     );
     let conf = root.join("var/opt/openshift/cluster-configuration");
     write(&conf.join("manifest.json"), config.to_string().as_bytes());
@@ -110,7 +111,12 @@ fn post_pivot(root: &Path, env: &[(&str, &str)]) -> Output {
         root.join("lca-sim/bin").display(),
         std::env::var("PATH").unwrap()
     );
-    let mut all = vec![("PATH", path.as_str()), ("LCA_SIMULATED", "true")];
+    let conf = root.join("lca-sim/containers-storage.conf").display().to_string();
+    let mut all = vec![
+        ("PATH", path.as_str()),
+        ("LCA_SIMULATED", "true"),
+        ("CONTAINERS_STORAGE_CONF", conf.as_str()),
+    ];
     all.extend_from_slice(env);
     common::lca_cli(root, &["post-pivot", "--wait-secs", "5"], &all)
 }
@@ -125,8 +131,18 @@ async fn seed_cluster() -> ControlPlane {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_written_files_are_applied_and_a_killed_run_converges() {
     let cp = seed_cluster().await;
-    let dir = node(&cp, &upstream_config());
+    // The recert image, precached at Prep into the node's container storage.
+    let registry = lca_testkit::Registry::start().unwrap();
+    let recert = lca_testkit::images::push_test_image(&registry, "edge/recert:v0", "recert").unwrap();
+    let dir = node(&cp, &upstream_config(), &recert);
     let root = dir.path();
+    let conf = root.join("lca-sim/containers-storage.conf");
+    let pulled = std::process::Command::new("podman")
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .args(["pull", "--quiet", "--tls-verify=false", &recert])
+        .output()
+        .unwrap();
+    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
     // Killed after the network step's work, before its marker: the next run (the unit's
     // restart) repeats that step and goes on from there.
     let out = post_pivot(root, &[("LCA_TEST_CRASH_AFTER_STEP", "network")]);
@@ -230,6 +246,9 @@ async fn upstream_written_files_are_applied_and_a_killed_run_converges() {
     assert!(!root.join("var/opt/openshift").exists() && !root.join("var/seed_data").exists());
 }
 
+/// The recert image of the bad-input cases (they stop before recert).
+const RECERT: &str = "quay.io/edge-infrastructure/recert:v0";
+
 /// How a case changes the seed reconfiguration.
 type Change = Box<dyn Fn(&mut Value)>;
 
@@ -271,7 +290,7 @@ async fn bad_input_stops_post_pivot_with_a_clear_error() {
     for (what, change, message) in cases {
         let mut config = upstream_config();
         change(&mut config);
-        let dir = node(&cp, &config);
+        let dir = node(&cp, &config, RECERT);
         let out = post_pivot(dir.path(), &[]);
         assert!(!out.status.success(), "{what}");
         assert!(
@@ -289,7 +308,7 @@ async fn bad_input_stops_post_pivot_with_a_clear_error() {
                 .exists()
         );
     }
-    let dir = node(&cp, &upstream_config());
+    let dir = node(&cp, &upstream_config(), RECERT);
     write(
         &dir.path()
             .join("var/opt/openshift/cluster-configuration/manifest.json"),
@@ -301,7 +320,7 @@ async fn bad_input_stops_post_pivot_with_a_clear_error() {
         "{}",
         common::stderr(&out)
     );
-    let dir = node(&cp, &upstream_config());
+    let dir = node(&cp, &upstream_config(), RECERT);
     std::fs::remove_dir_all(dir.path().join("var/opt/openshift/cluster-configuration")).unwrap();
     let out = post_pivot(dir.path(), &[]);
     assert!(
