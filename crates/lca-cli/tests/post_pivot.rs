@@ -142,7 +142,11 @@ async fn upstream_written_files_are_applied_and_a_killed_run_converges() {
         .args(["pull", "--quiet", "--tls-verify=false", &recert])
         .output()
         .unwrap();
-    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
     // Killed after the network step's work, before its marker: the next run (the unit's
     // restart) repeats that step and goes on from there.
     let out = post_pivot(root, &[("LCA_TEST_CRASH_AFTER_STEP", "network")]);

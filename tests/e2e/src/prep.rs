@@ -43,14 +43,27 @@ pub async fn env_with(version: &str, proxy: bool, operator_args: &[&str]) -> Env
         })
         .collect();
     let seed = images::push_seed_with(&registry, version, &imgs, proxy).expect("seed");
-    c.start_operator_with(operator_args);
-    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
-        .await;
-    Env {
-        c,
-        seed,
-        images: imgs,
-        registry,
+    Env::started(c, seed, imgs, registry, operator_args).await
+}
+
+impl Env {
+    /// Start the operator with `operator_args` on `c` and wait until the IBU is Idle.
+    pub async fn started(
+        mut c: Cluster,
+        seed: String,
+        images: Vec<String>,
+        registry: Registry,
+        operator_args: &[&str],
+    ) -> Self {
+        c.start_operator_with(operator_args);
+        c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
+            .await;
+        Env {
+            c,
+            seed,
+            images,
+            registry,
+        }
     }
 }
 

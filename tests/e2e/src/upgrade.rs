@@ -11,8 +11,8 @@ use lca_testkit::{Registry, images, seednode::TargetNode, units, upgradeenv};
 
 pub use lca_testkit::upgradeenv::{BASE_DOMAIN, CLUSTER_NAME, MACHINE_NETWORK, NODE_IP, SSH_KEY};
 
+use crate::Cluster;
 use crate::prep::Env;
-use crate::{Cluster, has};
 
 /// A node and cluster ready for Prep then Upgrade to `version`; the operator runs with
 /// `operator_args`.
@@ -38,15 +38,7 @@ pub async fn env(version: &str, operator_args: &[&str]) -> Env {
     let seed = images::push_seed_with_cluster(&registry, version, &imgs, false)
         .await
         .expect("seed with a seed cluster");
-    c.start_operator_with(operator_args);
-    c.wait_ibu("Idle", Duration::from_secs(30), |i| has(i, "Idle", "True"))
-        .await;
-    Env {
-        c,
-        seed,
-        images: imgs,
-        registry,
-    }
+    Env::started(c, seed, imgs, registry, operator_args).await
 }
 
 /// Wait (at most `limit`) until the operator asked the node to reboot.

@@ -87,6 +87,61 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
     let new_var = root.join(format!("sysroot/ostree/deploy/rhcos_{SEED_VERSION}/var"));
     // The exports, with upstream's paths and keys.
     let config = json(&new_var.join("opt/openshift/cluster-configuration/manifest.json"));
+    // Key by key against the reference's list (§1.7): nothing upstream would not know, and
+    // the keys that are always written are there.
+    const KEYS: [&str; 27] = [
+        "api_version",
+        "base_domain",
+        "cluster_name",
+        "cluster_id",
+        "infra_id",
+        "node_ip",
+        "node_ips",
+        "release_registry",
+        "hostname",
+        "KubeconfigCryptoRetention",
+        "ssh_key",
+        "server_ssh_keys",
+        "kubeadmin_password_hash",
+        "raw_nm_state_config",
+        "pull_secret",
+        "machine_network",
+        "machine_networks",
+        "proxy",
+        "status_proxy",
+        "install_config",
+        "chrony_config",
+        "additionalTrustBundle",
+        "node_labels",
+        "KubeAPICrypto",
+        "IngresssCrypto",
+        "ServingCrypto",
+        "ClientAuthCrypto",
+    ];
+    for key in config.as_object().unwrap().keys() {
+        assert!(KEYS.contains(&key.as_str()), "unknown key {key}");
+    }
+    let crypto = &config["KubeconfigCryptoRetention"];
+    let mut crypto_keys: Vec<&String> = crypto.as_object().unwrap().keys().collect();
+    crypto_keys.extend(crypto["KubeAPICrypto"].as_object().unwrap().keys());
+    crypto_keys.sort();
+    assert_eq!(
+        crypto_keys,
+        [
+            "ClientAuthCrypto",
+            "IngresssCrypto",
+            "KubeAPICrypto",
+            "ServingCrypto"
+        ]
+    );
+    assert_eq!(
+        config["additionalTrustBundle"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["proxyConfigmapBundle", "proxyConfigmapName", "userCaBundle"]
+    );
     assert_eq!(config["api_version"], 1);
     assert_eq!(config["cluster_id"], original_id.as_str());
     assert_eq!(config["cluster_name"], upgrade::CLUSTER_NAME);

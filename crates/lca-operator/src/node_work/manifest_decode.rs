@@ -76,6 +76,22 @@ pub fn field(v: &Value, pointer: &str) -> String {
         .to_string()
 }
 
+/// Remove the metadata that belongs to one cluster's copy of an object (uid, version,
+/// timestamps, managed fields), so that it can be created in another.
+pub fn strip_instance_fields(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
+            meta.remove(key);
+        }
+    }
+}
+
 /// What decoding a set of ConfigMaps produced: the objects in apply-wave order (then by
 /// name), and the errors (decode failures, bad waves), each naming its ConfigMap and key.
 #[derive(Debug, Default)]

@@ -165,20 +165,13 @@ async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<Cluste
 /// The node's InternalIPs and the install-config's machine networks (`None` when the node
 /// reports no IP: nothing to compare).
 async fn node_networks(w: &NodeStageWork) -> Result<Option<lca_core::network_check::Networks>> {
-    let nodes: Api<Node> = Api::all(w.client.clone());
-    let list = nodes
-        .list(&Default::default())
+    let node = crate::kubeapi::single_node(&w.client)
         .await
         .map_err(|e| Error::state(api_message(&e)))?;
-    let node_ips: Vec<String> = list
-        .items
-        .first()
-        .and_then(|n| n.status.as_ref()?.addresses.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .map(|a| a.address)
-        .collect();
+    let node_ips = node
+        .as_ref()
+        .map(crate::kubeapi::internal_ips)
+        .unwrap_or_default();
     if node_ips.is_empty() {
         return Ok(None);
     }

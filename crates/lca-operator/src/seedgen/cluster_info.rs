@@ -8,8 +8,7 @@
 //! data this API does not expose (FIPS, machine networks, mirror registries, ingress CN) stay
 //! at their defaults.
 
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject};
 use kube::{Client, ResourceExt};
 use lca_api::files::SeedClusterInfo;
 use serde_json::Value;
@@ -64,25 +63,16 @@ pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -
             .iter()
             .any(|k| !s(&p.data["spec"][k]).is_empty())
     });
-    let nodes: Api<Node> = Api::all(client.clone());
-    let node = nodes
-        .list(&ListParams::default())
+    let node = crate::kubeapi::single_node(client)
         .await
         .map_err(Error::api("failed to get node list"))?
-        .items
-        .into_iter()
-        .next()
         .ok_or_else(|| Error::state("no node in the cluster"))?;
+    let node_ips = crate::kubeapi::internal_ips(&node);
     let addresses = node
         .status
         .as_ref()
         .and_then(|st| st.addresses.clone())
         .unwrap_or_default();
-    let node_ips: Vec<String> = addresses
-        .iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .map(|a| a.address.clone())
-        .collect();
     let hostname = addresses
         .iter()
         .find(|a| a.type_ == "Hostname")

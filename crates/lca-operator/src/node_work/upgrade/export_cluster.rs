@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use lca_api::seedreconfig::{
@@ -22,7 +22,8 @@ use crate::cluster_health::{crd_exists, kinds};
 use crate::error::{Error, Result};
 use crate::kubeapi;
 use crate::node_work::NodeStageWork;
-use crate::node_work::manifest_decode::field;
+use crate::node_work::manifest_decode::{field, strip_instance_fields};
+use crate::seedgen::cluster_info::{registry_of, split_api_url};
 
 /// Relative to the new stateroot's `var`.
 pub const CLUSTER_CONFIGURATION: &str = "opt/openshift/cluster-configuration";
@@ -90,7 +91,14 @@ async fn gather(w: &NodeStageWork) -> Result<SeedReconfiguration> {
         .unwrap_or(Value::Null);
     let (cluster_name, base_domain) = match (field(&ic, "/metadata/name"), field(&ic, "/baseDomain")) {
         (n, d) if !n.is_empty() && !d.is_empty() => (n, d),
-        _ => names_from_api_url(&field(&infra, "/status/apiServerURL"))?,
+        _ => {
+            let url = field(&infra, "/status/apiServerURL");
+            split_api_url(&url).ok_or_else(|| {
+                Error::state(format!(
+                    "cannot tell the cluster name and base domain: no install-config and API URL {url:?}"
+                ))
+            })?
+        }
     };
     let machine_networks: Vec<String> = ic
         .pointer("/networking/machineNetwork")
@@ -100,24 +108,11 @@ async fn gather(w: &NodeStageWork) -> Result<SeedReconfiguration> {
         .map(|n| field(n, "/cidr"))
         .filter(|c| !c.is_empty())
         .collect();
-    let nodes: Api<Node> = Api::all(c.clone());
-    let node = nodes
-        .list(&Default::default())
+    let node = crate::kubeapi::single_node(c)
         .await
         .map_err(Error::api("failed to list nodes"))?
-        .items
-        .into_iter()
-        .next()
         .ok_or_else(|| Error::state("no node in the cluster"))?;
-    let node_ips: Vec<String> = node
-        .status
-        .as_ref()
-        .and_then(|s| s.addresses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|a| a.type_ == "InternalIP")
-        .map(|a| a.address.clone())
-        .collect();
+    let node_ips = crate::kubeapi::internal_ips(&node);
     let fs = w.fs();
     let paths = &w.exec.node().paths;
     let trusted_ca = field(&proxy, "/spec/trustedCA/name");
@@ -290,18 +285,8 @@ async fn list_clean(c: &Client, group: &str, version: &str, kind: &str, plural: 
     for item in &mut items {
         if let Some(map) = item.as_object_mut() {
             map.remove("status");
-            if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-                for key in [
-                    "uid",
-                    "resourceVersion",
-                    "creationTimestamp",
-                    "managedFields",
-                    "generation",
-                ] {
-                    meta.remove(key);
-                }
-            }
         }
+        strip_instance_fields(item);
         item["apiVersion"] = json!(format!("{group}/{version}"));
         item["kind"] = json!(kind);
     }
@@ -342,46 +327,4 @@ fn proxy_of(proxy: &Value, at: &str) -> Option<Proxy> {
         no_proxy: field(proxy, &format!("{at}/noProxy")),
     };
     (p != Proxy::default()).then_some(p)
-}
-
-/// `quay.io` of `quay.io/openshift-release-dev/ocp-release@sha256:…`.
-fn registry_of(image: &str) -> String {
-    image
-        .split('/')
-        .next()
-        .filter(|_| image.contains('/'))
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// `(name, domain)` of `https://api.<name>.<domain>:6443`, when the install-config is gone.
-fn names_from_api_url(url: &str) -> Result<(String, String)> {
-    let host = url
-        .trim_start_matches("https://")
-        .split([':', '/'])
-        .next()
-        .unwrap_or_default();
-    let rest = host.strip_prefix("api.").unwrap_or_default();
-    match rest.split_once('.') {
-        Some((name, domain)) if !name.is_empty() && !domain.is_empty() => Ok((name.into(), domain.into())),
-        _ => Err(Error::state(format!(
-            "cannot tell the cluster name and base domain: no install-config and API URL {url:?}"
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_registry() {
-        assert_eq!(
-            names_from_api_url("https://api.sno1.example.com:6443").ok(),
-            Some(("sno1".to_string(), "example.com".to_string()))
-        );
-        assert!(names_from_api_url("https://example.com").is_err());
-        assert_eq!(registry_of("quay.io/ocp/release:4.18"), "quay.io");
-        assert_eq!(registry_of("release"), "");
-    }
 }

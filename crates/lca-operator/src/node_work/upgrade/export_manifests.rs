@@ -15,7 +15,7 @@ use super::prepivot::stage_dir;
 use crate::cluster_health::crd_exists;
 use crate::error::{Error, Result};
 use crate::node_work::NodeStageWork;
-use crate::node_work::manifest_decode::{field, join_errors};
+use crate::node_work::manifest_decode::{field, join_errors, strip_instance_fields};
 
 /// Relative to the new stateroot's `var` (`/opt/...` on the booted node).
 pub const POLICY_MANIFESTS: &str = "opt/policy-manifests";
@@ -126,17 +126,7 @@ fn write_all(w: &NodeStageWork, dir: &Path, files: &[(String, &Value)]) -> Resul
     let fs = w.fs();
     for (rel, object) in files {
         let mut object = (*object).clone();
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            for key in [
-                "uid",
-                "resourceVersion",
-                "creationTimestamp",
-                "managedFields",
-                "generation",
-            ] {
-                meta.remove(key);
-            }
-        }
+        strip_instance_fields(&mut object);
         let yaml = serde_norway::to_string(&object)
             .map_err(|e| Error::invalid(format!("cannot write {rel} as YAML: {e}")))?;
         let path = dir.join(rel);
