@@ -104,6 +104,24 @@ where
         .await
 }
 
+/// The node of this single-node cluster (the first listed), `None` before it registered.
+pub async fn single_node(client: &kube::Client) -> kube::Result<Option<k8s_openapi::api::core::v1::Node>> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    Ok(nodes.list(&Default::default()).await?.items.into_iter().next())
+}
+
+/// The node's `InternalIP` addresses, in the order it reports them.
+pub fn internal_ips(node: &k8s_openapi::api::core::v1::Node) -> Vec<String> {
+    node.status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+        .map(|a| a.address.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,22 +144,4 @@ mod tests {
         assert!(is_status(&api_error(409), 409));
         assert!(!is_not_found(&kube::Error::Service("refused".into())));
     }
-}
-
-/// The node of this single-node cluster (the first listed), `None` before it registered.
-pub async fn single_node(client: &kube::Client) -> kube::Result<Option<k8s_openapi::api::core::v1::Node>> {
-    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
-    Ok(nodes.list(&Default::default()).await?.items.into_iter().next())
-}
-
-/// The node's `InternalIP` addresses, in the order it reports them.
-pub fn internal_ips(node: &k8s_openapi::api::core::v1::Node) -> Vec<String> {
-    node.status
-        .as_ref()
-        .and_then(|s| s.addresses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|a| a.type_ == "InternalIP")
-        .map(|a| a.address.clone())
-        .collect()
 }
