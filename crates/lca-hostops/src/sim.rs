@@ -61,6 +61,9 @@ pub struct SimState {
     /// The booted deployment.
     #[serde(default)]
     pub booted: Option<BootedRef>,
+    /// Changes at every (simulated) boot, like the kernel's `boot_id`.
+    #[serde(default)]
+    pub boot_id: String,
 }
 
 /// A reboot the simulated node was asked for.
@@ -106,8 +109,34 @@ pub fn read_state(paths: &HostPaths) -> Result<SimState> {
 pub fn set_booted(paths: &HostPaths, booted: BootedRef) -> Result<()> {
     write_json(
         &paths.sim_dir().join(NODE_STATE),
-        &SimState { booted: Some(booted) },
+        &SimState {
+            booted: Some(booted),
+            boot_id: new_boot_id(),
+        },
     )
+}
+
+/// A fresh boot id (the time of the boot, in nanoseconds).
+pub fn new_boot_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("sim-{nanos}")
+}
+
+/// The id of the node's current boot: the kernel's `boot_id` on a real node (the pod shares
+/// the host's kernel), `node.json`'s on a simulated one.
+pub fn boot_id(exec: &dyn Executor) -> Result<String> {
+    match exec.node().kind {
+        NodeKind::Real => {
+            let path = Path::new("/proc/sys/kernel/random/boot_id");
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(Error::io("reading", path))
+        }
+        NodeKind::Simulated => Ok(read_state(&exec.node().paths)?.boot_id),
+    }
 }
 
 /// Record a reboot request (what `reboot::request_reboot` does on a simulated node).

@@ -47,7 +47,7 @@ pub fn default_deployment(root: &Path) -> Result<Booted> {
 pub(crate) fn write_booted(root: &Path, booted: &Booted) -> Result<()> {
     let state = serde_json::json!({"booted": {
         "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
-    }});
+    }, "boot_id": lca_hostops::sim::new_boot_id()});
     let sim = root.join("lca-sim");
     std::fs::create_dir_all(&sim).map_err(io("creating lca-sim"))?;
     std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))

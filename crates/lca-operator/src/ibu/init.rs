@@ -17,13 +17,24 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kubeapi::{self, Created};
 
-/// Ensure the IBU exists.
+/// Ensure the IBU exists: restore a saved one (replacing what the cluster has), keep one
+/// that exists, or create the default after forgetting an earlier cycle's node work.
 pub async fn init_ibu(ctx: &Context) -> Result<()> {
     let api: Api<ImageBasedUpgrade> = Api::all(ctx.client.clone());
     let fs = NodeFs::new(ctx.exec.as_ref());
     let saved = ctx.paths.host(paths::SAVED_IBU);
-    if let Some(text) = fs.read_string_optional(&saved)? {
+    if let Some(text) = fs.read_string_optional(&saved)?
+        && !saved_in_this_boot(ctx, &fs)?
+    {
         return restore(&api, &fs, &saved, &text).await;
+    }
+    // A running cycle (an operator restarted mid-stage) is left as it is.
+    if kubeapi::get_optional(&api, names::IBU)
+        .await
+        .map_err(Error::kube("reading the ImageBasedUpgrade"))?
+        .is_some()
+    {
+        return Ok(());
     }
     // No IBU and no saved copy: an earlier cycle was forgotten (deleted while the operator
     // was down). Its work on the node must not be taken for this cycle's.
@@ -45,6 +56,19 @@ pub async fn init_ibu(ctx: &Context) -> Result<()> {
         info!("created the default ImageBasedUpgrade {}", names::IBU);
     }
     Ok(())
+}
+
+/// Whether pre-pivot saved the `Uncontrolled rollback` copy during this very boot: the
+/// operator restarted before the reboot, and the copy waits for a boot that needs it.
+fn saved_in_this_boot(ctx: &Context, fs: &NodeFs<'_>) -> Result<bool> {
+    let marker = ctx
+        .paths
+        .host(paths::WORKSPACE)
+        .join(crate::node_work::SAVED_IN_BOOT);
+    let Some(saved_in) = fs.read_string_optional(&marker)? else {
+        return Ok(false);
+    };
+    Ok(saved_in.trim() == lca_hostops::sim::boot_id(ctx.exec.as_ref())?)
 }
 
 /// Re-create the IBU with its saved spec and status (`text`, read from `saved`), then

@@ -162,6 +162,7 @@ async fn handle_stage(
             None
         }
         StepOutcome::Failed { message } => {
+            tracing::warn!(%stage, %message, "stage failed");
             notes.push(Note {
                 type_: EventType::Warning,
                 reason: "StageFailed",

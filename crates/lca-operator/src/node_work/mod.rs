@@ -28,6 +28,8 @@ use lca_hostops::Executor;
 
 use crate::ibu::work::StageWork;
 
+pub use upgrade::SAVED_IN_BOOT;
+
 /// Settings and handles the node work needs.
 pub struct NodeStageWork {
     pub client: Client,

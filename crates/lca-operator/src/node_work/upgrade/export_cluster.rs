@@ -273,7 +273,29 @@ async fn mirror_and_storage_manifests(c: &Client) -> Result<Vec<(String, Value)>
                 field(&lv, "/metadata/name"),
                 field(&lv, "/metadata/namespace")
             );
+            let classes: Vec<String> = lv
+                .pointer("/spec/storageClassDevices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|d| field(d, "/storageClassName"))
+                .filter(|n| !n.is_empty())
+                .collect();
             out.push((name, lv));
+            // The storage classes the local volumes provide go with them.
+            for class in classes {
+                let api: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(c.clone());
+                let found = kubeapi::get_optional(&api, &class)
+                    .await
+                    .map_err(Error::api(format!("failed to get storageclass {class}")))?;
+                if let Some(sc) = found {
+                    let mut sc = serde_json::to_value(sc).map_err(|e| Error::invalid(e.to_string()))?;
+                    strip_instance_fields(&mut sc);
+                    sc["apiVersion"] = json!("storage.k8s.io/v1");
+                    sc["kind"] = json!("StorageClass");
+                    out.push((format!("StorageClass_{class}_.json"), sc));
+                }
+            }
         }
     }
     Ok(out)

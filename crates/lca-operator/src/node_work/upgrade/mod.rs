@@ -194,3 +194,4 @@ pub(super) fn new_stateroot(ibu: &ImageBasedUpgrade) -> String {
 }
 
 pub use postpivot::rollback_expiration;
+pub use prepivot::SAVED_IN_BOOT;

@@ -85,9 +85,16 @@ fn save_cr(w: &NodeStageWork, ibu: &ImageBasedUpgrade, new_var: &Path) -> Result
         &now,
     );
     status.valid_next_stages = lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, false);
+    // The copy is for a boot of this stateroot that the LCA did not choose; until this boot
+    // ends it must not be taken for one (`ibu::init` reads this file at every start).
+    let boot = lca_hostops::sim::boot_id(w.exec.as_ref())?;
+    fs.write_atomic(&w.workspace().join(SAVED_IN_BOOT), boot.as_bytes())?;
     crate::ibu::persist::save(&fs, &w.exec.node().paths.host(paths::SAVED_IBU), &failed)?;
     Ok(())
 }
+
+/// In the workspace: the boot during which pre-pivot saved the `Uncontrolled rollback` copy.
+pub const SAVED_IN_BOOT: &str = "upgrade/saved-in-boot";
 
 /// Make the new stateroot's deployment the default for the next boot.
 async fn set_default(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
