@@ -131,6 +131,7 @@ pub const LOCAL_VOLUME: Kind = k(
     "localvolumes",
     false,
 );
+pub const CERTIFICATE: Kind = k("cert-manager.io", "v1", "Certificate", "certificates", false);
 pub const LVM_CLUSTER: Kind = k("lvm.topolvm.io", "v1alpha1", "LVMCluster", "lvmclusters", false);
 pub const SRIOV_NODE_STATE: Kind = k(
     "sriovnetwork.openshift.io",

@@ -18,6 +18,7 @@ use lca_testkit::{hostpeer, openshift};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(120);
+const WEB_CN: &str = "web.apps.target.example.org";
 
 /// Two waves: `x` is created then merged, `y` created then replaced.
 const EXTRA: &str = r#"
@@ -75,6 +76,15 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
     .unwrap();
     cms.create(&PostParams::default(), &cm).await.unwrap();
     let original_id = openshift::cluster_id(&e.c.client).await.unwrap();
+    // cert-manager with one issued certificate: its secret and key survive the pivot.
+    openshift::install_kinds(&e.c.cp, &[openshift::CERTIFICATE])
+        .await
+        .unwrap();
+    let (crt, key) = lca_testkit::prepenv::certificate(WEB_CN, (2030, 1, 1)).unwrap();
+    let (ok, _, err) = e.c.kubectl_apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: apps}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: web-tls, namespace: apps}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: {crt:?}\n  tls.key: {key:?}\n---\napiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {{name: web, namespace: apps}}\nspec: {{secretName: web-tls}}\n"
+    ));
+    assert!(ok, "{err}");
     start_prep(
         &e,
         SEED_VERSION,
@@ -164,6 +174,14 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
     );
     assert!(config["additionalTrustBundle"].is_object());
     assert_eq!(config["server_ssh_keys"].as_array().unwrap().len(), 2);
+    let cluster_conf = new_var.join("opt/openshift/cluster-configuration");
+    for f in [
+        "manifests/01_certmanager_Namespace_apps.json".to_string(),
+        "manifests/03_certmanager_Secret_web-tls_apps.json".to_string(),
+        format!("certmanager-crypto/CN={WEB_CN}__apps_web-tls.key"),
+    ] {
+        assert!(cluster_conf.join(&f).exists(), "{f}");
+    }
     assert!(
         new_var
             .join("opt/openshift/network-configuration/system-connections/br-ex.nmconnection")
@@ -288,6 +306,21 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
     assert!(
         root.join("etc/NetworkManager/system-connections/br-ex.nmconnection")
             .exists()
+    );
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(e.c.client.clone(), "apps");
+    assert!(
+        secrets.get_opt("web-tls").await.unwrap().is_some(),
+        "cert-manager's secret applied"
+    );
+    let rule = format!(
+        "{WEB_CN} /var/opt/openshift/cluster-configuration/certmanager-crypto/CN={WEB_CN}__apps_web-tls.key"
+    );
+    assert!(
+        recert["use_key_rules"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(rule)),
+        "{recert}"
     );
     assert!(
         !root.join("var/opt/openshift").exists(),

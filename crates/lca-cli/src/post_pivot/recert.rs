@@ -9,7 +9,7 @@ use std::time::Duration;
 use lca_hostops::NodeKind;
 use serde_json::{Value, json};
 
-use super::{Ctx, OPT_OPENSHIFT};
+use super::{CLUSTER_CONFIGURATION, Ctx, OPT_OPENSHIFT};
 use crate::error::{Error, Result};
 
 const SUMMARY: &str = "var/tmp/recert-summary.yaml";
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             "the seed cluster info names no recert image".into(),
         ));
     }
-    ctx.write(CONFIG, config(ctx).to_string().as_bytes())?;
+    ctx.write(CONFIG, config(ctx)?.to_string().as_bytes())?;
     let authfile = ctx
         .path(lca_api::consts::paths::KUBELET_CONFIG)
         .display()
@@ -144,7 +144,7 @@ fn etcd_image(ctx: &Ctx) -> Result<String> {
 }
 
 /// recert's configuration (the keys of upstream's `RecertConfig`).
-pub fn config(ctx: &Ctx) -> Value {
+pub fn config(ctx: &Ctx) -> Result<Value> {
     let (c, s) = (&ctx.config, &ctx.seed);
     let crypto = &c.kubeconfig_crypto_retention;
     let serving = &crypto.kube_api_crypto.serving_crypto;
@@ -196,6 +196,20 @@ pub fn config(ctx: &Ctx) -> Value {
         "pull_secret": c.pull_secret,
         "install_config": c.install_config,
     });
+    // cert-manager's keys, exported as `CN=<cn>__<ns>_<name>.key`.
+    let dir = ctx.path(&format!("{CLUSTER_CONFIGURATION}/certmanager-crypto"));
+    for file in ctx.fs().list_dir(&dir)? {
+        if let Some(cn) = file
+            .strip_prefix("CN=")
+            .and_then(|r| r.split_once("__"))
+            .map(|(cn, _)| cn)
+            && let Some(rules) = v["use_key_rules"].as_array_mut()
+        {
+            rules.push(json!(format!(
+                "{cn} /{CLUSTER_CONFIGURATION}/certmanager-crypto/{file}"
+            )));
+        }
+    }
     if c.hostname != s.sno_hostname {
         v["hostname"] = json!(c.hostname);
     }
@@ -245,5 +259,5 @@ pub fn config(ctx: &Ctx) -> Value {
     {
         v["machine_network_cidr"] = json!(c.machine_networks.join(","));
     }
-    v
+    Ok(v)
 }

@@ -39,14 +39,23 @@ pub async fn export(w: &NodeStageWork, new_var: &Path) -> Result<Ran> {
     let config = gather(w).await?;
     let json = serde_json::to_vec_pretty(&config)
         .map_err(|e| Error::invalid(format!("cannot serialize the seed reconfiguration: {e}")))?;
-    let manifests = mirror_and_storage_manifests(&w.client).await?;
+    let mut manifests = mirror_and_storage_manifests(&w.client).await?;
+    let certmanager = super::export_certmanager::gather(&w.client).await?;
+    manifests.extend(certmanager.manifests);
     let fs = w.fs();
     stage_dir(&fs, &new_var.join(CLUSTER_CONFIGURATION), |dir| {
         fs.write_private(&dir.join("manifest.json"), &json)?;
-        let dir = dir.join("manifests");
-        fs.create_private_dir(&dir)?;
+        let manifests_dir = dir.join("manifests");
+        fs.create_private_dir(&manifests_dir)?;
         for (name, body) in &manifests {
-            fs.write_atomic(&dir.join(name), body.to_string().as_bytes())?;
+            fs.write_private(&manifests_dir.join(name), body.to_string().as_bytes())?;
+        }
+        if !certmanager.keys.is_empty() {
+            let keys_dir = dir.join(super::export_certmanager::CRYPTO_DIR);
+            fs.create_private_dir(&keys_dir)?;
+            for (name, pem) in &certmanager.keys {
+                fs.write_private(&keys_dir.join(name), pem.as_bytes())?;
+            }
         }
         Ok(())
     })?;

@@ -5,6 +5,7 @@
 //! stateroot's workspace), lets `lca_core::upgrade_plan` pick the next step and runs it, so
 //! an operator killed at any step resumes at that step.
 
+mod export_certmanager;
 mod export_cluster;
 mod export_manifests;
 mod postpivot;
