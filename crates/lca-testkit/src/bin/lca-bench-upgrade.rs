@@ -169,6 +169,7 @@ async fn run(timeout: Duration) -> Result<(), String> {
     .await?;
     let done = wait_for(&api, "PrepCompleted", timeout).await?;
     out("prep_secs", secs(done - t));
+    out("operator_after_prep_vmhwm_kib", usage_of(op.pid()).1);
 
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
     while !reboot::requested(&root) {
