@@ -50,6 +50,17 @@ pub struct SeedClusterInfo {
     pub machine_networks: Vec<String>,
 }
 
+impl SeedClusterInfo {
+    /// The seed node's IPs: `node_ips`, or the deprecated single `node_ip` of older seeds.
+    pub fn ips(&self) -> Vec<String> {
+        if self.node_ips.is_empty() && !self.node_ip.is_empty() {
+            vec![self.node_ip.clone()]
+        } else {
+            self.node_ips.clone()
+        }
+    }
+}
+
 /// Trust-bundle facts of the seed cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -16,7 +16,8 @@ use lca_hostops::NodeFs;
 
 use crate::{Error, Result};
 
-fn field(v: &Value, pointer: &str) -> String {
+/// A string field of an object ("" when absent or not a string).
+pub fn field(v: &Value, pointer: &str) -> String {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -55,16 +56,11 @@ impl std::fmt::Display for ApplyError {
 /// Apply every object under the group directories of `dir` (absent: nothing to do) in
 /// order; returns how many.
 pub async fn apply_dir(fs: &NodeFs<'_>, admin: &Client, dir: &Path) -> Result<usize, ApplyError> {
-    let groups = manifest_layout::group_order(&fs.list_dir(dir)?);
     let mut count = 0;
-    for group in groups {
+    for group in manifest_layout::group_order(&fs.list_dir(dir)?) {
         let gdir = dir.join(&group);
         for file in manifest_layout::file_order(&fs.list_dir(&gdir)?) {
-            let text = fs.read_string(&gdir.join(&file))?;
-            for object in documents(&text).map_err(|e| ApplyError::Refused(format!("{group}/{file}: {e}")))? {
-                apply_one(admin, object).await?;
-                count += 1;
-            }
+            count += apply_file(fs, admin, &gdir.join(&file), &format!("{group}/{file}")).await?;
         }
     }
     Ok(count)
@@ -76,14 +72,20 @@ pub async fn apply_files(fs: &NodeFs<'_>, admin: &Client, dir: &Path) -> Result<
     let mut count = 0;
     for file in fs.list_dir(dir)? {
         let path = dir.join(&file);
-        if !fs.symlink_metadata(&path)?.is_some_and(|m| m.is_file()) {
-            continue;
+        if fs.symlink_metadata(&path)?.is_some_and(|m| m.is_file()) {
+            count += apply_file(fs, admin, &path, &file).await?;
         }
-        let text = fs.read_string(&path)?;
-        for object in documents(&text).map_err(|e| ApplyError::Refused(format!("{file}: {e}")))? {
-            apply_one(admin, object).await?;
-            count += 1;
-        }
+    }
+    Ok(count)
+}
+
+/// Apply the objects of one file (`name` says which, in errors); returns how many.
+async fn apply_file(fs: &NodeFs<'_>, admin: &Client, path: &Path, name: &str) -> Result<usize, ApplyError> {
+    let text = fs.read_string(path)?;
+    let objects = documents(&text).map_err(|e| ApplyError::Refused(format!("{name}: {e}")))?;
+    let count = objects.len();
+    for object in objects {
+        apply_one(admin, object).await?;
     }
     Ok(count)
 }

@@ -8,7 +8,7 @@ pub mod apply;
 use lca_api::consts::paths;
 use lca_hostops::NodeFs;
 
-pub use apply::{ApplyError, apply_dir, apply_files, apply_one, documents};
+pub use apply::{ApplyError, apply_dir, apply_files, apply_one, documents, field};
 
 /// Errors of the shared cluster writes.
 #[derive(Debug, thiserror::Error)]

@@ -91,11 +91,7 @@ pub fn check_seed_labels(
             cluster.container_storage_mountpoint_target
         )));
     }
-    let seed_ips = if info.node_ips.is_empty() && !info.node_ip.is_empty() {
-        vec![info.node_ip.clone()]
-    } else {
-        info.node_ips.clone()
-    };
+    let seed_ips = info.ips();
     if let Some(target) = &cluster.networks
         && !seed_ips.is_empty()
     {

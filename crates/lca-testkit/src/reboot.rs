@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use lca_hostops::HostPaths;
+
 use crate::{ControlPlane, Error, Result, io, run};
 
 /// A deployment: stateroot, commit checksum, deploy serial.
@@ -43,19 +45,19 @@ pub fn default_deployment(root: &Path) -> Result<Booted> {
 }
 
 /// Record `booted` as the deployment the simulated node at `root` booted (its
-/// `lca-sim/node.json`).
+/// `lca-sim/node.json`, with a new boot id).
 pub(crate) fn write_booted(root: &Path, booted: &Booted) -> Result<()> {
-    let state = serde_json::json!({"booted": {
-        "stateroot": booted.stateroot, "checksum": booted.checksum, "serial": booted.serial,
-    }, "boot_id": lca_hostops::sim::new_boot_id()});
-    let sim = root.join("lca-sim");
-    std::fs::create_dir_all(&sim).map_err(io("creating lca-sim"))?;
-    std::fs::write(sim.join("node.json"), state.to_string()).map_err(io("writing node.json"))
+    let booted = lca_hostops::sim::BootedRef {
+        stateroot: booted.stateroot.clone(),
+        checksum: booted.checksum.clone(),
+        serial: booted.serial,
+    };
+    lca_hostops::sim::set_booted(&HostPaths::new(root), booted).map_err(|e| Error::Setup(e.to_string()))
 }
 
 /// Whether the operator asked the simulated node at `root` to reboot.
 pub fn requested(root: &Path) -> bool {
-    root.join("lca-sim/reboot-request.json").exists()
+    lca_hostops::sim::read_reboot_request(&HostPaths::new(root)).is_ok_and(|r| r.is_some())
 }
 
 /// Replace the symlink `root/<name>` with one to `target` (relative to `root`), atomically.
@@ -85,12 +87,7 @@ pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
     if root.join("lca-sim/varlibcontainers").exists() {
         crate::simnode::mount_container_storage(root)?;
     }
-    match std::fs::remove_file(root.join("lca-sim/reboot-request.json")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(io("consuming the reboot request")(e));
-        }
-        _ => {}
-    }
+    lca_hostops::sim::clear_reboot_request(&HostPaths::new(root)).map_err(|e| Error::Setup(e.to_string()))?;
     cp.reboot_onto(&root.join("var/lib/etcd")).await?;
     Ok(booted)
 }

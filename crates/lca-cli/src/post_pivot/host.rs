@@ -101,7 +101,7 @@ pub async fn network(ctx: &Ctx) -> Result<()> {
 /// The seed's networks against the node's, and the proxy on both sides.
 pub fn validate_networks(ctx: &Ctx) -> Result<()> {
     let seed = Networks {
-        node_ips: seed_ips(&ctx.seed),
+        node_ips: ctx.seed.ips(),
         machine_networks: ctx.seed.machine_networks.clone(),
     };
     let target = Networks {
@@ -122,15 +122,6 @@ pub fn validate_networks(ctx: &Ctx) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The seed's node IPs (`node_ips`, or the deprecated single `node_ip`).
-pub fn seed_ips(seed: &lca_api::files::SeedClusterInfo) -> Vec<String> {
-    if seed.node_ips.is_empty() && !seed.node_ip.is_empty() {
-        vec![seed.node_ip.clone()]
-    } else {
-        seed.node_ips.clone()
-    }
 }
 
 /// The user's CA bundle into the node's trust.

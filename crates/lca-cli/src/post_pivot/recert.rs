@@ -164,7 +164,7 @@ pub fn config(ctx: &Ctx) -> Result<Value> {
             s.cluster_name, s.base_domain, c.cluster_name, c.base_domain
         ),
     ];
-    for (from, to) in super::host::seed_ips(s).iter().zip(&c.node_ips) {
+    for (from, to) in s.ips().iter().zip(&c.node_ips) {
         cn_san.push(format!("{from},{to}"));
     }
     let ingress_cn = &crypto.ingress_crypto.ingress_certificate_cn;
@@ -213,7 +213,7 @@ pub fn config(ctx: &Ctx) -> Result<Value> {
     if c.hostname != s.sno_hostname {
         v["hostname"] = json!(c.hostname);
     }
-    if let (Some(from), Some(to)) = (super::host::seed_ips(s).first(), c.node_ips.first())
+    if let (Some(from), Some(to)) = (s.ips().first(), c.node_ips.first())
         && from != to
     {
         v["ip"] = json!(to);

@@ -68,13 +68,9 @@ impl Manifest {
     }
 }
 
-/// A string field of an object ("" when absent or not a string).
-pub fn field(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
+/// A string field of an object ("" when absent or not a string); the one post-pivot's apply
+/// uses.
+pub use lca_kube::field;
 
 /// Remove the metadata that belongs to one cluster's copy of an object (uid, version,
 /// timestamps, managed fields), so that it can be created in another.
