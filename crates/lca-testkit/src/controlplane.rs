@@ -201,25 +201,48 @@ impl ControlPlane {
     /// come back on the same address, certificates and token, with etcd on `etcd_data_dir`
     /// (the now booted stateroot's `var/lib/etcd`). The data etcd ran on before is kept.
     pub async fn reboot_onto(&mut self, etcd_data_dir: &Path) -> Result<()> {
+        self.kill_and_wait_gone().await?;
+        let mut attempt = 1;
+        loop {
+            let etcd = self.layout.spawn_etcd(etcd_data_dir, None)?;
+            self.retired.push(std::mem::replace(&mut self.etcd, etcd));
+            let apiserver = self.layout.spawn_apiserver(None)?;
+            self.retired
+                .push(std::mem::replace(&mut self.apiserver, apiserver));
+            match self.wait_ready(Duration::from_secs(90)).await {
+                // As the kubelet restarts a static pod whose container exited, and so that a
+                // slow host cannot fail a test on start-up order alone.
+                Err(Error::Setup(why)) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(attempt, "control plane restart failed, retrying: {why}");
+                    attempt += 1;
+                    self.kill_and_wait_gone().await?;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// SIGKILL both processes and wait until they are reaped and their ports are free.
+    async fn kill_and_wait_gone(&mut self) -> Result<()> {
         for p in [&self.apiserver, &self.etcd] {
             p.signal(nix::sys::signal::Signal::SIGKILL);
         }
+        let limit = Duration::from_secs(20);
         let start = Instant::now();
-        while self.apiserver.child_alive() || self.etcd.child_alive() {
-            if start.elapsed() > Duration::from_secs(10) {
+        let ports = [self.layout.etcd_port, self.layout.peer_port, self.layout.port];
+        while self.apiserver.child_present()
+            || self.etcd.child_present()
+            || !ports.iter().all(|p| port_free(*p))
+        {
+            if start.elapsed() > limit {
                 return Err(Error::Timeout {
-                    what: "the control plane to stop".into(),
-                    secs: 10,
+                    what: "the control plane to stop and free its ports".into(),
+                    secs: limit.as_secs(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let etcd = self.layout.spawn_etcd(etcd_data_dir, None)?;
-        self.retired.push(std::mem::replace(&mut self.etcd, etcd));
-        let apiserver = self.layout.spawn_apiserver(None)?;
-        self.retired
-            .push(std::mem::replace(&mut self.apiserver, apiserver));
-        self.wait_ready(Duration::from_secs(90)).await
+        Ok(())
     }
 
     /// Path of an admin kubeconfig for this control plane.
@@ -314,6 +337,14 @@ fn kubeconfig_yaml(server: &str, ca: &Path, token: &str) -> String {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: lca-local\n  cluster:\n    server: {server}\n    certificate-authority: {}\nusers:\n- name: lca-admin\n  user:\n    token: {token}\ncontexts:\n- name: lca-local\n  context:\n    cluster: lca-local\n    user: lca-admin\ncurrent-context: lca-local\n",
         ca.display()
     )
+}
+
+/// How often [`ControlPlane::reboot_onto`] starts the pair before it gives up.
+const START_ATTEMPTS: u32 = 3;
+
+/// True when nothing listens on `port` (a listener binds with SO_REUSEADDR, as Go's do).
+fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 pub(crate) fn free_port() -> Result<u16> {

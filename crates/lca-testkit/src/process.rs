@@ -155,6 +155,13 @@ impl Guarded {
         running(self.pid)
     }
 
+    /// True until the child has been reaped. A multi-threaded child's leader shows as a
+    /// zombie while its other threads still exit holding its sockets and file locks; only
+    /// the reaping (the guardian's `wait`, which returns after the last thread) frees them.
+    pub fn child_present(&self) -> bool {
+        kill(Pid::from_raw(self.pid), None).is_ok()
+    }
+
     /// Kill the child and wait until the guardian has cleaned up.
     pub fn stop(&mut self) {
         self.stdin.take();
