@@ -34,7 +34,7 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
         }
         return;
     }
-    if let Err(e) = save(&fs, &file, ibu) {
+    if let Err(e) = lca_hostops::rollback::write_cr(&fs, &file, ibu) {
         error!("cannot save the deleted ImageBasedUpgrade: {e}");
     } else {
         info!(
@@ -42,14 +42,4 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
             file.display()
         );
     }
-}
-
-/// Write `ibu` to `file` atomically (temp file + rename), creating the directory (0700).
-pub fn save(fs: &NodeFs<'_>, file: &std::path::Path, ibu: &ImageBasedUpgrade) -> lca_hostops::Result<()> {
-    if let Some(dir) = file.parent() {
-        fs.create_private_dir(dir)?;
-    }
-    let json = serde_json::to_vec(ibu)
-        .map_err(|e| lca_hostops::Error::Invalid(format!("serializing the ImageBasedUpgrade: {e}")))?;
-    fs.write_atomic(file, &json)
 }

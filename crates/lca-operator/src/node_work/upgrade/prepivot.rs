@@ -10,9 +10,9 @@ use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use lca_api::consts::messages as m;
 use lca_api::consts::paths;
-use lca_api::{ImageBasedUpgrade, Stage, Time};
+use lca_api::{ImageBasedUpgrade, Time};
 use lca_core::upgrade_plan::PrePivot;
-use lca_core::{StepOutcome, outcome};
+use lca_hostops::rollback::{self, write_cr};
 use lca_hostops::{NodeFs, ostree, reboot};
 use tracing::info;
 
@@ -70,26 +70,14 @@ impl UpgradeSteps for PrePivot {
 /// boots back here without the LCA deciding it).
 fn save_cr(w: &NodeStageWork, ibu: &ImageBasedUpgrade, new_var: &Path) -> Result<()> {
     let fs = w.fs();
-    let rel = paths::SAVED_IBU.strip_prefix("var/").unwrap_or(paths::SAVED_IBU);
-    crate::ibu::persist::save(&fs, &new_var.join(rel), ibu)?;
-    let mut failed = ibu.clone();
-    let status = failed.status.get_or_insert_with(Default::default);
-    let generation = ibu.metadata.generation.unwrap_or_default();
-    let message = m::UNCONTROLLED_ROLLBACK.to_string();
+    write_cr(&fs, &new_var.join(rollback::saved_in_var()), ibu)?;
     let now = Time(lca_api::jiff::Timestamp::now());
-    outcome::apply_step(
-        &mut status.conditions,
-        Stage::Upgrade,
-        &StepOutcome::Failed { message },
-        generation,
-        &now,
-    );
-    status.valid_next_stages = lca_core::valid_next_stages(&status.conditions, ibu.spec.stage, false);
+    let failed = lca_core::autorollback::upgrade_failed_copy(ibu, m::UNCONTROLLED_ROLLBACK, &now);
     // The copy is for a boot of this stateroot that the LCA did not choose; until this boot
     // ends it must not be taken for one (`ibu::init` reads this file at every start).
     let boot = lca_hostops::sim::boot_id(w.exec.as_ref())?;
     fs.write_atomic(&w.workspace().join(SAVED_IN_BOOT), boot.as_bytes())?;
-    crate::ibu::persist::save(&fs, &w.exec.node().paths.host(paths::SAVED_IBU), &failed)?;
+    write_cr(&fs, &w.exec.node().paths.host(paths::SAVED_IBU), &failed)?;
     Ok(())
 }
 
