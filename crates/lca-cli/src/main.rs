@@ -6,6 +6,7 @@
 mod create;
 mod error;
 mod extract;
+mod init_monitor;
 mod inspect;
 mod post_pivot;
 mod precache;
@@ -50,7 +51,10 @@ enum Command {
     StaterootSetup(stateroot_setup::StaterootSetupArgs),
     /// Pull the new release's images into the node's container storage (spec §5.5).
     Precache(precache::PrecacheArgs),
+    /// First boot of the new stateroot: make the seed's node this cluster's (spec §6.4).
     PostPivot(post_pivot::PostPivotArgs),
+    /// Roll back when the upgrade does not complete in time or a unit fails (spec §6.7).
+    InitMonitor(init_monitor::InitMonitorArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,6 +84,7 @@ fn main() -> std::process::ExitCode {
             Command::StaterootSetup(a) => stateroot_setup::run(&cli.host_root, a).await,
             Command::Precache(a) => precache::run(&cli.host_root, a).await,
             Command::PostPivot(a) => post_pivot::run(&cli.host_root, a).await,
+            Command::InitMonitor(a) => init_monitor::run(&cli.host_root, a).await,
             Command::Extract(a) => {
                 let (root, a) = (cli.host_root.clone(), a);
                 tokio::task::block_in_place(|| extract::run(&root, a))

@@ -32,7 +32,10 @@ impl Trigger {
     pub fn message(&self) -> String {
         match self {
             Trigger::InitMonitorTimeout(secs) => {
-                format!("Rollback due to LCA Init Monitor timeout, after {}", go_duration(*secs))
+                format!(
+                    "Rollback due to LCA Init Monitor timeout, after {}",
+                    go_duration(*secs)
+                )
             }
             Trigger::ServiceUnit(c) => format!("Rollback due to service-unit failure: component {c}"),
             Trigger::PostPivot(e) => format!("Rollback due to postpivot failure: {e}"),
@@ -47,7 +50,11 @@ impl Trigger {
 
     /// Whether this trigger rolls back: the host's triggers by the frozen `config`, the
     /// operator's by the CR's live `upgrade-completion` annotation (`annotations`).
-    pub fn enabled(&self, config: &AutoRollbackConfig, annotations: Option<&BTreeMap<String, String>>) -> bool {
+    pub fn enabled(
+        &self,
+        config: &AutoRollbackConfig,
+        annotations: Option<&BTreeMap<String, String>>,
+    ) -> bool {
         let components = config.enabled_components.clone().unwrap_or_default();
         match self {
             Trigger::InitMonitorTimeout(_) => config.monitor_enabled,
@@ -90,11 +97,16 @@ pub fn parse_config(bytes: Option<&[u8]>) -> (AutoRollbackConfig, Option<String>
         }),
     };
     let Some(bytes) = bytes else {
-        return (defaults, Some("no auto-rollback configuration; using the defaults".into()));
+        return (
+            defaults,
+            Some("no auto-rollback configuration; using the defaults".into()),
+        );
     };
     // serde also reads a struct from a JSON list; only an object is a configuration.
     let parsed = match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(v @ serde_json::Value::Object(_)) => serde_json::from_value::<AutoRollbackConfig>(v).map_err(|e| e.to_string()),
+        Ok(v @ serde_json::Value::Object(_)) => {
+            serde_json::from_value::<AutoRollbackConfig>(v).map_err(|e| e.to_string())
+        }
         Ok(other) => Err(format!("expected an object, found {other}")),
         Err(e) => Err(e.to_string()),
     };
@@ -107,7 +119,9 @@ pub fn parse_config(bytes: Option<&[u8]>) -> (AutoRollbackConfig, Option<String>
         }
         Err(e) => (
             defaults,
-            Some(format!("unreadable auto-rollback configuration ({e}); using the defaults")),
+            Some(format!(
+                "unreadable auto-rollback configuration ({e}); using the defaults"
+            )),
         ),
     }
 }
@@ -185,7 +199,10 @@ mod tests {
                 Trigger::ServiceUnit("config".into()),
                 "Rollback due to service-unit failure: component config",
             ),
-            (Trigger::PostPivot("e".into()), "Rollback due to postpivot failure: e"),
+            (
+                Trigger::PostPivot("e".into()),
+                "Rollback due to postpivot failure: e",
+            ),
             (
                 Trigger::MissingDataProtectionApplication("e".into()),
                 "Rollback due to missing DataProtectionApplication: e",
@@ -217,7 +234,10 @@ mod tests {
             Trigger::PostPivot("e".into()),
         ];
         for t in &host {
-            assert!(t.enabled(&all, Some(&disabled)), "{t:?}: the annotation is not the host's gate");
+            assert!(
+                t.enabled(&all, Some(&disabled)),
+                "{t:?}: the annotation is not the host's gate"
+            );
             assert!(!t.enabled(&none, None), "{t:?}");
         }
         assert!(!Trigger::ServiceUnit("other".into()).enabled(&all, None));
@@ -228,7 +248,10 @@ mod tests {
             Trigger::Restore("e".into()),
         ];
         for t in &operator {
-            assert!(t.enabled(&none, None), "{t:?}: the file is not the operator's gate");
+            assert!(
+                t.enabled(&none, None),
+                "{t:?}: the file is not the operator's gate"
+            );
             assert!(!t.enabled(&all, Some(&disabled)), "{t:?}");
         }
     }
@@ -238,7 +261,11 @@ mod tests {
         for bad in [&b"{"[..], b"[]", b"{\"monitor_timeout\": \"x\"}", b"\xff"] {
             let (c, warning) = parse_config(Some(bad));
             assert!(c.monitor_enabled && c.monitor_timeout == 1800, "{bad:?}");
-            assert!(warning.unwrap().starts_with("unreadable auto-rollback configuration"));
+            assert!(
+                warning
+                    .unwrap()
+                    .starts_with("unreadable auto-rollback configuration")
+            );
         }
         let (c, warning) = parse_config(Some(br#"{"monitor_enabled":true,"monitor_timeout":20}"#));
         assert_eq!((c.monitor_enabled, c.monitor_timeout, warning), (true, 20, None));

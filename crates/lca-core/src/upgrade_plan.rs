@@ -120,6 +120,8 @@ pub struct StageFacts<S> {
     pub done: Vec<S>,
     /// The step that failed for good, with its message.
     pub failed: Option<(S, String)>,
+    /// A rollback decided on this stateroot (its message): nothing of the stage runs again.
+    pub rolling_back: Option<String>,
 }
 
 /// The next thing the operator does.
@@ -131,11 +133,20 @@ pub enum StageAction<S> {
         step: S,
         message: &'static str,
     },
+    /// Go on with the automatic rollback decided earlier (spec §6.7).
+    RollBack {
+        message: String,
+    },
 }
 
 /// The pre-pivot plan: health first, nothing without a ready stateroot, then the steps in
 /// order. `waiting` is the health message prefix of the stage.
 pub fn next<S: Steps>(f: &StageFacts<S>, waiting: &str) -> StageAction<S> {
+    if let Some(message) = &f.rolling_back {
+        return StageAction::RollBack {
+            message: message.clone(),
+        };
+    }
     if let Some((_, message)) = &f.failed {
         return StageAction::Report(
             StepOutcome::Failed {

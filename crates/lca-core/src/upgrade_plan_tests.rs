@@ -11,6 +11,7 @@ fn facts<S>(done: Vec<S>) -> StageFacts<S> {
         stateroot_ready: true,
         done,
         failed: None,
+        rolling_back: None,
     }
 }
 
@@ -96,6 +97,23 @@ fn pre_pivot_facts() -> impl Strategy<Value = StageFacts<PrePivot>> {
             stateroot_ready: ready,
             done,
             failed: None,
+            rolling_back: None,
+        })
+}
+
+fn post_pivot_facts() -> impl Strategy<Value = StageFacts<PostPivot>> {
+    (
+        proptest::sample::subsequence(PostPivot::ORDER.to_vec(), 0..=PostPivot::ORDER.len()),
+        any::<bool>(),
+        proptest::option::of("[a-z ]{0,12}"),
+        proptest::option::of("[a-z ]{1,12}"),
+    )
+        .prop_map(|(done, healthy, failed, rolling_back)| StageFacts {
+            unhealthy: (!healthy).then(|| "x".into()),
+            stateroot_ready: true,
+            done,
+            failed: failed.map(|m| (PostPivot::ApplyConfigManifests, m)),
+            rolling_back,
         })
 }
 
@@ -111,6 +129,20 @@ proptest! {
             let earlier = PrePivot::ORDER.iter().take_while(|s| **s != step);
             for s in earlier {
                 prop_assert!(f.done.contains(s), "{:?} before {:?}", step, s);
+            }
+        }
+    }
+
+    /// Once a rollback is decided, no step of the upgrade runs again and nothing completes
+    /// or fails it: whatever else is observed, the rollback goes on with its first message.
+    #[test]
+    fn a_decided_rollback_is_all_that_happens(f in post_pivot_facts()) {
+        let action = next(&f, POST_PIVOT_WAITING);
+        match &f.rolling_back {
+            Some(m) => prop_assert_eq!(action, StageAction::RollBack { message: m.clone() }),
+            None => {
+                let rolls_back = matches!(action, StageAction::RollBack { .. });
+                prop_assert!(!rolls_back);
             }
         }
     }

@@ -35,6 +35,23 @@ pub fn decided(exec: &dyn Executor) -> Result<Option<String>> {
         .filter(|m| !m.is_empty()))
 }
 
+/// Record the decision to roll back because of `message`, unless one was recorded before;
+/// returns the message that stands.
+pub fn decide(exec: &dyn Executor, message: &str) -> Result<String> {
+    if let Some(earlier) = decided(exec)? {
+        info!(message = %earlier, "going on with the rollback decided earlier");
+        return Ok(earlier);
+    }
+    let fs = NodeFs::new(exec);
+    let file = exec.node().paths.host(DECISION);
+    if let Some(dir) = file.parent() {
+        fs.create_private_dir(dir)?;
+    }
+    fs.write_atomic(&file, message.as_bytes())?;
+    warn!(message, "rolling back to the original stateroot");
+    Ok(message.to_string())
+}
+
 /// Whether this node can make another deployment the default: the CLI's `set-default` or,
 /// without it, libostree on the sysroot.
 pub async fn set_default_available(exec: &dyn Executor) -> bool {
@@ -51,27 +68,17 @@ pub async fn set_default_available(exec: &dyn Executor) -> bool {
 /// decided before. `current` is the CR as the caller knows it (the operator's live one),
 /// used when the original stateroot has no saved copy. Returns the message acted on; on a
 /// simulated node the reboot is a request, so this returns after it.
-pub async fn initiate(exec: &dyn Executor, message: &str, current: Option<&ImageBasedUpgrade>) -> Result<String> {
+pub async fn initiate(
+    exec: &dyn Executor,
+    message: &str,
+    current: Option<&ImageBasedUpgrade>,
+) -> Result<String> {
     if !set_default_available(exec).await {
         return Err(Error::NodeState(NOT_SUPPORTED.into()));
     }
+    let message = decide(exec, message)?;
     let fs = NodeFs::new(exec);
     let paths = &exec.node().paths;
-    let message = match decided(exec)? {
-        Some(earlier) => {
-            info!(message = %earlier, "going on with the rollback decided earlier");
-            earlier
-        }
-        None => {
-            let file = paths.host(DECISION);
-            if let Some(dir) = file.parent() {
-                fs.create_private_dir(dir)?;
-            }
-            fs.write_atomic(&file, message.as_bytes())?;
-            warn!(message, "rolling back to the original stateroot");
-            message.to_string()
-        }
-    };
     let status = ostree::status(exec).await?;
     let (index, target) = target(&status)?;
     ostree::remount_sysroot_rw(exec).await?;
@@ -94,7 +101,11 @@ pub fn target(status: &Status) -> Result<(usize, String)> {
         .iter()
         .position(|d| d.stateroot != booted)
         .map(|i| (i, status.deployments[i].stateroot.clone()))
-        .ok_or_else(|| Error::NodeState(format!("no other stateroot than the booted {booted} to roll back to")))
+        .ok_or_else(|| {
+            Error::NodeState(format!(
+                "no other stateroot than the booted {booted} to roll back to"
+            ))
+        })
 }
 
 /// `lib/lca/ibu.json`: the saved CR's path inside a stateroot's `var`.
@@ -107,7 +118,8 @@ pub fn write_cr(fs: &NodeFs<'_>, file: &Path, ibu: &ImageBasedUpgrade) -> Result
     if let Some(dir) = file.parent() {
         fs.create_private_dir(dir)?;
     }
-    let json = serde_json::to_vec(ibu).map_err(|e| Error::Invalid(format!("serializing the ImageBasedUpgrade: {e}")))?;
+    let json = serde_json::to_vec(ibu)
+        .map_err(|e| Error::Invalid(format!("serializing the ImageBasedUpgrade: {e}")))?;
     fs.write_atomic(file, &json)
 }
 

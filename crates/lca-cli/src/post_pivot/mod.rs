@@ -107,8 +107,10 @@ const STEPS: [&str; 13] = [
     "lvm",
 ];
 
-pub async fn run(host_root: &std::path::Path, args: &PostPivotArgs) -> Result<()> {
-    let exec: Arc<dyn Executor> = if args.simulated {
+/// The node as the host subcommands of the new stateroot see it: the host itself, or a
+/// simulated node directory whose host services are its test peer's (first in `PATH`).
+pub fn node_executor(host_root: &std::path::Path, simulated: bool) -> Arc<dyn Executor> {
+    if simulated {
         Arc::new(
             std::env::vars_os()
                 .filter(|(k, _)| k == "PATH" || k == "CONTAINERS_STORAGE_CONF")
@@ -118,7 +120,34 @@ pub async fn run(host_root: &std::path::Path, args: &PostPivotArgs) -> Result<()
         )
     } else {
         Arc::new(ChrootExecutor::new(host_root))
+    }
+}
+
+/// Run post-pivot; when it fails and the `postpivot` component may roll back, roll back
+/// (spec §6.4 "on any error"). A rollback decided earlier on this stateroot is carried on
+/// instead of resuming the steps. Either way a failure is returned, so the unit fails.
+pub async fn run(host_root: &std::path::Path, args: &PostPivotArgs) -> Result<()> {
+    let exec = node_executor(host_root, args.simulated);
+    if let Some(message) = lca_hostops::rollback::decided(exec.as_ref())? {
+        crate::init_monitor::roll_back(exec.as_ref(), &message).await?;
+        return Err(Error::NodeState(format!("rolling back: {message}")));
+    }
+    let Err(e) = steps(exec.clone(), args).await else {
+        return Ok(());
     };
+    let config = crate::init_monitor::read_config(exec.as_ref())?;
+    let trigger = lca_core::autorollback::Trigger::PostPivot(e.to_string());
+    if trigger.enabled(&config, None) {
+        if let Err(r) = crate::init_monitor::roll_back(exec.as_ref(), &trigger.message()).await {
+            tracing::error!(error = %r, "the automatic rollback failed");
+        }
+    } else {
+        info!("post-pivot failed; automatic rollback is disabled for it");
+    }
+    Err(e)
+}
+
+async fn steps(exec: Arc<dyn Executor>, args: &PostPivotArgs) -> Result<()> {
     let wait = Duration::from_secs(args.wait_secs);
     let fs = NodeFs::new(exec.as_ref());
     let paths = exec.node().paths.clone();

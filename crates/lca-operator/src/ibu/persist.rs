@@ -32,6 +32,14 @@ pub fn on_delete(ctx: &Context, ibu: &ImageBasedUpgrade) {
             Ok(false) => {}
             Err(e) => error!("cannot remove the saved ImageBasedUpgrade: {e}"),
         }
+        // After a failed rollback the user starts over: the fresh CR must not take the
+        // failed cycle's markers for a forgotten cycle to clean up, which would remove the
+        // original stateroot a manual rollback still needs.
+        if is_failed(conds, Stage::Rollback)
+            && let Err(e) = fs.remove_dir_all(&ctx.paths.host(paths::WORKSPACE))
+        {
+            error!("cannot remove the failed rollback's workspace: {e}");
+        }
         return;
     }
     if let Err(e) = lca_hostops::rollback::write_cr(&fs, &file, ibu) {

@@ -140,7 +140,11 @@ async fn handle_stage(
             }
             ctx.work.upgrade(ibu, after_pivot).await
         }
-        _ => ctx.work.rollback(ibu).await,
+        _ => {
+            // Cleared when the rollback starts (§3.4): past this point it means nothing.
+            status.rollback_availability_expiration = None;
+            ctx.work.rollback(ibu, after_pivot).await
+        }
     };
     for event in &report.phases {
         match event {

@@ -91,7 +91,7 @@ impl StageWork for TestPeerStageWork {
     fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, StepReport> {
         Box::pin(async { self.step("upgrade").into() })
     }
-    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
+    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, StepReport> {
         Box::pin(async { self.step("rollback").into() })
     }
     fn idle<'a>(&'a self, _: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {

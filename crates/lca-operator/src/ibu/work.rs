@@ -12,13 +12,13 @@ pub trait StageWork: Send + Sync {
     fn prep<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
     /// One Upgrade step; `after_pivot` says which side of the reboot the node is on.
     fn upgrade<'a>(&'a self, ibu: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport>;
-    fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport>;
+    /// One Rollback step: before the reboot (`after_pivot`) the way back, after it the
+    /// completion.
+    fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport>;
     /// Abort (`finalize == false`) or finalize: health gate (finalize only) then cleanup.
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome>;
     /// True when the node runs the stateroot of `spec.seedImageRef.version`.
     fn after_pivot<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, bool>;
-    /// Before a default IBU is created (none exists and none was saved): remove whatever node
-    /// work an earlier, forgotten cycle left, so a new cycle never inherits it.
     /// After the pivot: when a rollback may stop being possible (the old stateroot's kubelet
     /// certificates expire), `None` when it cannot be told (§3.4).
     fn rollback_expiration<'a>(
@@ -27,6 +27,8 @@ pub trait StageWork: Send + Sync {
     ) -> BoxFuture<'a, Option<lca_api::Time>> {
         Box::pin(async { None })
     }
+    /// Before a default IBU is created (none exists and none was saved): remove whatever node
+    /// work an earlier, forgotten cycle left, so a new cycle never inherits it.
     fn fresh_start(&self) -> BoxFuture<'_, crate::error::Result<()>> {
         Box::pin(async { Ok(()) })
     }

@@ -1,9 +1,7 @@
-//! The real stage work: what Prep (and abort/finalize cleanup) do on the node and in the
-//! cluster. Long-running node work runs as `lca-cli` subcommands in detached local tasks
+//! The real stage work: what Prep, Upgrade, Rollback and abort/finalize cleanup do on the
+//! node and in the cluster. Long-running node work runs as `lca-cli` subcommands in detached local tasks
 //! (`crate::tasks`), the simulated-node counterpart of the reference's Jobs; everything on the
 //! node goes through the `lca-hostops` executor.
-//!
-//! Rollback is not implemented yet: it fails with a message saying so.
 
 mod certs;
 mod cleanup;
@@ -23,7 +21,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use kube::Client;
 use lca_api::ImageBasedUpgrade;
-use lca_core::{IdleOutcome, StepOutcome, StepReport, TaskKind};
+use lca_core::{IdleOutcome, StepReport, TaskKind};
 use lca_hostops::Executor;
 
 use crate::ibu::work::StageWork;
@@ -100,13 +98,8 @@ impl StageWork for NodeStageWork {
     fn rollback_expiration<'a>(&'a self, ibu: &'a ImageBasedUpgrade) -> BoxFuture<'a, Option<lca_api::Time>> {
         Box::pin(upgrade::rollback_expiration(self, ibu))
     }
-    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade) -> BoxFuture<'a, StepReport> {
-        Box::pin(async {
-            StepOutcome::Failed {
-                message: "Rollback stage is not supported by this build of lca-rs".into(),
-            }
-            .into()
-        })
+    fn rollback<'a>(&'a self, ibu: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport> {
+        Box::pin(upgrade::rollback_step(self, ibu, after_pivot))
     }
     fn idle<'a>(&'a self, ibu: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
         Box::pin(cleanup::idle(self, ibu, finalize))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lca_api::{ImageBasedUpgrade, Time};
+use lca_core::autorollback::Trigger;
 use lca_core::upgrade_plan::PostPivot;
 use lca_hostops::ostree;
 use tracing::{info, warn};
@@ -25,7 +26,21 @@ const HEALTH_RETRY: Duration = Duration::from_secs(20);
 const EXPIRATION_MARGIN_SECS: i64 = 30 * 60;
 
 impl UpgradeSteps for PostPivot {
-    const PHASE_END: Self = PostPivot::DisableInitMonitor;
+    const MARKERS: &'static str = "upgrade";
+    const PHASE: Option<(&'static str, Self)> =
+        Some((super::PHASE_POST_PIVOT, PostPivot::DisableInitMonitor));
+    const FOLLOWS_ROLLBACK: bool = true;
+
+    fn trigger(self, message: &str) -> Option<Trigger> {
+        let m = message.to_string();
+        match self {
+            PostPivot::EnsureOadpConfiguration => Some(Trigger::MissingDataProtectionApplication(m)),
+            PostPivot::ApplyPolicyManifests => Some(Trigger::PolicyManifests(m)),
+            PostPivot::ApplyConfigManifests => Some(Trigger::ConfigManifests(m)),
+            PostPivot::Restore => Some(Trigger::Restore(m)),
+            PostPivot::DeferredHealth | PostPivot::DisableInitMonitor => None,
+        }
+    }
 
     async fn health(w: &NodeStageWork) -> Result<()> {
         crate::cluster_health::check_mandatory(&w.client).await

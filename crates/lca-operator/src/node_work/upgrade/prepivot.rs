@@ -12,8 +12,9 @@ use lca_api::consts::messages as m;
 use lca_api::consts::paths;
 use lca_api::{ImageBasedUpgrade, Time};
 use lca_core::upgrade_plan::PrePivot;
+use lca_hostops::reboot::{self, Rationale};
 use lca_hostops::rollback::{self, write_cr};
-use lca_hostops::{NodeFs, ostree, reboot};
+use lca_hostops::{NodeFs, ostree};
 use tracing::info;
 
 use super::{Ran, UpgradeSteps, new_stateroot};
@@ -24,14 +25,14 @@ use crate::node_work::NodeStageWork;
 /// How long a node that was asked to reboot may keep running this process (§9.3).
 const REBOOT_WAIT: Duration = Duration::from_secs(3600);
 pub const REBOOT_FAILED: &str = "failed to reboot. This should never happen! Please check the system";
-/// The event published right before the reboot (§6.1 step 11).
-pub const REBOOT_NOTE: &str = "System will now reboot for upgrade";
 /// Until the OADP issue lands, an IBU with `oadpContent` cannot upgrade.
 pub const OADP_UNSUPPORTED: &str =
     "OADP backup and restore (spec.oadpContent) is not supported by this build of lca-rs yet";
 
 impl UpgradeSteps for PrePivot {
-    const PHASE_END: Self = PrePivot::ExportClusterConfiguration;
+    const MARKERS: &'static str = "upgrade";
+    const PHASE: Option<(&'static str, Self)> =
+        Some((super::PHASE_PRE_PIVOT, PrePivot::ExportClusterConfiguration));
 
     async fn health(w: &NodeStageWork) -> Result<()> {
         crate::cluster_health::check_all(&w.client).await
@@ -60,7 +61,7 @@ impl UpgradeSteps for PrePivot {
             PrePivot::ExportClusterConfiguration => super::export_cluster::export(w, &new_var).await,
             PrePivot::SaveCr => save_cr(w, ibu, &new_var).map(|()| Ran::Done),
             PrePivot::SetDefault => set_default(w, ibu).await.map(|()| Ran::Done),
-            PrePivot::Reboot => reboot(w, ibu).await,
+            PrePivot::Reboot => await_reboot(w, ibu, Rationale::Upgrade).await,
         }
     }
 }
@@ -98,9 +99,9 @@ async fn set_default(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<()> {
     Ok(())
 }
 
-/// Publish the `Reboot` event and reboot. A real reboot ends this process; if it is still
-/// alive an hour later, the reboot did not happen.
-async fn reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Ran> {
+/// Publish the `Reboot` event and reboot for `why`. A real reboot ends this process; if it
+/// is still alive an hour later, the reboot did not happen.
+pub(super) async fn await_reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, why: Rationale) -> Result<Ran> {
     let recorder = Recorder::new(
         w.client.clone(),
         Reporter {
@@ -111,14 +112,14 @@ async fn reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Ran> {
     let event = Event {
         type_: EventType::Normal,
         reason: "Reboot".into(),
-        note: Some(REBOOT_NOTE.into()),
+        note: Some(format!("System will now reboot for {}", why.as_str())),
         action: "Reboot".into(),
         secondary: None,
     };
     if let Err(e) = recorder.publish(&event, &ibu.object_ref(&())).await {
         tracing::warn!("cannot publish the Reboot event: {e}");
     }
-    if let Err(e) = reboot::reboot_for(w.exec.as_ref(), reboot::Rationale::Upgrade).await {
+    if let Err(e) = reboot::reboot_for(w.exec.as_ref(), why).await {
         return Ok(Ran::Failed(e.to_string()));
     }
     // Test builds on a simulated node may shorten the wait (`lca-sim/reboot-wait-secs`) to
