@@ -29,8 +29,14 @@ pub fn calls(root: &Path) -> Vec<String> {
 pub fn install(root: &Path) -> Result<()> {
     let bin = root.join("lca-sim/bin");
     let r = root.display();
-    let log = format!("echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n");
+    // A test makes a host service fail by creating `lca-sim/fail/<tool>`.
+    let log = format!(
+        "echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n\
+         [ -e '{r}/lca-sim/fail/'\"$(basename \"$0\")\" ] && {{ echo \"$(basename \"$0\"): simulated failure\" >&2; exit 1; }}\n"
+    );
     let wants = format!("{r}/etc/systemd/system/multi-user.target.wants");
+    // A long-running unit the boot harness started has its pid in `lca-sim/units/<unit>.pid`.
+    let pid = format!("'{r}/lca-sim/units/'\"$unit\".pid");
     write_executable(
         &bin.join("systemctl"),
         &format!(
@@ -40,7 +46,8 @@ pub fn install(root: &Path) -> Result<()> {
              case \"$1\" in\n\
                enable) mkdir -p '{wants}' && ln -sfn \"/etc/systemd/system/$unit\" '{wants}'/\"$unit\" ;;\n\
                disable) rm -f '{wants}'/\"$unit\" ;;\n\
-               is-active) case \"$unit\" in var-lib-containers.mount) echo active ;; *) echo inactive; exit 3 ;; esac ;;\n\
+               is-active) if [ \"$unit\" = var-lib-containers.mount ] || {{ [ -f {pid} ] && kill -0 \"$(cat {pid})\" 2>/dev/null; }}; then echo active; else echo inactive; exit 3; fi ;;\n\
+               stop) if [ -f {pid} ]; then kill \"$(cat {pid})\" 2>/dev/null; rm -f {pid}; fi ;;\n\
                is-enabled) if [ -L '{wants}'/\"$unit\" ]; then echo enabled; else echo disabled; exit 1; fi ;;\n\
                cat) printf '[Mount]\\nWhat=/dev/disk/by-partlabel/varlibcontainers\\nWhere=/var/lib/containers\\n' ;;\n\
              esac\nexit 0\n"
@@ -109,5 +116,26 @@ mod tests {
                 "hostnamectl set-hostname node1",
             ]
         );
+    }
+
+    #[test]
+    fn a_flagged_tool_fails_and_stop_ends_a_running_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        install(root).unwrap();
+        std::fs::create_dir_all(root.join("lca-sim/fail")).unwrap();
+        std::fs::write(root.join("lca-sim/fail/hostnamectl"), "").unwrap();
+        assert!(!run(root, &["hostnamectl", "set-hostname", "node1"]));
+        assert!(!root.join("etc/hostname").exists());
+        assert!(run(root, &["nmstatectl", "apply"]), "only the flagged tool fails");
+
+        let mut unit = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        std::fs::create_dir_all(root.join("lca-sim/units")).unwrap();
+        std::fs::write(root.join("lca-sim/units/m.service.pid"), unit.id().to_string()).unwrap();
+        assert!(run(root, &["systemctl", "is-active", "m.service"]));
+        assert!(run(root, &["systemctl", "stop", "m.service"]));
+        assert!(!unit.wait().unwrap().success(), "stopped by a signal");
+        assert!(!run(root, &["systemctl", "is-active", "m.service"]));
     }
 }

@@ -22,9 +22,17 @@ pub struct Booted {
 
 /// The default deployment (listed first by `ostree admin status`) of the node at `root`.
 pub fn default_deployment(root: &Path) -> Result<Booted> {
+    deployments(root)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Setup(format!("no deployment on {}", root.display())))
+}
+
+/// The deployments of the node at `root`, the default first.
+pub fn deployments(root: &Path) -> Result<Vec<Booted>> {
     let sysroot = format!("--sysroot={}", root.join("sysroot").display());
     let status = run(&["ostree", "admin", "status", &sysroot])?;
-    status
+    Ok(status
         .lines()
         .filter_map(|line| {
             let mut words = line.trim_start_matches(['*', ' ']).split_whitespace();
@@ -40,8 +48,7 @@ pub fn default_deployment(root: &Path) -> Result<Booted> {
             })
             .flatten()
         })
-        .next()
-        .ok_or_else(|| Error::Setup(format!("no deployment in:\n{status}")))
+        .collect())
 }
 
 /// Record `booted` as the deployment the simulated node at `root` booted (its
@@ -75,7 +82,20 @@ fn relink(root: &Path, name: &str, target: &str) -> Result<()> {
 /// becomes the booted one, `/var` and `/etc` follow it, a pending reboot request is
 /// consumed, and the control plane comes back on the booted stateroot's `var/lib/etcd`.
 pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
-    let booted = default_deployment(root)?;
+    complete_into(root, cp, None).await
+}
+
+/// As [`complete`], but when `chosen` names a stateroot its first deployment boots instead
+/// of the default, as when someone picks it in the bootloader menu (an uncontrolled
+/// rollback).
+pub async fn complete_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&str>) -> Result<Booted> {
+    let booted = match chosen {
+        None => default_deployment(root)?,
+        Some(name) => deployments(root)?
+            .into_iter()
+            .find(|d| d.stateroot == name)
+            .ok_or_else(|| Error::Setup(format!("no deployment of stateroot {name}")))?,
+    };
     let stateroot = format!("sysroot/ostree/deploy/{}", booted.stateroot);
     relink(root, "var", &format!("{stateroot}/var"))?;
     relink(

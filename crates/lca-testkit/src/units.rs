@@ -2,7 +2,8 @@
 //! deployment's `/etc` (`multi-user.target.wants` links) run as processes with the semantics
 //! that matter to the upgrade — a `Type=oneshot` unit runs to its end before boot goes on,
 //! `Restart=on-failure` runs it again after `RestartSec`, `ExecStopPost` runs after it with
-//! `SERVICE_RESULT`, and a long-running unit is started and kept. `/usr/local/bin` is the
+//! `SERVICE_RESULT`, and a long-running unit is started and kept (its pid in
+//! `lca-sim/units/<unit>.pid`, which the host-services peer's `systemctl stop` kills). `/usr/local/bin` is the
 //! node's `var/usrlocal/bin` (as on RHCOS), so the units run the binaries the booted
 //! stateroot carries; they get the node root in `LCA_HOST_ROOT`, `LCA_SIMULATED=true` and the
 //! host-services peer first in PATH.
@@ -124,6 +125,9 @@ pub fn boot(root: &Path, env: &[(String, String)], max_runs: u32) -> Result<Boot
         envs.extend(env.iter().cloned());
         let log = logs.join(format!("{}.log", u.name));
         let p = Guarded::spawn(&u.name, &argv, &envs, &log, None)?;
+        // For the host-services peer's `systemctl is-active|stop`.
+        std::fs::write(logs.join(format!("{}.pid", u.name)), p.pid().to_string())
+            .map_err(io("writing a unit's pid file"))?;
         out.running.push((u.name.clone(), p));
     }
     Ok(out)

@@ -43,6 +43,15 @@ pub fn prepare_node(root: &Path) -> Result<()> {
         &root.join("etc/ssh/ssh_host_ed25519_key.pub"),
         "ssh-ed25519 HOSTKEY\n",
     )?;
+    // The running cluster's kubelet is enabled: booting this deployment again (a rollback)
+    // brings the operator back.
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).map_err(io("creating the wants dir"))?;
+    let link = wants.join("kubelet.service");
+    if !link.is_symlink() {
+        std::os::unix::fs::symlink("/etc/systemd/system/kubelet.service", &link)
+            .map_err(io("enabling the kubelet"))?;
+    }
     write(
         &root.join("etc/lvm/devices/system.devices"),
         "VERSION=1.1.1\nIDTYPE=devname IDNAME=/dev/sdb\n",
@@ -70,7 +79,13 @@ pub struct Booted {
 /// Boot the simulated node at `root` into its default deployment (see the module header).
 /// The caller stops the operator before and starts it after, when `kubelet` says so.
 pub async fn boot(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
-    crate::reboot::complete(root, cp).await?;
+    boot_into(root, cp, None).await
+}
+
+/// As [`boot`], booting the first deployment of stateroot `chosen` when given (see
+/// `reboot::complete_into`).
+pub async fn boot_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&str>) -> Result<Booted> {
+    crate::reboot::complete_into(root, cp, chosen).await?;
     // recert made the seed's admin kubeconfig valid for this cluster.
     prepenv::admin_kubeconfig(cp, root)?;
     let conf = root.join("lca-sim/containers-storage.conf");

@@ -21,6 +21,9 @@ pub struct Cluster {
     pub target: Option<lca_testkit::seednode::TargetNode>,
     pub cp: ControlPlane,
     pub client: Client,
+    /// The long-running units of the node's current boot (the init monitor); a reboot ends
+    /// them.
+    pub units: Option<lca_testkit::units::Boot>,
 }
 
 impl Cluster {
@@ -45,6 +48,7 @@ impl Cluster {
             target: None,
             cp,
             client,
+            units: None,
         }
     }
 

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use lca_testkit::controlplane::Options;
-use lca_testkit::{Registry, images, seednode::TargetNode, units, upgradeenv};
+use lca_testkit::{Registry, images, seednode::TargetNode, upgradeenv};
 
 pub use lca_testkit::upgradeenv::{BASE_DOMAIN, CLUSTER_NAME, MACHINE_NETWORK, NODE_IP, SSH_KEY};
 
@@ -52,15 +52,28 @@ pub async fn wait_reboot_request(c: &Cluster, limit: Duration) {
     }
 }
 
-/// Reboot the simulated node (see the module header); returns how its units ran.
-pub async fn reboot(c: &mut Cluster) -> units::Boot {
+/// Reboot the simulated node into its default deployment (see the module header); returns
+/// how its oneshot units ran: (unit, runs, succeeded in the end).
+pub async fn reboot(c: &mut Cluster) -> Vec<(String, u32, bool)> {
+    reboot_into(c, None, true).await
+}
+
+/// Reboot into the first deployment of stateroot `chosen` (the bootloader's choice) or the
+/// default; the operator comes back when the kubelet is enabled and `operator` says so (a
+/// test of the init monitor keeps it away).
+pub async fn reboot_into(c: &mut Cluster, chosen: Option<&str>, operator: bool) -> Vec<(String, u32, bool)> {
     let root = c.node_root().to_path_buf();
     if let Some(op) = c.operator.take() {
         op.kill();
     }
-    let booted = upgradeenv::boot(&root, &mut c.cp).await.expect("the node boots");
-    if booted.kubelet {
+    c.units = None;
+    let booted = upgradeenv::boot_into(&root, &mut c.cp, chosen)
+        .await
+        .unwrap_or_else(|e| panic!("the node boots: {e}"));
+    if booted.kubelet && operator {
         c.start_operator();
     }
-    booted.units
+    let oneshots = booted.units.oneshots.clone();
+    c.units = Some(booted.units);
+    oneshots
 }

@@ -227,7 +227,7 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
         "{events}"
     );
 
-    let boot = upgrade::reboot(&mut e.c).await;
+    let oneshots = upgrade::reboot(&mut e.c).await;
     assert!(
         e.c.operator.is_some(),
         "post-pivot started the kubelet, so the operator runs: {:#?}\n{}",
@@ -236,7 +236,7 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
             .unwrap_or_default()
     );
     assert_eq!(
-        boot.oneshots,
+        oneshots,
         [("installation-configuration.service".to_string(), 1, true)],
         "{}",
         std::fs::read_to_string(root.join("lca-sim/units/installation-configuration.service.log"))

@@ -95,6 +95,8 @@ async fn run(dir: PathBuf) -> Result<(), String> {
         if let Some(op) = operator.take() {
             op.kill();
         }
+        // A reboot ends what the last boot still ran (the init monitor).
+        drop(units.take());
         let booted = upgradeenv::boot(&root, &mut cp)
             .await
             .map_err(|e| e.to_string())?;
