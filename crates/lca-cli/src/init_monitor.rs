@@ -75,12 +75,12 @@ pub async fn run(host_root: &Path, args: &InitMonitorArgs) -> Result<()> {
     })?;
     let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|_| Error::NodeState("another init monitor is already running on this node".into()))?;
-    if let Some(message) = rollback::decided(exec.as_ref())? {
-        return roll_back(exec.as_ref(), &message).await;
-    }
     if !config.monitor_enabled {
         info!("the init monitor is disabled");
         return Ok(());
+    }
+    if let Some(message) = rollback::decided(exec.as_ref())? {
+        return roll_back(exec.as_ref(), &message).await;
     }
     let timeout = config.monitor_timeout;
     let left = remaining(exec.as_ref(), timeout)?;

@@ -89,6 +89,15 @@ pub async fn complete(root: &Path, cp: &mut ControlPlane) -> Result<Booted> {
 /// of the default, as when someone picks it in the bootloader menu (an uncontrolled
 /// rollback).
 pub async fn complete_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&str>) -> Result<Booted> {
+    let booted = switch(root, chosen)?;
+    cp.reboot_onto(&root.join("var/lib/etcd")).await?;
+    Ok(booted)
+}
+
+/// The node-file half of a reboot (no cluster): the default deployment, or the first of
+/// stateroot `chosen`, becomes the booted one with its `/var` and `/etc`, and a pending
+/// reboot request is consumed.
+pub fn switch(root: &Path, chosen: Option<&str>) -> Result<Booted> {
     let booted = match chosen {
         None => default_deployment(root)?,
         Some(name) => deployments(root)?
@@ -108,6 +117,5 @@ pub async fn complete_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&s
         crate::simnode::mount_container_storage(root)?;
     }
     lca_hostops::sim::clear_reboot_request(&HostPaths::new(root)).map_err(|e| Error::Setup(e.to_string()))?;
-    cp.reboot_onto(&root.join("var/lib/etcd")).await?;
     Ok(booted)
 }
