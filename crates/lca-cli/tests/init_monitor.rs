@@ -35,6 +35,10 @@ fn pivoted(config: &str, saved: bool) -> TargetNode {
         "rhcos/4.16",
     ]);
     lca_testkit::reboot::switch(root, None).unwrap();
+    // The seed's unit; the operator removes it when the upgrade completed.
+    let units = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(units.join("lca-init-monitor.service"), "[Service]\n").unwrap();
     std::fs::create_dir_all(root.join("var/lib/lca")).unwrap();
     std::fs::write(root.join("var/lib/lca/autorollback_config.json"), config).unwrap();
     if saved {
@@ -119,7 +123,11 @@ fn a_monitor_out_of_time_rolls_back_a_second_is_refused_and_a_restart_keeps_the_
         took >= Duration::from_secs(5) && took < Duration::from_secs(8),
         "{took:?}"
     );
-    assert!(rolled_back(root));
+    assert!(
+        rolled_back(root),
+        "{}",
+        String::from_utf8_lossy(&restarted.stderr)
+    );
     let (message, next) = saved_failure(root);
     assert_eq!(message, "Rollback due to LCA Init Monitor timeout, after 6s");
     assert_eq!(next, serde_json::json!(["Idle"]));
