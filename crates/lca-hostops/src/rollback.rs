@@ -73,6 +73,17 @@ pub async fn initiate(
     message: &str,
     current: Option<&ImageBasedUpgrade>,
 ) -> Result<String> {
+    initiate_with(exec, message, current, &|_| {}).await
+}
+
+/// As [`initiate`], calling `after(step)` once each of `SaveCr` and `SetDefault` is done (a
+/// test build's crash hook: a process killed there must converge).
+pub async fn initiate_with(
+    exec: &dyn Executor,
+    message: &str,
+    current: Option<&ImageBasedUpgrade>,
+    after: &(dyn Fn(&'static str) + Sync),
+) -> Result<String> {
     if !set_default_available(exec).await {
         return Err(Error::NodeState(NOT_SUPPORTED.into()));
     }
@@ -87,8 +98,10 @@ pub async fn initiate(
     let now = Time(lca_api::jiff::Timestamp::now());
     let failed = lca_core::autorollback::upgrade_failed_copy(&ibu, &message, &now);
     write_cr(&fs, &saved, &failed)?;
+    after("SaveCr");
     let how = ostree::set_default(exec, index).await?;
     info!(stateroot = %target, index, ?how, "the original stateroot is the default deployment");
+    after("SetDefault");
     reboot::reboot_for(exec, reboot::Rationale::Rollback).await?;
     Ok(message)
 }

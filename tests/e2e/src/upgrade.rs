@@ -77,3 +77,94 @@ pub async fn reboot_into(c: &mut Cluster, chosen: Option<&str>, operator: bool) 
     c.units = Some(booted.units);
     oneshots
 }
+
+/// Why the node was last asked to reboot (`upgrade`, `rollback`), if it was.
+pub fn reboot_rationale(c: &Cluster) -> Option<String> {
+    let paths = lca_hostops::HostPaths::new(c.node_root());
+    lca_hostops::sim::read_reboot_request(&paths)
+        .ok()
+        .flatten()
+        .map(|r| r.rationale)
+}
+
+/// Wait (at most `limit`) until the node was asked to reboot for a rollback.
+pub async fn wait_rollback_request(c: &Cluster, limit: Duration) {
+    let start = Instant::now();
+    while reboot_rationale(c).as_deref() != Some("rollback") {
+        if start.elapsed() > limit {
+            panic!(
+                "no rollback requested within {limit:?}\n{}\n--- units ---\n{}",
+                c.operator_log_tail(60),
+                unit_logs(c)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The logs of the units the node ran, for failure messages.
+pub fn unit_logs(c: &Cluster) -> String {
+    let dir = c.node_root().join("lca-sim/units");
+    let mut out = String::new();
+    for name in ["installation-configuration.service", "lca-init-monitor.service"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        out.push_str(&format!("--- {name} ---\n{text}\n"));
+    }
+    out
+}
+
+/// The stateroots of the node's deployments, the default first.
+pub fn stateroots(c: &Cluster) -> Vec<String> {
+    lca_testkit::reboot::deployments(c.node_root())
+        .expect("ostree admin status")
+        .into_iter()
+        .map(|d| d.stateroot)
+        .collect()
+}
+
+/// Annotate the IBU (`key=value`).
+pub fn annotate(c: &Cluster, key: &str, value: &str) {
+    let (ok, _, err) = c.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "ibu",
+        "upgrade",
+        &format!("{key}={value}"),
+    ]);
+    assert!(ok, "{err}");
+}
+
+/// Make the node's host service `tool` fail (or work again) from now on.
+pub fn fail_tool(c: &Cluster, tool: &str, fail: bool) {
+    let flag = c.node_root().join("lca-sim/fail").join(tool);
+    if fail {
+        std::fs::create_dir_all(flag.parent().expect("dir")).expect("fail dir");
+        std::fs::write(&flag, "").expect("fail flag");
+    } else {
+        let _ = std::fs::remove_file(&flag);
+    }
+}
+
+/// The stateroot the simulated node booted.
+pub fn booted(c: &Cluster) -> String {
+    let paths = lca_hostops::HostPaths::new(c.node_root());
+    lca_hostops::sim::read_state(&paths)
+        .expect("node state")
+        .booted
+        .expect("a booted deployment")
+        .stateroot
+}
+
+/// Wait (at most `limit`) until the node's unit logs contain `needle`.
+pub async fn wait_unit_log(c: &Cluster, needle: &str, limit: Duration) {
+    let start = Instant::now();
+    while !unit_logs(c).contains(needle) {
+        if start.elapsed() > limit {
+            panic!(
+                "no {needle:?} in the unit logs within {limit:?}\n{}",
+                unit_logs(c)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

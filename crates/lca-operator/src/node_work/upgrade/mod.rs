@@ -107,7 +107,7 @@ async fn run_plan<S: UpgradeSteps>(w: &NodeStageWork, ibu: &ImageBasedUpgrade, w
     let outcome = match step.run(w, ibu).await {
         Ok(Ran::Done) => match markers::<S>(w).and_then(|m| {
             #[cfg(feature = "test-hooks")]
-            crash_hook(w, step);
+            crash_hook(w, &format!("{step:?}"));
             mark(w, &m, step)
         }) {
             Ok(()) => {
@@ -172,7 +172,13 @@ fn failed<S: UpgradeSteps>(
 /// Carry out the decided rollback: the original stateroot gets the saved CR marked failed
 /// and becomes the default, and the node reboots.
 async fn auto_rollback(w: &NodeStageWork, ibu: &ImageBasedUpgrade, message: &str) -> StepOutcome {
-    match rollback::initiate(w.exec.as_ref(), message, Some(ibu)).await {
+    // Test builds die here on request (`AutoRollbackSaveCr`, `AutoRollbackSetDefault`).
+    let after = |step: &'static str| {
+        #[cfg(feature = "test-hooks")]
+        crash_hook(w, &format!("AutoRollback{step}"));
+        let _ = step;
+    };
+    match rollback::initiate_with(w.exec.as_ref(), message, Some(ibu), &after).await {
         Ok(_) => match prepivot::await_reboot(w, ibu, Rationale::Rollback).await {
             Ok(Ran::Failed(e)) => StepOutcome::Failed { message: e },
             _ => StepOutcome::Failed {
@@ -242,7 +248,7 @@ fn mark<S: std::fmt::Debug>(w: &NodeStageWork, dir: &std::path::Path, s: S) -> R
 /// per line, as logged); after such a step's work, before its marker — the harshest place
 /// for a crash — the line is removed and the process exits with 137.
 #[cfg(feature = "test-hooks")]
-fn crash_hook<S: std::fmt::Debug>(w: &NodeStageWork, step: S) {
+fn crash_hook(w: &NodeStageWork, name: &str) {
     if w.exec.node().kind != lca_hostops::NodeKind::Simulated {
         return;
     }
@@ -250,7 +256,6 @@ fn crash_hook<S: std::fmt::Debug>(w: &NodeStageWork, step: S) {
     let Ok(text) = std::fs::read_to_string(&file) else {
         return;
     };
-    let name = format!("{step:?}");
     if text.lines().any(|l| l.trim() == name) {
         let rest: String = text
             .lines()
@@ -258,7 +263,7 @@ fn crash_hook<S: std::fmt::Debug>(w: &NodeStageWork, step: S) {
             .map(|l| format!("{l}\n"))
             .collect();
         let _ = std::fs::write(&file, rest);
-        warn!(step = %name, "crash-after-step: exiting before the marker");
+        warn!(step = name, "crash-after-step: exiting before the marker");
         std::process::exit(137);
     }
 }
