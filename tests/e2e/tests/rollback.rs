@@ -164,8 +164,8 @@ async fn a_config_manifest_the_seed_cluster_refuses_rolls_back_and_crashes_conve
 #[tokio::test(flavor = "multi_thread")]
 async fn with_upgrade_completion_disabled_the_failure_stays_and_a_manual_rollback_finalizes() {
     let mut e = refused_manifest_env().await;
-    to_pivot(&e, EXTRA).await;
     annotate(&e.c, a::AUTO_ROLLBACK_UPGRADE_COMPLETION, "Disabled");
+    to_pivot(&e, EXTRA).await;
     upgrade::reboot(&mut e.c).await;
     let ibu =
         e.c.wait_ibu("the failed upgrade", T, |i| {
