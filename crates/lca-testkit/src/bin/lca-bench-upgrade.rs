@@ -1,4 +1,4 @@
-//! `lca-bench-upgrade [--timeout-secs S]`: the Upgrade benchmark, run through
+//! `lca-bench-upgrade [--rollback] [--timeout-secs S]`: the Upgrade benchmark, run through
 //! `hack/bench-upgrade` (which builds the release operator and `lca-cli`).
 //!
 //! One run of the whole flow on the simulated node of `lca_testkit::upgradeenv` (the
@@ -15,6 +15,10 @@
 //!
 //! Targets of the issue: `prepivot_secs` < 3, `operator_postpivot_secs` < 3,
 //! `host_postpivot_secs` < 2, every `*_vmhwm_kib` < 40960.
+//!
+//! `--rollback` runs the rollback paths instead (see `rollback_paths`): targets
+//! `monitor_expiry_to_reboot_request_secs` and `operator_failure_to_reboot_request_secs`
+//! < 2, `operator_start_to_failure_visible_secs` < 3 (the harness's reboot apart).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,15 +48,28 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let timeout = match std::env::args().nth(1).as_deref() {
-        None => Duration::from_secs(600),
-        Some("--timeout-secs") => match std::env::args().nth(2).and_then(|s| s.parse().ok()) {
-            Some(s) => Duration::from_secs(s),
-            None => return usage(),
-        },
-        Some(_) => return usage(),
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let rollback = match args.iter().position(|a| a == "--rollback") {
+        Some(i) => {
+            args.remove(i);
+            true
+        }
+        None => false,
     };
-    match run(timeout).await {
+    let timeout = match args.as_slice() {
+        [] => Duration::from_secs(600),
+        [flag, s] if flag == "--timeout-secs" => match s.parse() {
+            Ok(s) => Duration::from_secs(s),
+            Err(_) => return usage(),
+        },
+        _ => return usage(),
+    };
+    let result = if rollback {
+        rollback_paths(timeout).await
+    } else {
+        run(timeout).await
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lca-bench-upgrade: {e}");
@@ -62,7 +79,7 @@ async fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: lca-bench-upgrade [--timeout-secs S]");
+    eprintln!("usage: lca-bench-upgrade [--rollback] [--timeout-secs S]");
     ExitCode::from(2)
 }
 
@@ -95,13 +112,22 @@ fn usage_of(pid: i32) -> (f64, u64) {
 }
 
 async fn wait_for(api: &Api<ImageBasedUpgrade>, type_: &str, limit: Duration) -> Result<Instant, String> {
+    wait_status(api, type_, "True", limit).await
+}
+
+async fn wait_status(
+    api: &Api<ImageBasedUpgrade>,
+    type_: &str,
+    status: &str,
+    limit: Duration,
+) -> Result<Instant, String> {
     let start = Instant::now();
     loop {
         if let Ok(Some(ibu)) = api.get_opt("upgrade").await {
             let done = ibu.status.as_ref().is_some_and(|s| {
                 s.conditions
                     .iter()
-                    .any(|c| c.type_ == type_ && c.status == "True")
+                    .any(|c| c.type_ == type_ && c.status == status)
             });
             if done {
                 return Ok(Instant::now());
@@ -136,11 +162,22 @@ fn start_operator(cp: &ControlPlane, root: &Path) -> Result<OperatorProcess, Str
     .map_err(err("operator"))
 }
 
-async fn run(timeout: Duration) -> Result<(), String> {
+/// The node, its cluster, a registry with the seed, and the operator; Prep is done (with
+/// the spec lines `extra`, e.g. extraManifests).
+struct Setup {
+    target: TargetNode,
+    root: std::path::PathBuf,
+    cp: ControlPlane,
+    registry: Registry,
+    api: Api<ImageBasedUpgrade>,
+    op: OperatorProcess,
+}
+
+async fn setup(timeout: Duration, extra: serde_json::Value, prepare: bool) -> Result<Setup, String> {
     let target = TargetNode::build().map_err(err("target node"))?;
     let root = target.root().to_path_buf();
     upgradeenv::prepare_node(&root).map_err(err("node"))?;
-    let mut cp = ControlPlane::start_with(Options {
+    let cp = ControlPlane::start_with(Options {
         etcd_data_dir: Some(root.join("var/lib/etcd")),
         ..Default::default()
     })
@@ -150,6 +187,9 @@ async fn run(timeout: Duration) -> Result<(), String> {
     upgradeenv::prepare_cluster(&cp, &client, &root)
         .await
         .map_err(err("cluster"))?;
+    if prepare {
+        refused_manifest(&cp, &client).await?;
+    }
     let registry = Registry::start().map_err(err("registry"))?;
     let imgs = (0..2)
         .map(|i| images::push_sized_image(&registry, &format!("ocp/app{i}:v1"), "app", 1024))
@@ -161,16 +201,33 @@ async fn run(timeout: Duration) -> Result<(), String> {
     let api: Api<ImageBasedUpgrade> = Api::all(client.clone());
     let op = start_operator(&cp, &root)?;
     wait_for(&api, "Idle", timeout).await?;
-
-    let t = patch(
-        &api,
-        serde_json::json!({"stage": "Prep", "seedImageRef": {"image": seed, "version": VERSION}}),
-    )
-    .await?;
+    let mut spec = serde_json::json!({"stage": "Prep", "seedImageRef": {"image": seed, "version": VERSION}});
+    if let (Some(s), Some(x)) = (spec.as_object_mut(), extra.as_object()) {
+        s.extend(x.clone());
+    }
+    let t = patch(&api, spec).await?;
     let done = wait_for(&api, "PrepCompleted", timeout).await?;
     out("prep_secs", secs(done - t));
     out("operator_after_prep_vmhwm_kib", usage_of(op.pid()).1);
+    Ok(Setup {
+        target,
+        root,
+        cp,
+        registry,
+        api,
+        op,
+    })
+}
 
+async fn run(timeout: Duration) -> Result<(), String> {
+    let Setup {
+        target,
+        root,
+        mut cp,
+        registry,
+        api,
+        op,
+    } = setup(timeout, serde_json::json!({}), false).await?;
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
     while !reboot::requested(&root) {
         if t.elapsed() > timeout {
@@ -225,6 +282,160 @@ async fn run(timeout: Duration) -> Result<(), String> {
     );
     drop(op);
     drop(units);
+    drop(registry);
+    drop(target);
+    Ok(())
+}
+
+/// cert-manager's kind in the original cluster only, and an extra manifest of it: Prep's dry
+/// run accepts it, the seed's cluster refuses it after the pivot (a config-manifest failure).
+async fn refused_manifest(cp: &ControlPlane, client: &kube::Client) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    lca_testkit::openshift::install_kinds(cp, &[lca_testkit::openshift::CERTIFICATE])
+        .await
+        .map_err(err("cert-manager kind"))?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "extra"}, "data": {
+        "cert.yaml": "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: web, namespace: default}\nspec: {secretName: web-tls}\n"}}))
+    .map_err(err("configmap"))?;
+    Api::<ConfigMap>::namespaced(client.clone(), "default")
+        .create(&Default::default(), &cm)
+        .await
+        .map_err(err("extra manifests"))?;
+    Ok(())
+}
+
+async fn wait_request(root: &Path, since: Instant, timeout: Duration) -> Result<Instant, String> {
+    while !reboot::requested(root) {
+        if since.elapsed() > timeout {
+            return Err("no reboot request".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(Instant::now())
+}
+
+/// The rollback paths: an init monitor running out of time, and the operator's post-pivot
+/// failing on a config manifest, each timed from the failure to the rollback's reboot
+/// request; then the reboot back and the operator's start to the failure visible on the
+/// original cluster. Harness time (the simulated reboot) is reported apart.
+async fn rollback_paths(timeout: Duration) -> Result<(), String> {
+    let extra = serde_json::json!({"extraManifests": [{"name": "extra", "namespace": "default"}]});
+    let Setup {
+        target,
+        root,
+        mut cp,
+        registry,
+        api,
+        op,
+    } = setup(timeout, extra, true).await?;
+    let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
+    wait_request(&root, t, timeout).await?;
+    op.kill();
+    reboot::complete(&root, &mut cp).await.map_err(err("reboot"))?;
+    lca_testkit::prepenv::admin_kubeconfig(&cp, &root).map_err(err("kubeconfig"))?;
+    let env = vec![(
+        "CONTAINERS_STORAGE_CONF".to_string(),
+        root.join("lca-sim/containers-storage.conf").display().to_string(),
+    )];
+    let r = root.clone();
+    let units = tokio::task::spawn_blocking(move || lca_testkit::units::boot(&r, &env, 1))
+        .await
+        .map_err(err("units"))?
+        .map_err(err("units"))?;
+    drop(units); // the seed's monitor (30 min); the one measured below is started by hand
+
+    // The monitor, with a 1 s timeout: its wall time past that second is expiry -> request.
+    let lca = root.join("var/lib/lca");
+    std::fs::write(
+        lca.join("autorollback_config.json"),
+        r#"{"monitor_enabled":true,"monitor_timeout":1}"#,
+    )
+    .map_err(err("config"))?;
+    let _ = std::fs::remove_file(lca.join("workspace/initmonitor_start"));
+    let cli = std::env::var_os("LCA_CLI_BIN")
+        .map(std::path::PathBuf::from)
+        .map_or_else(|| lca_testkit::assets::workspace_binary("lca-cli"), Ok)
+        .map_err(err("lca-cli"))?;
+    let path = format!(
+        "{}:{}",
+        root.join("lca-sim/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let t = Instant::now();
+    let status = std::process::Command::new(&cli)
+        .arg("--host-root")
+        .arg(&root)
+        .args(["init-monitor", "--monitor", "--simulated"])
+        .env("PATH", path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(err("init-monitor"))?;
+    if !status.success() || !reboot::requested(&root) {
+        return Err(format!("the monitor did not roll back ({status})"));
+    }
+    out(
+        "monitor_expiry_to_reboot_request_secs",
+        secs(t.elapsed().saturating_sub(Duration::from_secs(1))),
+    );
+    // Undo it: the operator's path is measured on the same pivoted node.
+    let paths = lca_hostops::HostPaths::new(&root);
+    lca_hostops::sim::clear_reboot_request(&paths).map_err(err("request"))?;
+    let _ = std::fs::remove_file(root.join(lca_hostops::rollback::DECISION));
+    let exec = lca_hostops::LocalExecutor::new(&root);
+    let status = lca_hostops::ostree::status(&exec).await.map_err(err("status"))?;
+    let new = status
+        .deployments
+        .iter()
+        .position(|d| d.stateroot != "rhcos")
+        .ok_or("no new deployment")?;
+    lca_hostops::ostree::set_default(&exec, new)
+        .await
+        .map_err(err("set-default"))?;
+
+    // The operator: the failing step shows the rollback's message, then the request comes.
+    let t = Instant::now();
+    let op = start_operator(&cp, &root)?;
+    let client = cp.client().await.map_err(err("client"))?;
+    let api: Api<ImageBasedUpgrade> = Api::all(client);
+    let mut decided = None;
+    while !reboot::requested(&root) {
+        if t.elapsed() > timeout {
+            return Err("no rollback request from the operator".into());
+        }
+        if decided.is_none()
+            && let Ok(Some(ibu)) = api.get_opt("upgrade").await
+            && ibu.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.message.starts_with("Rollback due to"))
+            })
+        {
+            decided = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let requested = Instant::now();
+    out(
+        "operator_failure_to_reboot_request_secs",
+        secs(requested - decided.unwrap_or(requested)),
+    );
+    out("operator_start_to_reboot_request_secs", secs(requested - t));
+    let (cpu, hwm) = usage_of(op.pid());
+    out("operator_rollback_run_cpu_secs", format!("{cpu:.2}"));
+    out("operator_rollback_run_vmhwm_kib", hwm);
+    op.kill();
+
+    let t = Instant::now();
+    reboot::complete(&root, &mut cp).await.map_err(err("reboot"))?;
+    out("rollback_reboot_harness_secs", secs(t.elapsed()));
+    let t = Instant::now();
+    let op = start_operator(&cp, &root)?;
+    let client = cp.client().await.map_err(err("client"))?;
+    let api: Api<ImageBasedUpgrade> = Api::all(client);
+    let done = wait_status(&api, "UpgradeCompleted", "False", timeout).await?;
+    out("operator_start_to_failure_visible_secs", secs(done - t));
+    out("operator_after_rollback_vmhwm_kib", usage_of(op.pid()).1);
+    drop(op);
     drop(registry);
     drop(target);
     Ok(())
