@@ -229,13 +229,7 @@ async fn run(timeout: Duration) -> Result<(), String> {
         op,
     } = setup(timeout, serde_json::json!({}), false).await?;
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
-    while !reboot::requested(&root) {
-        if t.elapsed() > timeout {
-            return Err("no reboot request".into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let prepivot = t.elapsed();
+    let prepivot = wait_request(&root, t, timeout).await? - t;
     out("prepivot_secs", secs(prepivot));
     let (cpu1, hwm1) = usage_of(op.pid());
     out("operator_prepivot_run_cpu_secs", format!("{cpu1:.2}"));
@@ -388,9 +382,13 @@ async fn rollback_paths(timeout: Duration) -> Result<(), String> {
         .iter()
         .position(|d| d.stateroot != "rhcos")
         .ok_or("no new deployment")?;
+    // The raw tool's share of a rollback: the one deployment reorder (libostree here, where
+    // the CLI has no set-default).
+    let t = Instant::now();
     lca_hostops::ostree::set_default(&exec, new)
         .await
         .map_err(err("set-default"))?;
+    out("raw_set_default_secs", secs(t.elapsed()));
 
     // The operator: the failing step shows the rollback's message, then the request comes.
     let t = Instant::now();
