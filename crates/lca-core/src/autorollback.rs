@@ -64,9 +64,9 @@ impl Trigger {
                 _ => false,
             },
             Trigger::PostPivot(_) => components.postpivot,
-            _ => !annotations
+            _ => annotations
                 .and_then(|m| m.get(a::AUTO_ROLLBACK_UPGRADE_COMPLETION))
-                .is_some_and(|v| v == a::DISABLED),
+                .is_none_or(|v| v != a::DISABLED),
         }
     }
 }
