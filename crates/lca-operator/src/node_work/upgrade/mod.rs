@@ -3,7 +3,9 @@
 //! manifests, the deferred health and the completion. Each reconcile gathers
 //! `StageFacts` (health only before the first step, the `<step>.done` markers of the booted
 //! stateroot's workspace), lets `lca_core::upgrade_plan` pick the next step and runs it, so
-//! an operator killed at any step resumes at that step.
+//! an operator killed at any step resumes at that step. The Rollback stage's steps
+//! (`rollback_steps`) run through the same plan; a post-pivot failure that rolls back by
+//! itself (§6.7) records the decision and the next reconcile carries it out.
 
 mod export_certmanager;
 mod export_cluster;
