@@ -113,10 +113,8 @@ pub async fn roll_back(exec: &dyn Executor, message: &str) -> Result<()> {
     let acted = rollback::initiate(exec, message, None).await?;
     info!(message = %acted, "rollback requested");
     if exec.node().kind == lca_hostops::NodeKind::Real {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        return Err(Error::NodeState(
-            "failed to reboot. This should never happen! Please check the system".into(),
-        ));
+        tokio::time::sleep(lca_hostops::reboot::REBOOT_WAIT).await;
+        return Err(Error::NodeState(lca_hostops::reboot::REBOOT_FAILED.into()));
     }
     Ok(())
 }

@@ -10,6 +10,11 @@ use crate::sim::{self, RebootRequest};
 /// The wall message of an IBU reboot.
 pub const IBU_MESSAGE: &str = "Image Based Upgrade";
 
+/// How long a process that asked for a reboot waits for it to end the process (§9.3).
+pub const REBOOT_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// What it reports when the wait ends and the node did not reboot.
+pub const REBOOT_FAILED: &str = "failed to reboot. This should never happen! Please check the system";
+
 /// The transient unit that performs the reboot.
 pub const REBOOT_UNIT: &str = "lifecycle-agent-reboot";
 

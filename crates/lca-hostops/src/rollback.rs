@@ -106,14 +106,13 @@ pub async fn initiate_with(
     Ok(message)
 }
 
-/// The first deployment of another stateroot than the booted one: its index and stateroot.
+/// The rollback target (`Status::first_unbooted_stateroot`): its deployment index and
+/// stateroot.
 pub fn target(status: &Status) -> Result<(usize, String)> {
     let booted = status.booted_stateroot()?;
     status
-        .deployments
-        .iter()
-        .position(|d| d.stateroot != booted)
-        .map(|i| (i, status.deployments[i].stateroot.clone()))
+        .first_unbooted_stateroot()
+        .map(|d| (d.index, d.stateroot.clone()))
         .ok_or_else(|| {
             Error::NodeState(format!(
                 "no other stateroot than the booted {booted} to roll back to"

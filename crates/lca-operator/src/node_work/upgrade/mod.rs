@@ -184,7 +184,7 @@ async fn auto_rollback(w: &NodeStageWork, ibu: &ImageBasedUpgrade, message: &str
         Ok(_) => match prepivot::await_reboot(w, ibu, Rationale::Rollback).await {
             Ok(Ran::Failed(e)) => StepOutcome::Failed { message: e },
             _ => StepOutcome::Failed {
-                message: prepivot::REBOOT_FAILED.into(),
+                message: lca_hostops::reboot::REBOOT_FAILED.into(),
             },
         },
         Err(e) => StepOutcome::Failed {

@@ -4,7 +4,6 @@
 //! the default and the node reboots. The order is `lca_core::upgrade_plan::PrePivot::ORDER`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -12,7 +11,7 @@ use lca_api::consts::messages as m;
 use lca_api::consts::paths;
 use lca_api::{ImageBasedUpgrade, Time};
 use lca_core::upgrade_plan::PrePivot;
-use lca_hostops::reboot::{self, Rationale};
+use lca_hostops::reboot::{self, REBOOT_FAILED, REBOOT_WAIT, Rationale};
 use lca_hostops::rollback::{self, write_cr};
 use lca_hostops::{NodeFs, ostree};
 use tracing::info;
@@ -22,9 +21,6 @@ use crate::context::CONTROLLER_NAME;
 use crate::error::{Error, Result};
 use crate::node_work::NodeStageWork;
 
-/// How long a node that was asked to reboot may keep running this process (§9.3).
-const REBOOT_WAIT: Duration = Duration::from_secs(3600);
-pub const REBOOT_FAILED: &str = "failed to reboot. This should never happen! Please check the system";
 /// Until the OADP issue lands, an IBU with `oadpContent` cannot upgrade.
 pub const OADP_UNSUPPORTED: &str =
     "OADP backup and restore (spec.oadpContent) is not supported by this build of lca-rs yet";
@@ -126,9 +122,11 @@ pub(super) async fn await_reboot(w: &NodeStageWork, ibu: &ImageBasedUpgrade, why
     // see what follows a reboot that never comes.
     #[cfg(feature = "test-hooks")]
     let wait = match std::fs::read_to_string(w.exec.node().paths.sim_dir().join("reboot-wait-secs")) {
-        Ok(s) if w.exec.node().kind == lca_hostops::NodeKind::Simulated => {
-            s.trim().parse().map(Duration::from_secs).unwrap_or(REBOOT_WAIT)
-        }
+        Ok(s) if w.exec.node().kind == lca_hostops::NodeKind::Simulated => s
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(REBOOT_WAIT),
         _ => REBOOT_WAIT,
     };
     #[cfg(not(feature = "test-hooks"))]
