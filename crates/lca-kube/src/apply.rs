@@ -17,12 +17,7 @@ use lca_hostops::NodeFs;
 use crate::{Error, Result};
 
 /// A string field of an object ("" when absent or not a string).
-pub fn field(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
+pub use lca_core::manifest_decode::field;
 
 /// Why applying stopped.
 pub enum ApplyError {

@@ -7,6 +7,7 @@ pub mod persist;
 pub mod reconcile;
 #[cfg(feature = "test-hooks")]
 pub mod test_peer;
+mod velero_watch;
 pub mod work;
 
 use std::collections::HashMap;
@@ -96,6 +97,7 @@ pub async fn run(
     });
     let wakes = futures::stream::unfold(wake, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })
         .map(|()| ObjectRef::new(lca_api::consts::names::IBU));
+    let wakes = futures::stream::select(wakes, velero_watch::phase_changes(&ctx.client).await);
     // Jobs of the node work are owned by the IBU: their status changes wake it up.
     let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let controller = Controller::for_stream(triggers, reader)

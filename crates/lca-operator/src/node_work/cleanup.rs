@@ -21,6 +21,7 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
         };
     }
     let mut errors = remove_node_work(w).await;
+    errors.extend(super::oadp::cleanup(w).await);
     // The extra-manifest warning belongs to the Prep being undone.
     if ibu
         .metadata

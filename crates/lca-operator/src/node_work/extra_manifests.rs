@@ -17,10 +17,10 @@ use lca_api::{ConfigMapRef, ImageBasedUpgrade};
 use tracing::warn;
 
 use super::NodeStageWork;
-use super::manifest_decode::{Decoded, Manifest, decode_all, join_errors};
 use crate::context::CONTROLLER_NAME;
 use crate::error::{Error, Result};
 use crate::kubeapi;
+use lca_core::manifest_decode::{Decoded, Manifest, decode_all, join_errors};
 
 /// Kinds that must never be applied after the pivot (they would reboot the node or fight OLM).
 const DISALLOWED: [(&str, &str); 4] = [

@@ -7,7 +7,6 @@ mod certs;
 mod cleanup;
 mod extra_manifests;
 mod launch;
-mod manifest_decode;
 mod oadp;
 mod policies;
 mod prep;

@@ -6,9 +6,9 @@ use lca_api::consts::{annotations, labels};
 use serde_json::Value;
 
 use super::NodeStageWork;
-use super::manifest_decode::field;
 use super::validate::list_dynamic;
 use crate::error::Result;
+use lca_core::manifest_decode::field;
 
 /// Objects labelled for `version` inside eligible ACM policies (§5.6).
 pub async fn policy_manifest_count(w: &NodeStageWork, version: &str) -> Result<u32> {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::cluster_health::crd_exists;
 use crate::error::{Error, Result};
 use crate::kubeapi;
-use crate::node_work::manifest_decode::{field, strip_instance_fields};
+use lca_core::manifest_decode::{field, strip_instance_fields};
 
 const CRD: &str = "certificates.cert-manager.io";
 /// Relative to `cluster-configuration/`.

@@ -22,8 +22,8 @@ use crate::cluster_health::{crd_exists, kinds};
 use crate::error::{Error, Result};
 use crate::kubeapi;
 use crate::node_work::NodeStageWork;
-use crate::node_work::manifest_decode::{field, strip_instance_fields};
 use crate::seedgen::cluster_info::{registry_of, split_api_url};
+use lca_core::manifest_decode::{field, strip_instance_fields};
 
 /// Relative to the new stateroot's `var`.
 pub const CLUSTER_CONFIGURATION: &str = "opt/openshift/cluster-configuration";

@@ -15,7 +15,7 @@ use super::prepivot::stage_dir;
 use crate::cluster_health::crd_exists;
 use crate::error::{Error, Result};
 use crate::node_work::NodeStageWork;
-use crate::node_work::manifest_decode::{field, join_errors, strip_instance_fields};
+use lca_core::manifest_decode::{field, join_errors, strip_instance_fields};
 
 /// Relative to the new stateroot's `var` (`/opt/...` on the booted node).
 pub const POLICY_MANIFESTS: &str = "opt/policy-manifests";
@@ -98,7 +98,7 @@ pub async fn export(w: &NodeStageWork, ibu: &ImageBasedUpgrade, new_var: &Path) 
 
 /// A file name part taken from the object: a path separator or `..` in it would place the
 /// file outside its group (the server rejects such names anyway, but it sees them only later).
-fn safe(id: &ObjectId) -> bool {
+pub(super) fn safe(id: &ObjectId) -> bool {
     [&id.kind, &id.name, &id.namespace]
         .iter()
         .all(|p| !p.contains('/') && !p.contains('\0') && p.as_str() != ".." && p.as_str() != ".")
@@ -122,7 +122,7 @@ fn object_id(object: &Value, wave: Option<i64>) -> ObjectId {
 
 /// Write each object as YAML to its relative path under `dir`, without the fields that
 /// belong to the cluster it came from.
-fn write_all(w: &NodeStageWork, dir: &Path, files: &[(String, &Value)]) -> Result<()> {
+pub(super) fn write_all(w: &NodeStageWork, dir: &Path, files: &[(String, &Value)]) -> Result<()> {
     let fs = w.fs();
     for (rel, object) in files {
         let mut object = (*object).clone();

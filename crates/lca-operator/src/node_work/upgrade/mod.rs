@@ -10,6 +10,7 @@
 mod export_certmanager;
 mod export_cluster;
 mod export_manifests;
+mod export_oadp;
 mod postpivot;
 mod prepivot;
 mod rollback_steps;

@@ -1,5 +1,5 @@
 //! The operator's post-pivot steps (spec §6.5), on the new stateroot after the reboot: the
-//! policy and config manifests that pre-pivot exported, the deferred health checks, and the
+//! DPA back, the policy and config manifests that pre-pivot exported, the Restores, the deferred health checks, and the
 //! init monitor removed once the upgrade holds. Before them the rollback window is read from
 //! the old stateroot's kubelet certificates (§3.4).
 
@@ -53,8 +53,8 @@ impl UpgradeSteps for PostPivot {
     async fn run(self, w: &NodeStageWork, _ibu: &ImageBasedUpgrade) -> Result<Ran> {
         let paths = &w.exec.node().paths;
         match self {
-            // OADP comes with its own issue; pre-pivot refuses an IBU that needs it.
-            PostPivot::EnsureOadpConfiguration | PostPivot::Restore => Ok(Ran::Done),
+            PostPivot::EnsureOadpConfiguration => crate::node_work::oadp::ensure_configuration(w).await,
+            PostPivot::Restore => crate::node_work::oadp::handle_restore(w).await,
             PostPivot::ApplyPolicyManifests => {
                 apply(w, &paths.host(POLICY_MANIFESTS), "Applying Policy Manifests").await
             }

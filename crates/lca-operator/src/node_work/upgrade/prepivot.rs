@@ -21,10 +21,6 @@ use crate::context::CONTROLLER_NAME;
 use crate::error::{Error, Result};
 use crate::node_work::NodeStageWork;
 
-/// Until the OADP issue lands, an IBU with `oadpContent` cannot upgrade.
-pub const OADP_UNSUPPORTED: &str =
-    "OADP backup and restore (spec.oadpContent) is not supported by this build of lca-rs yet";
-
 impl UpgradeSteps for PrePivot {
     const MARKERS: &'static str = "upgrade";
     const PHASE: Option<(&'static str, Self)> =
@@ -46,13 +42,16 @@ impl UpgradeSteps for PrePivot {
         match self {
             PrePivot::Backup => {
                 if !ibu.spec.oadp_content.is_empty() {
-                    return Ok(Ran::Failed(OADP_UNSUPPORTED.into()));
+                    let ran = crate::node_work::oadp::handle_backup(w, ibu).await?;
+                    if !matches!(ran, Ran::Done) {
+                        return Ok(ran);
+                    }
                 }
                 // Writes into the new stateroot need a writable /sysroot on a real node.
                 ostree::remount_sysroot_rw(w.exec.as_ref()).await?;
                 Ok(Ran::Done)
             }
-            PrePivot::ExportApplicationConfiguration => Ok(Ran::Done),
+            PrePivot::ExportApplicationConfiguration => super::export_oadp::export(w, ibu, &new_var).await,
             PrePivot::ExportManifests => super::export_manifests::export(w, ibu, &new_var).await,
             PrePivot::ExportClusterConfiguration => super::export_cluster::export(w, &new_var).await,
             PrePivot::SaveCr => save_cr(w, ibu, &new_var).map(|()| Ran::Done),

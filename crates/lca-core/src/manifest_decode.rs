@@ -3,7 +3,8 @@
 //! place where user bytes become objects, so it is bounded for any input: it stops at the
 //! first syntax error of a value (the decoder's iterator would repeat it forever), caps the
 //! documents per value and in all, and refuses documents that are not objects, naming the
-//! ConfigMap and key in every error. Pure: the operator fetches the ConfigMaps.
+//! ConfigMap and key in every error. Pure: the operator fetches the ConfigMaps; `fuzz/` runs it
+//! on arbitrary bytes.
 
 use lca_api::consts::annotations;
 use serde::Deserialize;
@@ -68,9 +69,13 @@ impl Manifest {
     }
 }
 
-/// A string field of an object ("" when absent or not a string); the one post-pivot's apply
-/// uses.
-pub use lca_kube::field;
+/// A string field of an object ("" when absent or not a string).
+pub fn field(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// Remove the metadata that belongs to one cluster's copy of an object (uid, version,
 /// timestamps, managed fields), so that it can be created in another.
