@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod hostpeer;
 pub mod images;
 pub mod kubelet_peer;
+pub mod oadpenv;
 pub mod openshift;
 pub mod operator;
 pub mod prepenv;
@@ -21,6 +22,7 @@ pub mod seednode;
 pub mod simnode;
 pub mod units;
 pub mod upgradeenv;
+pub mod velero;
 
 pub use controlplane::ControlPlane;
 pub use operator::OperatorProcess;

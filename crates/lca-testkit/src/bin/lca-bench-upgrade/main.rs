@@ -1,4 +1,4 @@
-//! `lca-bench-upgrade [--rollback] [--timeout-secs S]`: the Upgrade benchmark, run through
+//! `lca-bench-upgrade [--rollback | --oadp] [--timeout-secs S]`: the Upgrade benchmark, run through
 //! `hack/bench-upgrade` (which builds the release operator and `lca-cli`).
 //!
 //! One run of the whole flow on the simulated node of `lca_testkit::upgradeenv` (the
@@ -19,6 +19,9 @@
 //! `--rollback` runs the rollback paths instead (see `rollback_paths`): targets
 //! `monitor_expiry_to_reboot_request_secs` and `operator_failure_to_reboot_request_secs`
 //! < 2, `operator_start_to_failure_visible_secs` < 3 (the harness's reboot apart).
+//!
+//! `--oadp` runs the upgrade with 50 objects backed up and restored in 3 waves (see
+//! `oadp.rs`): target < 1 s of operator time per wave.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,6 +32,8 @@ use lca_api::ImageBasedUpgrade;
 use lca_testkit::controlplane::Options;
 use lca_testkit::seednode::TargetNode;
 use lca_testkit::{ControlPlane, OperatorProcess, Registry, hostpeer, images, reboot, upgradeenv};
+
+mod oadp;
 
 const VERSION: &str = "4.18.0";
 
@@ -49,13 +54,14 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let rollback = match args.iter().position(|a| a == "--rollback") {
+    let mut flag = |name: &str| match args.iter().position(|a| a == name) {
         Some(i) => {
             args.remove(i);
             true
         }
         None => false,
     };
+    let (rollback, with_oadp) = (flag("--rollback"), flag("--oadp"));
     let timeout = match args.as_slice() {
         [] => Duration::from_secs(600),
         [flag, s] if flag == "--timeout-secs" => match s.parse() {
@@ -66,6 +72,8 @@ async fn main() -> ExitCode {
     };
     let result = if rollback {
         rollback_paths(timeout).await
+    } else if with_oadp {
+        oadp::run(timeout).await
     } else {
         run(timeout).await
     };
@@ -79,7 +87,7 @@ async fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: lca-bench-upgrade [--rollback] [--timeout-secs S]");
+    eprintln!("usage: lca-bench-upgrade [--rollback | --oadp] [--timeout-secs S]");
     ExitCode::from(2)
 }
 
@@ -171,9 +179,16 @@ struct Setup {
     registry: Registry,
     api: Api<ImageBasedUpgrade>,
     op: OperatorProcess,
+    /// Velero, when the run has OADP content.
+    peer: Option<lca_testkit::velero::VeleroPeer>,
 }
 
-async fn setup(timeout: Duration, extra: serde_json::Value, prepare: bool) -> Result<Setup, String> {
+async fn setup(
+    timeout: Duration,
+    extra: serde_json::Value,
+    prepare: bool,
+    oadp_store: Option<&Path>,
+) -> Result<Setup, String> {
     let target = TargetNode::build().map_err(err("target node"))?;
     let root = target.root().to_path_buf();
     upgradeenv::prepare_node(&root).map_err(err("node"))?;
@@ -198,6 +213,10 @@ async fn setup(timeout: Duration, extra: serde_json::Value, prepare: bool) -> Re
     let seed = images::push_seed_with_cluster(&registry, VERSION, &imgs, false)
         .await
         .map_err(err("seed"))?;
+    let peer = match oadp_store {
+        Some(store) => Some(oadp::install(client.clone(), store.to_path_buf()).await?),
+        None => None,
+    };
     let api: Api<ImageBasedUpgrade> = Api::all(client.clone());
     let op = start_operator(&cp, &root)?;
     wait_for(&api, "Idle", timeout).await?;
@@ -216,6 +235,7 @@ async fn setup(timeout: Duration, extra: serde_json::Value, prepare: bool) -> Re
         registry,
         api,
         op,
+        peer,
     })
 }
 
@@ -227,7 +247,8 @@ async fn run(timeout: Duration) -> Result<(), String> {
         registry,
         api,
         op,
-    } = setup(timeout, serde_json::json!({}), false).await?;
+        ..
+    } = setup(timeout, serde_json::json!({}), false, None).await?;
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
     let prepivot = wait_request(&root, t, timeout).await? - t;
     out("prepivot_secs", secs(prepivot));
@@ -321,7 +342,8 @@ async fn rollback_paths(timeout: Duration) -> Result<(), String> {
         registry,
         api,
         op,
-    } = setup(timeout, extra, true).await?;
+        ..
+    } = setup(timeout, extra, true, None).await?;
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
     wait_request(&root, t, timeout).await?;
     op.kill();
