@@ -1,7 +1,7 @@
 //! OADP on the cluster being upgraded, shared by the e2e tests, the local environment's
 //! demo and the benchmark: the DataProtectionApplication and its credentials (what a user
-//! installs before an upgrade), an application namespace and the hub's klusterlet objects
-//! that must survive the pivot, and the seed document's Backup/Restore ConfigMap (§15.2.4.1)
+//! installs before an upgrade), an application namespace (with an LVMS volume) and the hub's
+//! klusterlet objects that must survive the pivot, and the seed document's Backup/Restore ConfigMap (§15.2.4.1)
 //! that brings them across. Velero itself is the test peer of [`crate::velero`].
 
 use kube::Client;
@@ -77,6 +77,18 @@ spec:
   resources: {requests: {storage: 1Gi}}
 ---
 apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: web-data-pv
+  annotations: {pv.kubernetes.io/provisioned-by: topolvm.io}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  csi: {driver: topolvm.io, volumeHandle: 7d1e2b3c-web-data}
+  claimRef: {namespace: test, name: web-data}
+---
+apiVersion: v1
 kind: Namespace
 metadata: {name: open-cluster-management-agent}
 ---
@@ -130,8 +142,8 @@ metadata: {name: klusterlet-critical}
 value: 1000000
 "#;
 
-/// The seed document's platform (RHACM) and application Backup/Restore pairs, as the
-/// ConfigMap's two keys. The klusterlet CRD and CR are left out of the apply-label list
+/// The seed document's platform (RHACM) and application Backup/Restore pairs (the LVM
+/// Storage variant: the application's volume goes with it), as the ConfigMap's two keys. The klusterlet CRD and CR are left out of the apply-label list
 /// (this cluster has no Klusterlet kind); the ibu-role ClusterRole is in it.
 pub const PLATFORM_BACKUP_RESTORE: &str = r#"apiVersion: velero.io/v1
 kind: Backup
@@ -185,7 +197,7 @@ spec:
   - deployments
   - configmaps
   - services
-  excludedClusterScopedResources:
+  includedClusterScopedResources:
   - persistentVolumes
 ---
 apiVersion: velero.io/v1

@@ -118,3 +118,31 @@ pub async fn abort(e: &Env) -> ImageBasedUpgrade {
     })
     .await
 }
+
+/// Start Prep, wait for its failure, check both conditions carry `want`, abort.
+pub async fn prep_fails_with(e: &Env, extra: &str, want: impl Fn(&str) -> bool, what: &str) -> String {
+    start_prep(e, SEED_VERSION, extra);
+    let ibu =
+        e.c.wait_ibu(what, Duration::from_secs(120), |i| prep_failure(i).is_some())
+            .await;
+    let msg = prep_failure(&ibu).expect("failure");
+    assert!(want(&msg), "{what}: {msg}");
+    assert_eq!(
+        condition(&ibu, "PrepCompleted").map(|c| c.2),
+        Some(format!("{}: {msg}", lca_api::consts::messages::PREP_FAILED)),
+        "{what}: the hub sees the reason"
+    );
+    let health = e.c.probe("/healthz");
+    assert!(
+        health.starts_with("HTTP/1.1 200"),
+        "{what}: operator answers: {health}"
+    );
+    abort(e).await;
+    assert!(
+        !e.c.node_root()
+            .join("sysroot/ostree/deploy/rhcos_4.18.0")
+            .exists(),
+        "{what}: nothing deployed"
+    );
+    msg
+}

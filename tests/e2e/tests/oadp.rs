@@ -93,6 +93,26 @@ async fn app_objects_present(c: &Cluster) -> [bool; 5] {
     ]
 }
 
+/// The LVMS volume's reclaim policy and whether LCA marked it.
+async fn volume(c: &Cluster) -> Option<(String, bool)> {
+    let pvs: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(c.client.clone());
+    pvs.get_opt("web-data-pv").await.unwrap().map(|pv| {
+        let marked = pv
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("lca.openshift.io/updated-reclaim-policy")
+            .is_some_and(|v| v == "true");
+        (
+            pv.spec
+                .unwrap()
+                .persistent_volume_reclaim_policy
+                .unwrap_or_default(),
+            marked,
+        )
+    })
+}
+
 async fn to_pivot(e: &Env) {
     start_prep(e, SEED_VERSION, &oadpenv::spec_lines());
     wait_prep_completed(e).await;
@@ -140,6 +160,11 @@ async fn applications_and_the_hubs_access_survive_the_upgrade_and_finalize_leave
             .unwrap_or_default()
             .contains_key(BACKUP_LABEL)
     );
+    assert_eq!(
+        volume(&e.c).await,
+        Some(("Retain".into(), true)),
+        "kept across the pivot"
+    );
     // The export, in upstream's layout.
     let oadp = root.join(format!("sysroot/ostree/deploy/rhcos_{SEED_VERSION}/var/opt/OADP"));
     for f in [
@@ -176,6 +201,11 @@ async fn applications_and_the_hubs_access_survive_the_upgrade_and_finalize_leave
     );
     assert_eq!(app_objects_present(&e.c).await, [true; 5]);
     assert!(ibu_role_labels(&e.c).await.is_some(), "the hub keeps its access");
+    assert_eq!(
+        volume(&e.c).await,
+        Some(("Delete".into(), false)),
+        "restored, then reverted"
+    );
     let cm = Api::<ConfigMap>::namespaced(e.c.client.clone(), APP_NS)
         .get("web-config")
         .await
@@ -249,10 +279,16 @@ async fn a_stuck_then_failed_backup_fails_the_upgrade_before_the_pivot_and_abort
             .exists(),
         "nothing exported"
     );
+    assert_eq!(volume(&e.c).await, Some(("Retain".into(), true)));
     abort(&e).await;
     assert_eq!(backup_names(&e.c).await, Vec::<String>::new());
     assert!(lca_testkit::velero::store_backups(store.path()).is_empty());
     assert_eq!(ibu_role_labels(&e.c).await.unwrap().get(BACKUP_LABEL), None);
+    assert_eq!(
+        volume(&e.c).await,
+        Some(("Delete".into(), false)),
+        "reverted by the abort"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,4 +314,136 @@ async fn a_failed_restore_rolls_back_to_the_original_cluster() {
     abort(&e).await;
     assert_eq!(backup_names(&e.c).await, Vec::<String>::new());
     assert_eq!(ibu_role_labels(&e.c).await.unwrap().get(BACKUP_LABEL), None);
+}
+
+/// Replace the data of the OADP ConfigMap.
+async fn set_content(c: &Cluster, data: &[(&str, String)]) {
+    let data: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v.clone())))
+        .collect();
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": oadpenv::CONFIG_MAP, "namespace": oadpenv::OADP_NS}, "data": data});
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), oadpenv::OADP_NS);
+    let _ = api.delete(oadpenv::CONFIG_MAP, &Default::default()).await;
+    api.create(&Default::default(), &serde_json::from_value(cm).unwrap())
+        .await
+        .unwrap();
+}
+
+/// Hostile OADP content fails Prep with a message naming what is wrong, labels nothing and
+/// creates no Backup; a stale Backup of another cluster under a listed name is deleted
+/// through Velero at Prep.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_oadp_content_fails_prep_and_touches_nothing() {
+    let e = lca_e2e::prep::env_with_seed(SEED_VERSION, false).await;
+    let store = tempfile::tempdir().unwrap();
+    let _peer = VeleroPeer::start(e.c.client.clone(), store.path().to_path_buf());
+    oadpenv::install(&e.c.client).await.unwrap();
+    let prefix = "failed to validate IBU spec: failed to validate oadp configMap: ";
+    let platform = oadpenv::PLATFORM_BACKUP_RESTORE.to_string();
+    let app = oadpenv::APP_BACKUP_RESTORE.to_string();
+    let sneaky =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sneaky, namespace: default}\ndata: {a: b}\n"
+            .to_string();
+    let missing_object = platform.replace(
+        "rbac.authorization.k8s.io/v1/clusterroles/klusterlet,",
+        "rbac.authorization.k8s.io/v1/clusterroles/klusterlet,v1/secrets/open-cluster-management-agent/missing,",
+    );
+    let cases: Vec<(Vec<(&str, String)>, String)> = vec![
+        (
+            vec![
+                ("a.yaml", platform.clone()),
+                ("b.yaml", app.clone()),
+                ("c.yaml", sneaky),
+            ],
+            format!(
+                "{prefix}ConfigMap[sneaky] (v1) in c.yaml of the configMap openshift-adp/oadp-cm is not allowed in OADP configmaps: only velero.io/v1 Backup and Restore CRs are"
+            ),
+        ),
+        (
+            vec![
+                ("a.yaml", platform.clone()),
+                (
+                    "b.yaml",
+                    app.replace("backupName:\n    backup-app", "backupName:\n    nosuch"),
+                ),
+            ],
+            format!(
+                "{prefix}The backup CR nosuch defined in restore CR test-app not found in OADP configmaps"
+            ),
+        ),
+        (
+            vec![("a.yaml", missing_object), ("b.yaml", app.clone())],
+            format!(
+                "{prefix}Invalid backup acm-klusterlet detected in configmap, error: the apply-label object v1/secrets/open-cluster-management-agent/missing cannot be labelled: secrets \"missing\" not found. Please update the invalid Backup in configmap."
+            ),
+        ),
+        (
+            vec![
+                (
+                    "a.yaml",
+                    platform.replace(
+                        "lca.openshift.io/apply-label: \"",
+                        "lca.openshift.io/apply-label: \"v1/secrets,",
+                    ),
+                ),
+                ("b.yaml", app.clone()),
+            ],
+            format!(
+                "{prefix}Invalid backup acm-klusterlet detected in configmap, error: invalid apply-label obj in annotation value: v1/secrets. Please update the invalid Backup in configmap."
+            ),
+        ),
+        (
+            vec![("a.yaml", platform.clone())],
+            format!(
+                "{prefix}Both backup and restore CRs should be specified in OADP configmaps and each backup CR should be paired with a corresponding restore CR."
+            ),
+        ),
+    ];
+    for (data, want) in cases {
+        set_content(&e.c, &data).await;
+        lca_e2e::prep::prep_fails_with(&e, &oadpenv::spec_lines(), |m| m == want, &want).await;
+        assert_eq!(backup_names(&e.c).await, Vec::<String>::new(), "{want}");
+        assert_eq!(
+            ibu_role_labels(&e.c).await.unwrap().get(BACKUP_LABEL),
+            None,
+            "{want}"
+        );
+    }
+    // A second DPA.
+    oadpenv::apply(
+        &e.c.client,
+        &oadpenv::DPA_YAML.replace("name: dataprotectionapplication,", "name: second,"),
+    )
+    .await
+    .unwrap();
+    set_content(&e.c, &[("a.yaml", platform.clone()), ("b.yaml", app.clone())]).await;
+    let want = "failed to validate IBU spec: failed to check oadp operator availability: Only one DataProtectionApplication CR is allowed in the openshift-adp,";
+    lca_e2e::prep::prep_fails_with(&e, &oadpenv::spec_lines(), |m| m == want, want).await;
+    lca_testkit::openshift::DPA
+        .api(&e.c.client, oadpenv::OADP_NS)
+        .delete("second", &Default::default())
+        .await
+        .unwrap();
+
+    // A Backup named like ours, made by another cluster: deleted through Velero at Prep.
+    let stale = serde_json::json!({"apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": "backup-app", "namespace": oadpenv::OADP_NS, "labels": {"config.openshift.io/clusterID": "another-cluster"}},
+        "spec": {"includedNamespaces": ["nothing"]}});
+    oadpenv::apply(&e.c.client, &stale.to_string()).await.unwrap();
+    let start = std::time::Instant::now();
+    while lca_testkit::velero::store_backups(store.path()).is_empty() {
+        assert!(start.elapsed() < T, "the peer stored the stale backup");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    start_prep(&e, SEED_VERSION, &oadpenv::spec_lines());
+    wait_prep_completed(&e).await;
+    let start = std::time::Instant::now();
+    while !backup_names(&e.c).await.is_empty() {
+        assert!(start.elapsed() < T, "the stale Backup is deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lca_testkit::velero::store_backups(store.path()).is_empty());
+    abort(&e).await;
 }

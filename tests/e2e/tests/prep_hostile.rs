@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-use lca_api::consts::messages as m;
 use lca_e2e::condition;
 use lca_e2e::prep::{
-    Env, SEED_VERSION, abort, env_with_seed, prep_failure, start_prep, start_prep_with_image,
-    wait_prep_completed,
+    Env, SEED_VERSION, abort, env_with_seed, prep_fails_with, prep_failure, start_prep,
+    start_prep_with_image, wait_prep_completed,
 };
 
 const T: Duration = Duration::from_secs(120);
@@ -35,32 +34,6 @@ fn operator_peak_kib(e: &Env) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
-}
-
-/// Start Prep, wait for its failure, check both conditions carry `want`, abort.
-async fn prep_fails_with(e: &Env, extra: &str, want: impl Fn(&str) -> bool, what: &str) -> String {
-    start_prep(e, SEED_VERSION, extra);
-    let ibu = e.c.wait_ibu(what, T, |i| prep_failure(i).is_some()).await;
-    let msg = prep_failure(&ibu).expect("failure");
-    assert!(want(&msg), "{what}: {msg}");
-    assert_eq!(
-        condition(&ibu, "PrepCompleted").map(|c| c.2),
-        Some(format!("{}: {msg}", m::PREP_FAILED)),
-        "{what}: the hub sees the reason"
-    );
-    let health = e.c.probe("/healthz");
-    assert!(
-        health.starts_with("HTTP/1.1 200"),
-        "{what}: operator answers: {health}"
-    );
-    abort(e).await;
-    assert!(
-        !e.c.node_root()
-            .join("sysroot/ostree/deploy/rhcos_4.18.0")
-            .exists(),
-        "{what}: nothing deployed"
-    );
-    msg
 }
 
 fn extra_manifests(name: &str) -> String {

@@ -16,6 +16,10 @@
 //! node boots its default deployment (the control plane follows its etcd), the booted
 //! deployment's units run (`lca-cli post-pivot`, logs in `<dir>/node/lca-sim/units/`), and
 //! the operator starts again once the kubelet is enabled. A user only patches the stage.
+//!
+//! Velero runs as the test peer (`lca_testkit::velero`, object storage in
+//! `<dir>/object-store`, shared by the clusters before and after the pivot); `<dir>/oadp/`
+//! holds an application, a DPA and the OADP ConfigMap to try it with.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +78,10 @@ async fn run(dir: PathBuf) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     std::fs::write(dir.join("seed-image"), format!("{seed} {DEMO_VERSION}\n")).map_err(|e| e.to_string())?;
+    // Velero (the test peer) with its object storage outside the node, and the seed
+    // document's OADP example for `hack/demo-upgrade.sh --oadp` to apply.
+    let _velero = lca_testkit::velero::VeleroPeer::start(client.clone(), dir.join("object-store"));
+    write_oadp_example(&dir.join("oadp"))?;
     let mut operator = Some(start_operator(&cp, &root, &dir)?);
     std::fs::write(dir.join("ready"), format!("{}\n", cp.server())).map_err(|e| e.to_string())?;
     println!(
@@ -150,4 +158,22 @@ fn booted_stateroot(root: &std::path::Path) -> String {
     reboot::default_deployment(root)
         .map(|b| b.stateroot)
         .unwrap_or_default()
+}
+
+/// The OADP example (`lca_testkit::oadpenv`) as files a user applies with kubectl.
+fn write_oadp_example(dir: &std::path::Path) -> Result<(), String> {
+    use lca_testkit::oadpenv as o;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": o::CONFIG_MAP, "namespace": o::OADP_NS},
+        "data": {"PlatformBackupRestore.yaml": o::PLATFORM_BACKUP_RESTORE, "ApplicationBackupRestore.yaml": o::APP_BACKUP_RESTORE}});
+    let cm = serde_norway::to_string(&cm).map_err(|e| e.to_string())?;
+    for (name, text) in [
+        ("1-dpa.yaml", o::DPA_YAML),
+        ("2-apps.yaml", o::APPS_YAML),
+        ("3-oadp-cm.yaml", cm.as_str()),
+    ] {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("writing {name}: {e}"))?;
+    }
+    Ok(())
 }

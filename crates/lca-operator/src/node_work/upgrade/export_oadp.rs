@@ -120,3 +120,22 @@ async fn secret(w: &NodeStageWork, name: &str) -> Result<Option<Value>> {
         Some(v)
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::credential_secrets;
+    use serde_json::json;
+
+    #[test]
+    fn each_credential_secret_is_exported_once_and_a_dpa_without_any_exports_none() {
+        let dpa = json!({"spec": {"backupLocations": [
+            {"velero": {"credential": {"name": "cloud-credentials", "key": "cloud"}}},
+            {"velero": {"credential": {"name": "cloud-credentials", "key": "other"}}},
+            {"velero": {"provider": "aws"}},
+            {"bucket": {"credential": {"name": "not-a-velero-location"}}},
+        ]}});
+        assert_eq!(credential_secrets(&dpa), ["cloud-credentials"]);
+        assert!(credential_secrets(&json!({"spec": {"backupLocations": [{"velero": {}}]}})).is_empty());
+        assert!(credential_secrets(&json!({"spec": {}})).is_empty());
+    }
+}
