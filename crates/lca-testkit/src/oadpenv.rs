@@ -228,6 +228,9 @@ pub async fn apply(client: &Client, yaml: &str) -> Result<()> {
     for doc in serde_norway::Deserializer::from_str(yaml) {
         let value: serde_json::Value =
             serde::Deserialize::deserialize(doc).map_err(|e| Error::Setup(format!("fixture YAML: {e}")))?;
+        if value.is_null() {
+            continue;
+        }
         let obj: DynamicObject = serde_json::from_value(value.clone())
             .map_err(|e| Error::Setup(format!("fixture object: {e}")))?;
         let types = obj

@@ -42,7 +42,8 @@ fn content() -> (String, String) {
     (objects, oadp)
 }
 
-/// Per wave: the operator's gap before it (upper bound) and the peer's work in it.
+/// Per wave: the operator's gap before it (upper bound) and the peer's work in it. A wave can
+/// start once the previous one is done and, for a Restore, its Backup was synced.
 fn waves(events: &[PeerEvent], kind: &str, start: Instant) -> Vec<(Duration, Duration)> {
     let mut prev_end = start;
     let mut out = Vec::new();
@@ -51,8 +52,15 @@ fn waves(events: &[PeerEvent], kind: &str, start: Instant) -> Vec<(Duration, Dur
         let Some(ev) = events.iter().find(|e| e.kind == kind && e.name == name) else {
             break;
         };
+        // A Restore can start only once Velero synced its Backup into the new cluster.
+        let synced = events
+            .iter()
+            .filter(|e| kind == "Restore" && e.kind == "Sync" && e.name == name)
+            .filter_map(|e| e.done_at)
+            .max();
+        let ready = synced.map_or(prev_end, |s| s.max(prev_end));
         let done = ev.done_at.unwrap_or(ev.seen_at);
-        out.push((ev.seen_at.saturating_duration_since(prev_end), done - ev.seen_at));
+        out.push((ev.seen_at.saturating_duration_since(ready), done - ev.seen_at));
         prev_end = done;
     }
     out
@@ -124,6 +132,16 @@ pub async fn run(timeout: Duration) -> Result<(), String> {
     let op = start_operator(&cp, &root)?;
     let done = wait_for(&api, "UpgradeCompleted", timeout).await?;
     out("oadp_operator_postpivot_secs", secs(done - t));
+    let first_restore = peer
+        .events()
+        .iter()
+        .find(|e| e.kind == "Restore")
+        .map(|e| e.seen_at);
+    if let Some(first) = first_restore {
+        // Operator start-up, the health gate (the DPA reconciled again by OADP, the API
+        // server's first lists after its restart) and the Backups' sync.
+        out("oadp_operator_start_to_first_restore_secs", secs(first - t));
+    }
     let events = peer.events();
     for (i, (gap, work)) in waves(&events, "Restore", t).iter().enumerate() {
         out(
