@@ -395,7 +395,10 @@ async fn hostile_oadp_content_fails_prep_and_touches_nothing() {
             ),
         ),
         (
-            vec![("a.yaml", platform.clone())],
+            vec![
+                ("a.yaml", platform.clone()),
+                ("b.yaml", app.split("---").next().unwrap().to_string()),
+            ],
             format!(
                 "{prefix}Both backup and restore CRs should be specified in OADP configmaps and each backup CR should be paired with a corresponding restore CR."
             ),
