@@ -101,6 +101,20 @@ fn node(cp: &ControlPlane, config: &Value, recert_image: &str) -> tempfile::Temp
         b"spec:\n  containers:\n  - name: etcd\n    image: etcd:sim\n",
     );
     write(&root.join("etc/ssh/ssh_host_rsa_key"), b"SEED KEY");
+    // The OADP export as upstream's pre-pivot writes it (sigs.k8s.io/yaml of the objects:
+    // keys sorted, no uid or resourceVersion).
+    write(
+        &root.join("var/opt/OADP/secret/cloud-credentials.yaml"),
+        b"apiVersion: v1\ndata:\n  cloud: W2RlZmF1bHRd\nkind: Secret\nmetadata:\n  name: cloud-credentials\n  namespace: openshift-adp\ntype: Opaque\n",
+    );
+    write(
+        &root.join("var/opt/OADP/dpa/dataprotectionapplication.yaml"),
+        b"apiVersion: oadp.openshift.io/v1alpha1\nkind: DataProtectionApplication\nmetadata:\n  name: dataprotectionapplication\n  namespace: openshift-adp\nspec:\n  backupLocations:\n  - velero:\n      credential:\n        key: cloud\n        name: cloud-credentials\n      provider: aws\n",
+    );
+    write(
+        &root.join("var/opt/OADP/veleroRestore/restore1/1_acm-klusterlet_openshift-adp.yaml"),
+        b"apiVersion: velero.io/v1\nkind: Restore\nmetadata:\n  name: acm-klusterlet\n  namespace: openshift-adp\nspec:\n  backupName: acm-klusterlet\n",
+    );
     prepenv::admin_kubeconfig(cp, root).unwrap();
     dir
 }
@@ -248,6 +262,17 @@ async fn upstream_written_files_are_applied_and_a_killed_run_converges() {
             .contains(&json!("192.168.1.10,192.168.1.20"))
     );
     assert!(!root.join("var/opt/openshift").exists() && !root.join("var/seed_data").exists());
+    // OADP's Secret and DPA are back; the Restores stay for the operator.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), "openshift-adp");
+    let secret = secrets.get("cloud-credentials").await.unwrap();
+    assert_eq!(secret.data.unwrap()["cloud"].0, b"[default]");
+    let dpas = openshift::names(&client, openshift::DPA).await.unwrap();
+    assert_eq!(dpas, ["dataprotectionapplication"]);
+    assert!(
+        root.join("var/opt/OADP/veleroRestore/restore1/1_acm-klusterlet_openshift-adp.yaml")
+            .exists()
+    );
 }
 
 /// The recert image of the bad-input cases (they stop before recert).

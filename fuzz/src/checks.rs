@@ -1,0 +1,195 @@
+//! The invariants the fuzz targets assert, shared with the stable replay test
+//! `crates/lca-core/tests/fuzz_corpus.rs` (which includes this file with `#[path]`), so the
+//! committed corpus is checked by exactly the same rules with and without libFuzzer.
+//!
+//! Only `std` and `lca_core`: the file compiles in both crates. Every check panics with a
+//! message naming the input, which is what libFuzzer records as a crash.
+
+use std::collections::BTreeMap;
+
+use lca_core::manifest_decode::{self, MAX_DOCUMENTS_PER_VALUE, MAX_OBJECTS};
+use lca_core::oadp::{self, LabelTarget};
+
+/// The prefix of every error `parse_apply_label` returns.
+pub const APPLY_LABEL_ERROR: &str = "invalid apply-label obj in annotation value: ";
+
+/// The `<namespace>/<name>` of the ConfigMap the `oadp_configmap` target decodes.
+pub const CONFIG_MAP: &str = "openshift-adp/oadp-fuzz-cm";
+
+/// Byte that separates the data values of the ConfigMap in an `oadp_configmap` input (never
+/// part of valid UTF-8, so it takes nothing away from the YAML the values can hold).
+pub const VALUE_SEPARATOR: u8 = 0xFF;
+
+/// Data values at most in one input; the rest of the input stays in the last value.
+pub const MAX_VALUES: usize = 8;
+
+/// `apply_label`: the input as the annotation value (invalid UTF-8 replaced), parsed and
+/// checked.
+pub fn apply_label(data: &[u8]) {
+    let value = String::from_utf8_lossy(data);
+    check_apply_label(&value);
+}
+
+/// `parse_apply_label(value)` keeps its contract:
+/// - Ok: one target per comma-separated entry, in order; version, resource and name are
+///   non-blank and no part holds '/' or ','; the parts put back together are the entry.
+/// - Err: the message is upstream's prefix followed by one of the (trimmed) entries.
+pub fn check_apply_label(value: &str) {
+    let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+    match oadp::parse_apply_label(value) {
+        Ok(targets) => {
+            assert_eq!(
+                targets.len(),
+                entries.len(),
+                "one target per entry of {value:?}: {targets:?}"
+            );
+            for (t, entry) in targets.iter().zip(&entries) {
+                check_target(t, entry, value);
+            }
+        }
+        Err(message) => {
+            let Some(entry) = message.strip_prefix(APPLY_LABEL_ERROR) else {
+                panic!("error for {value:?} lacks the prefix {APPLY_LABEL_ERROR:?}: {message:?}");
+            };
+            assert!(
+                entries.contains(&entry),
+                "error for {value:?} names {entry:?}, which is none of its entries"
+            );
+        }
+    }
+}
+
+fn check_target(t: &LabelTarget, entry: &str, value: &str) {
+    for (what, part) in [
+        ("version", &t.version),
+        ("resource", &t.resource),
+        ("name", &t.name),
+    ] {
+        assert!(!part.trim().is_empty(), "blank {what} in {t:?} from {value:?}");
+    }
+    for part in [&t.group, &t.version, &t.resource, &t.namespace, &t.name] {
+        assert!(
+            !part.contains('/') && !part.contains(','),
+            "'/' or ',' in a part of {t:?} from {value:?}"
+        );
+    }
+    let parts: Vec<&str> = [&t.group, &t.version, &t.resource, &t.namespace, &t.name]
+        .into_iter()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert_eq!(
+        parts.join("/"),
+        entry,
+        "{t:?} is not the entry {entry:?} of {value:?}"
+    );
+    let expected_api_version = if t.group.is_empty() {
+        t.version.clone()
+    } else {
+        format!("{}/{}", t.group, t.version)
+    };
+    assert_eq!(t.api_version(), expected_api_version, "apiVersion of {t:?}");
+}
+
+/// The data of one ConfigMap from an `oadp_configmap` input: the input split at
+/// [`VALUE_SEPARATOR`] into at most [`MAX_VALUES`] values (invalid UTF-8 replaced), under the
+/// keys `k0.yaml`, `k1.yaml`, ...
+pub fn config_map_data(data: &[u8]) -> BTreeMap<String, String> {
+    data.splitn(MAX_VALUES, |b| *b == VALUE_SEPARATOR)
+        .enumerate()
+        .map(|(i, v)| (format!("k{i}.yaml"), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// `oadp_configmap`: the input as one ConfigMap, decoded and checked.
+pub fn oadp_configmap(data: &[u8]) {
+    check_decode(CONFIG_MAP, &config_map_data(data));
+}
+
+/// `decode_all` on one ConfigMap keeps its contract:
+/// - at most `MAX_OBJECTS` objects, at most `MAX_DOCUMENTS_PER_VALUE` from one value;
+/// - each object is a JSON object from this ConfigMap and one of its keys, without the
+///   instance metadata (`uid`, `resourceVersion`) the decoder strips;
+/// - each error is a non-empty message naming the ConfigMap and one of its keys; at most one
+///   decode error per value plus one wave error per object;
+/// - `wave()` of each object is an integer or an error naming the ConfigMap and key that
+///   `decode_all` reported too;
+/// - the objects come in apply-wave order (no wave or a bad one: last), then by name.
+pub fn check_decode(cm: &str, data: &BTreeMap<String, String>) {
+    let decoded = manifest_decode::decode_all([(cm.to_string(), data)]);
+    let n = decoded.objects.len();
+    assert!(n <= MAX_OBJECTS, "{n} objects, more than {MAX_OBJECTS}");
+    assert!(
+        decoded.errors.len() <= data.len() + n,
+        "{} errors from {} values and {n} objects: {:?}",
+        decoded.errors.len(),
+        data.len(),
+        decoded.errors
+    );
+    for e in &decoded.errors {
+        check_error(e, cm, data);
+    }
+
+    let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut order: Vec<(i64, String)> = Vec::with_capacity(n);
+    for m in &decoded.objects {
+        assert_eq!(m.config_map, cm, "object from another ConfigMap: {m:?}");
+        assert!(data.contains_key(&m.key), "object from an unknown key: {m:?}");
+        *per_key.entry(m.key.as_str()).or_default() += 1;
+        assert!(m.object.is_object(), "not an object: {m:?}");
+        if let Some(meta) = m.object.get("metadata").filter(|v| v.is_object()) {
+            assert!(
+                meta.get("uid").is_none() && meta.get("resourceVersion").is_none(),
+                "instance metadata kept: {m:?}"
+            );
+        }
+        let wave = match m.wave() {
+            Ok(w) => w.unwrap_or(i64::from(i32::MAX)),
+            Err(e) => {
+                check_error(&e.0, cm, data);
+                assert!(
+                    e.0.contains(&m.key),
+                    "wave error {:?} does not name the key {:?}",
+                    e.0,
+                    m.key
+                );
+                assert!(
+                    decoded.errors.contains(&e.0),
+                    "wave error {:?} missing from decode_all's errors {:?}",
+                    e.0,
+                    decoded.errors
+                );
+                i64::from(i32::MAX)
+            }
+        };
+        order.push((wave, m.field("/metadata/name")));
+    }
+    for (key, count) in per_key {
+        assert!(
+            count <= MAX_DOCUMENTS_PER_VALUE,
+            "{count} objects from {key}, more than {MAX_DOCUMENTS_PER_VALUE}"
+        );
+    }
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "objects out of (wave, name) order: {order:?}"
+    );
+}
+
+fn check_error(e: &str, cm: &str, data: &BTreeMap<String, String>) {
+    assert!(!e.is_empty(), "empty error");
+    assert!(e.contains(cm), "error {e:?} does not name the configMap {cm}");
+    assert!(
+        data.keys().any(|k| e.contains(k.as_str())),
+        "error {e:?} names none of the keys"
+    );
+}
+
+/// A check by the name of its target (`apply_label`, `oadp_configmap`).
+pub fn by_target(target: &str) -> Option<fn(&[u8])> {
+    match target {
+        "apply_label" => Some(apply_label),
+        "oadp_configmap" => Some(oadp_configmap),
+        _ => None,
+    }
+}
