@@ -31,19 +31,26 @@ pub fn apply_label(data: &[u8]) {
 }
 
 /// `parse_apply_label(value)` keeps its contract:
-/// - Ok: one target per comma-separated entry, in order; version, resource and name are
-///   non-blank and no part holds '/' or ','; the parts put back together are the entry.
+/// - Ok: one target per distinct comma-separated entry, in order of first appearance;
+///   version, resource and name are non-empty and no part holds '/', ',' or whitespace; the
+///   parts put back together are the entry.
 /// - Err: the message is upstream's prefix followed by one of the (trimmed) entries.
 pub fn check_apply_label(value: &str) {
     let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+    let mut distinct: Vec<&str> = Vec::new();
+    for e in &entries {
+        if !distinct.contains(e) {
+            distinct.push(e);
+        }
+    }
     match oadp::parse_apply_label(value) {
         Ok(targets) => {
             assert_eq!(
                 targets.len(),
-                entries.len(),
-                "one target per entry of {value:?}: {targets:?}"
+                distinct.len(),
+                "one target per distinct entry of {value:?}: {targets:?}"
             );
-            for (t, entry) in targets.iter().zip(&entries) {
+            for (t, entry) in targets.iter().zip(&distinct) {
                 check_target(t, entry, value);
             }
         }
@@ -69,8 +76,8 @@ fn check_target(t: &LabelTarget, entry: &str, value: &str) {
     }
     for part in [&t.group, &t.version, &t.resource, &t.namespace, &t.name] {
         assert!(
-            !part.contains('/') && !part.contains(','),
-            "'/' or ',' in a part of {t:?} from {value:?}"
+            !part.contains('/') && !part.contains(',') && !part.contains(char::is_whitespace),
+            "'/', ',' or whitespace in a part of {t:?} from {value:?}"
         );
     }
     let parts: Vec<&str> = [&t.group, &t.version, &t.resource, &t.namespace, &t.name]

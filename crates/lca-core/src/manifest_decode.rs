@@ -144,6 +144,9 @@ pub fn decode_all<'a>(
 fn decode_value(cm: &str, key: &str, value: &str, room: usize) -> Result<Vec<Manifest>, DecodeError> {
     let fail = |what: String| DecodeError(format!("failed to decode {key} in the configMap {cm}: {what}"));
     let mut objects = Vec::new();
+    // Editors on some systems start files with a byte-order mark, which the YAML parser
+    // takes for content.
+    let value = value.strip_prefix('\u{feff}').unwrap_or(value);
     for (i, doc) in serde_norway::Deserializer::from_str(value).enumerate() {
         if i >= MAX_DOCUMENTS_PER_VALUE {
             return Err(fail(format!("more than {MAX_DOCUMENTS_PER_VALUE} documents")));

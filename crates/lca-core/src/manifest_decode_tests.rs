@@ -139,3 +139,13 @@ fn long_error_lists_are_cut() {
     assert!(text.starts_with("e0; e1;"));
     assert!(text.ends_with("e9; and 15 more errors"), "{text}");
 }
+
+#[test]
+fn a_leading_byte_order_mark_is_not_content() {
+    let d = timed(
+        "bom.yaml",
+        "\u{feff}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n",
+    );
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert_eq!(d.objects[0].field("/metadata/name"), "a");
+}

@@ -36,15 +36,28 @@ impl LabelTarget {
 /// The objects of an apply-label value: a comma-separated list of `version/resource/name`
 /// (core, cluster-scoped), `v1/resource/namespace/name`, `group/version/resource/name`
 /// (cluster-scoped) or `group/version/resource/namespace/name`. Anything else (another count
-/// of parts, or an empty part, which no object has) is refused with upstream's message.
+/// of parts, or an empty or blank-holding part, which no object has) is refused with
+/// upstream's message.
 pub fn parse_apply_label(value: &str) -> Result<Vec<LabelTarget>, String> {
-    value.split(',').map(|entry| parse_entry(entry.trim())).collect()
+    let mut targets: Vec<LabelTarget> = Vec::new();
+    for entry in value.split(',') {
+        let t = parse_entry(entry.trim())?;
+        // Listed twice is labelled once (upstream removes duplicates as well).
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    Ok(targets)
 }
 
 fn parse_entry(entry: &str) -> Result<LabelTarget, String> {
     let invalid = || format!("invalid apply-label obj in annotation value: {entry}");
     let parts: Vec<&str> = entry.split('/').collect();
-    if parts.iter().any(|p| p.trim().is_empty()) {
+    // No API group, version, resource or object name is empty or holds whitespace.
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+    {
         return Err(invalid());
     }
     let t = |group: &str, version: &str, resource: &str, namespace: &str, name: &str| LabelTarget {

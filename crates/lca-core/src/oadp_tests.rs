@@ -52,6 +52,13 @@ fn the_seed_documents_klusterlet_list_parses_in_all_its_shapes() {
 }
 
 #[test]
+fn an_object_listed_twice_is_labelled_once() {
+    let got = parse_apply_label("v1/secrets/ns/a,v1/secrets/ns/b, v1/secrets/ns/a").unwrap();
+    let names: Vec<&str> = got.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
 fn three_parts_name_a_core_cluster_scoped_object() {
     let got = parse_apply_label("v1/namespaces/app").unwrap();
     assert_eq!(got, vec![target("", "v1", "namespaces", "", "app")]);
@@ -68,6 +75,7 @@ fn entries_are_trimmed_around_commas() {
 #[test]
 fn other_shapes_are_refused_with_upstreams_message() {
     for bad in [
+        "v1 /secrets/ns/n",
         "v1/configmaps",
         "a/b/c/d/e/f",
         "",
