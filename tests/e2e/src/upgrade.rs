@@ -168,3 +168,21 @@ pub async fn wait_unit_log(c: &Cluster, needle: &str, limit: Duration) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Wait (2 min) for UpgradeCompleted and require it True with upstream's message; otherwise
+/// show the UpgradeInProgress condition and the operator's log.
+pub async fn wait_upgrade_completed(c: &Cluster) -> lca_api::ImageBasedUpgrade {
+    let ibu = c
+        .wait_ibu("UpgradeCompleted", Duration::from_secs(120), |i| {
+            crate::condition(i, "UpgradeCompleted").is_some()
+        })
+        .await;
+    assert_eq!(
+        crate::condition(&ibu, "UpgradeCompleted"),
+        Some(("True".into(), "Completed".into(), "Upgrade completed".into())),
+        "{:?}\n{}",
+        crate::condition(&ibu, "UpgradeInProgress"),
+        c.operator_log_tail(60)
+    );
+    ibu
+}

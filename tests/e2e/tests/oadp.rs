@@ -187,18 +187,7 @@ async fn applications_and_the_hubs_access_survive_the_upgrade_and_finalize_leave
     assert_eq!(app_objects_present(&e.c).await, [false; 5]);
     assert_eq!(ibu_role_labels(&e.c).await, None);
     e.c.start_operator();
-    let ibu =
-        e.c.wait_ibu("UpgradeCompleted", T, |i| {
-            condition(i, "UpgradeCompleted").is_some()
-        })
-        .await;
-    assert_eq!(
-        condition(&ibu, "UpgradeCompleted"),
-        Some(("True".into(), "Completed".into(), "Upgrade completed".into())),
-        "{:?}\n{}",
-        condition(&ibu, "UpgradeInProgress"),
-        e.c.operator_log_tail(60)
-    );
+    upgrade::wait_upgrade_completed(&e.c).await;
     assert_eq!(app_objects_present(&e.c).await, [true; 5]);
     assert!(ibu_role_labels(&e.c).await.is_some(), "the hub keeps its access");
     assert_eq!(

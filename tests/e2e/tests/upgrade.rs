@@ -242,18 +242,7 @@ async fn upgrade_pivots_into_the_seed_cluster_and_finalize_removes_the_old_state
         std::fs::read_to_string(root.join("lca-sim/units/installation-configuration.service.log"))
             .unwrap_or_default()
     );
-    let ibu =
-        e.c.wait_ibu("UpgradeCompleted", T, |i| {
-            condition(i, "UpgradeCompleted").is_some()
-        })
-        .await;
-    assert_eq!(
-        condition(&ibu, "UpgradeCompleted"),
-        Some(("True".into(), "Completed".into(), "Upgrade completed".into())),
-        "{:?}\n{}",
-        condition(&ibu, "UpgradeInProgress"),
-        e.c.operator_log_tail(40)
-    );
+    let ibu = upgrade::wait_upgrade_completed(&e.c).await;
     let status = ibu.status.clone().unwrap();
     assert_eq!(status.valid_next_stages, vec![Stage::Idle, Stage::Rollback]);
     let upgrade = status
@@ -406,17 +395,7 @@ async fn an_operator_killed_at_each_pre_pivot_step_converges() {
             .exists()
     );
     upgrade::reboot(&mut e.c).await;
-    let ibu =
-        e.c.wait_ibu("UpgradeCompleted", T, |i| {
-            condition(i, "UpgradeCompleted").is_some()
-        })
-        .await;
-    assert_eq!(
-        condition(&ibu, "UpgradeCompleted").map(|c| c.0),
-        Some("True".into()),
-        "{:?}",
-        condition(&ibu, "UpgradeInProgress")
-    );
+    upgrade::wait_upgrade_completed(&e.c).await;
 }
 
 /// A reboot that is asked for but never comes fails the upgrade with upstream's message;

@@ -37,6 +37,21 @@ pub async fn get_dynamic(
     Ok(obj.and_then(|o| serde_json::to_value(o).ok()))
 }
 
+/// `ClusterVersion version`.
+pub async fn cluster_version(client: &Client) -> Result<Value> {
+    get_dynamic(
+        client,
+        "config.openshift.io",
+        "v1",
+        "ClusterVersion",
+        "clusterversions",
+        None,
+        "version",
+    )
+    .await?
+    .ok_or_else(|| Error::state("ClusterVersion version not found"))
+}
+
 /// LIST all objects of a kind that may not be installed: empty when the kind is absent (404);
 /// any other failure (forbidden, unreachable, ...) is an error, never an empty list, or a
 /// check would pass for want of looking.
@@ -92,17 +107,7 @@ pub async fn validate_spec(
     ibu: &ImageBasedUpgrade,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let cv = get_dynamic(
-        &w.client,
-        "config.openshift.io",
-        "v1",
-        "ClusterVersion",
-        "clusterversions",
-        None,
-        "version",
-    )
-    .await?
-    .ok_or_else(|| Error::state("ClusterVersion version not found"))?;
+    let cv = cluster_version(&w.client).await?;
     let current = cv
         .pointer("/status/desired/version")
         .and_then(Value::as_str)

@@ -174,17 +174,7 @@ pub async fn patch_target(
 
 /// `ClusterVersion.spec.clusterID`: the label that tells this cluster's Backups from others'.
 pub async fn cluster_id(client: &Client) -> Result<String> {
-    let cv = super::validate::get_dynamic(
-        client,
-        "config.openshift.io",
-        "v1",
-        "ClusterVersion",
-        "clusterversions",
-        None,
-        "version",
-    )
-    .await?
-    .ok_or_else(|| Error::state("ClusterVersion version not found"))?;
+    let cv = super::validate::cluster_version(client).await?;
     let id = lca_core::manifest_decode::field(&cv, "/spec/clusterID");
     if id.is_empty() {
         return Err(Error::state("ClusterVersion version has no spec.clusterID"));

@@ -159,6 +159,26 @@ async fn patch(api: &Api<ImageBasedUpgrade>, spec: serde_json::Value) -> Result<
     Ok(Instant::now())
 }
 
+/// The node side of the reboot without the units: the default deployment booted, the control
+/// plane back on its etcd, the admin kubeconfig valid again (recert's part).
+async fn reboot_harness(root: &Path, cp: &mut ControlPlane) -> Result<(), String> {
+    reboot::complete(root, cp).await.map_err(err("reboot"))?;
+    lca_testkit::prepenv::admin_kubeconfig(cp, root).map_err(err("kubeconfig"))
+}
+
+/// The booted deployment's units, each oneshot run once.
+async fn boot_units(root: &Path) -> Result<lca_testkit::units::Boot, String> {
+    let env = vec![(
+        "CONTAINERS_STORAGE_CONF".to_string(),
+        root.join("lca-sim/containers-storage.conf").display().to_string(),
+    )];
+    let r = root.to_path_buf();
+    tokio::task::spawn_blocking(move || lca_testkit::units::boot(&r, &env, 1))
+        .await
+        .map_err(err("units"))?
+        .map_err(err("units"))
+}
+
 fn start_operator(cp: &ControlPlane, root: &Path) -> Result<OperatorProcess, String> {
     let kubeconfig = lca_testkit::rbac::operator_kubeconfig(cp).map_err(err("operator RBAC"))?;
     OperatorProcess::start_with_args(
@@ -258,19 +278,10 @@ async fn run(timeout: Duration) -> Result<(), String> {
     op.kill();
 
     let t = Instant::now();
-    reboot::complete(&root, &mut cp).await.map_err(err("reboot"))?;
-    lca_testkit::prepenv::admin_kubeconfig(&cp, &root).map_err(err("kubeconfig"))?;
+    reboot_harness(&root, &mut cp).await?;
     out("reboot_harness_secs", secs(t.elapsed()));
-    let env = vec![(
-        "CONTAINERS_STORAGE_CONF".to_string(),
-        root.join("lca-sim/containers-storage.conf").display().to_string(),
-    )];
     let t = Instant::now();
-    let r = root.clone();
-    let units = tokio::task::spawn_blocking(move || lca_testkit::units::boot(&r, &env, 1))
-        .await
-        .map_err(err("units"))?
-        .map_err(err("units"))?;
+    let units = boot_units(&root).await?;
     out("host_postpivot_secs", secs(t.elapsed()));
     out("host_postpivot_ok", units.oneshots.iter().all(|u| u.2));
     out("host_service_peer_commands", hostpeer::calls(&root).len());
@@ -347,17 +358,8 @@ async fn rollback_paths(timeout: Duration) -> Result<(), String> {
     let t = patch(&api, serde_json::json!({"stage": "Upgrade"})).await?;
     wait_request(&root, t, timeout).await?;
     op.kill();
-    reboot::complete(&root, &mut cp).await.map_err(err("reboot"))?;
-    lca_testkit::prepenv::admin_kubeconfig(&cp, &root).map_err(err("kubeconfig"))?;
-    let env = vec![(
-        "CONTAINERS_STORAGE_CONF".to_string(),
-        root.join("lca-sim/containers-storage.conf").display().to_string(),
-    )];
-    let r = root.clone();
-    let units = tokio::task::spawn_blocking(move || lca_testkit::units::boot(&r, &env, 1))
-        .await
-        .map_err(err("units"))?
-        .map_err(err("units"))?;
+    reboot_harness(&root, &mut cp).await?;
+    let units = boot_units(&root).await?;
     drop(units); // the seed's monitor (30 min); the one measured below is started by hand
 
     // The monitor, with a 1 s timeout: its wall time past that second is expiry -> request.

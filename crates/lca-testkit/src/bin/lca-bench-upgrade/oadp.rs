@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use lca_testkit::oadpenv;
 use lca_testkit::velero::{PeerEvent, VeleroPeer};
 
-use super::{Setup, err, out, secs, setup, start_operator, wait_for, wait_request};
+use super::{
+    Setup, boot_units, err, out, reboot_harness, secs, setup, start_operator, wait_for, wait_request,
+};
 
 const WAVES: usize = 3;
 const OBJECTS: usize = 50;
@@ -115,19 +117,8 @@ pub async fn run(timeout: Duration) -> Result<(), String> {
         out("oadp_last_backup_to_reboot_request_secs", secs(request - end));
     }
     op.kill();
-    lca_testkit::reboot::complete(&root, &mut cp)
-        .await
-        .map_err(err("reboot"))?;
-    lca_testkit::prepenv::admin_kubeconfig(&cp, &root).map_err(err("kubeconfig"))?;
-    let env = vec![(
-        "CONTAINERS_STORAGE_CONF".to_string(),
-        root.join("lca-sim/containers-storage.conf").display().to_string(),
-    )];
-    let r = root.clone();
-    let units = tokio::task::spawn_blocking(move || lca_testkit::units::boot(&r, &env, 1))
-        .await
-        .map_err(err("units"))?
-        .map_err(err("units"))?;
+    reboot_harness(&root, &mut cp).await?;
+    let units = boot_units(&root).await?;
     let t = Instant::now();
     let op = start_operator(&cp, &root)?;
     let done = wait_for(&api, "UpgradeCompleted", timeout).await?;
