@@ -6,6 +6,7 @@
 //! `test-hooks` feature (tests, the local environment); a production build refuses it at
 //! argument parsing, and `--version` says which kind of build this is.
 
+mod cluster_facts;
 mod cluster_health;
 mod context;
 mod controller;

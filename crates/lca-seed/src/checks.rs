@@ -28,6 +28,25 @@ pub struct ClusterFacts {
     pub networks: Option<lca_core::network_check::Networks>,
 }
 
+impl ClusterFacts {
+    /// Record in `info` what a seed made of this cluster says about it (§1.7): exactly the
+    /// facts Prep compares, so the seed passes Prep on a cluster set up like this one.
+    pub fn describe_seed(&self, info: &mut SeedClusterInfo) {
+        info.has_proxy = self.has_proxy;
+        info.has_fips = self.has_fips;
+        info.additional_trust_bundle = Some(lca_api::files::AdditionalTrustBundle {
+            has_user_ca_bundle: self.has_user_ca_bundle,
+            proxy_configmap_name: self.proxy_trusted_ca_name.clone(),
+        });
+        info.container_storage_mountpoint_target = self.container_storage_mountpoint_target.clone();
+        if let Some(n) = &self.networks {
+            info.node_ip = n.node_ips.first().cloned().unwrap_or_default();
+            info.node_ips = n.node_ips.clone();
+            info.machine_networks = n.machine_networks.clone();
+        }
+    }
+}
+
 /// Run every label check in the reference's order; the first failure's message is the
 /// error. On success returns the seed cluster info (default when the label is absent).
 pub fn check_seed_labels(
@@ -136,6 +155,62 @@ fn check_trust_bundle(bundle: &lca_api::files::AdditionalTrustBundle, cluster: &
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod seed_of_cluster {
+    use super::*;
+
+    /// Every combination of the facts Prep compares: a seed described from a cluster passes
+    /// Prep on that cluster, unless the cluster's own trustedCA ConfigMap is empty (which
+    /// fails Prep whatever the seed says).
+    #[test]
+    fn a_seed_made_of_a_cluster_passes_prep_on_it() {
+        let names = ["", "user-ca-bundle", "custom-ca"];
+        let networks = [
+            None,
+            Some(lca_core::network_check::Networks {
+                node_ips: vec!["192.168.1.20".into()],
+                machine_networks: vec!["192.168.1.0/24".into()],
+            }),
+            Some(lca_core::network_check::Networks {
+                node_ips: vec!["192.168.1.20".into(), "fd00::20".into()],
+                machine_networks: vec!["192.168.1.0/24".into(), "fd00::/64".into()],
+            }),
+        ];
+        let mut checked = 0;
+        for bits in 0..16u8 {
+            for name in names {
+                for net in &networks {
+                    let facts = ClusterFacts {
+                        has_proxy: bits & 1 != 0,
+                        has_fips: bits & 2 != 0,
+                        has_user_ca_bundle: bits & 4 != 0,
+                        proxy_trusted_ca_has_content: bits & 8 != 0,
+                        proxy_trusted_ca_name: name.into(),
+                        container_storage_mountpoint_target: "/var/lib/containers".into(),
+                        networks: net.clone(),
+                    };
+                    let mut info = SeedClusterInfo::default();
+                    facts.describe_seed(&mut info);
+                    let labels = BTreeMap::from([
+                        (
+                            labels::SEED_FORMAT_VERSION.to_string(),
+                            labels::SEED_FORMAT.to_string(),
+                        ),
+                        (
+                            labels::SEED_CLUSTER_INFO.to_string(),
+                            serde_json::to_string(&info).unwrap(),
+                        ),
+                    ]);
+                    let broken = name == "custom-ca" && !facts.proxy_trusted_ca_has_content;
+                    assert_eq!(check_seed_labels(&labels, &facts).is_ok(), !broken, "{facts:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 144);
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,13 @@ pub const LOCAL_VOLUME: Kind = k(
     "localvolumes",
     false,
 );
+pub const IMAGE_DIGEST_MIRROR_SET: Kind = k(
+    "config.openshift.io",
+    "v1",
+    "ImageDigestMirrorSet",
+    "imagedigestmirrorsets",
+    true,
+);
 pub const CERTIFICATE: Kind = k("cert-manager.io", "v1", "Certificate", "certificates", false);
 pub const LVM_CLUSTER: Kind = k("lvm.topolvm.io", "v1alpha1", "LVMCluster", "lvmclusters", false);
 pub const SRIOV_NODE_STATE: Kind = k(

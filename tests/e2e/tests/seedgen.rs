@@ -17,7 +17,7 @@ use lca_api::{SeedGenerator, SeedGeneratorSpec};
 use lca_testkit::openshift::{self as os, Kind};
 use lca_testkit::seednode::SeedNode;
 use lca_testkit::{ControlPlane, OperatorProcess, Registry};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const USER: &str = "seeduser";
 const PASSWORD: &str = "seedpass";
@@ -252,6 +252,41 @@ fn skopeo_labels(env: &Env) -> serde_json::Value {
 async fn seed_image_is_generated_and_pushed() {
     let started = Instant::now();
     let env = setup().await;
+    // What a seed must tell Prep about its cluster (§1.7): a proxy set by noProxy alone, the
+    // user CA bundle as the Proxy's trusted CA, a mirror configuration, the install-config's
+    // machine network and the ingress CA.
+    lca_testkit::prepenv::crypto_fixtures(&env.client).await.unwrap();
+    lca_testkit::prepenv::install_config(&env.client, "seed", "example.com", "192.168.1.0/24")
+        .await
+        .unwrap();
+    os::install_kinds(&env.cp, &[os::IMAGE_DIGEST_MIRROR_SET])
+        .await
+        .unwrap();
+    os::create(
+        &env.client,
+        os::IMAGE_DIGEST_MIRROR_SET,
+        "",
+        "mirrors",
+        json!({"spec": {"imageDigestMirrors": [{"source": "quay.io/openshift-release-dev", "mirrors": ["mirror.example.com/ocp"]}]}}),
+        Value::Null,
+    )
+    .await
+    .unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(env.client.clone(), "openshift-config");
+    let bundle = json!({"metadata": {"name": "user-ca-bundle"}, "data": {"ca-bundle.crt": "USER CA"}});
+    cms.create(&Default::default(), &serde_json::from_value(bundle).unwrap())
+        .await
+        .unwrap();
+    os::PROXY
+        .api(&env.client, "")
+        .patch(
+            "cluster",
+            &Default::default(),
+            &Patch::Merge(json!({"spec": {"noProxy": ".internal.example.com", "trustedCA": {"name": "user-ca-bundle"}}})),
+        )
+        .await
+        .unwrap();
     env.create_cr().await;
     let msg = env
         .wait_condition(
@@ -295,6 +330,15 @@ async fn seed_image_is_generated_and_pushed() {
         info["container_storage_mountpoint_target"],
         "/dev/disk/by-partlabel/varlibcontainers"
     );
+    assert_eq!(info["has_proxy"], true, "noProxy alone is a proxy: {info}");
+    assert_eq!(info["has_fips"], false);
+    assert_eq!(info["mirror_registry_configured"], true);
+    assert_eq!(
+        info["additionalTrustBundle"],
+        json!({"hasUserCaBundle": true, "proxyConfigmapName": "user-ca-bundle"})
+    );
+    assert_eq!(info["machine_networks"], json!(["192.168.1.0/24"]));
+    assert_eq!(info["ingress_certificate_cn"], lca_testkit::prepenv::INGRESS_CN);
 
     // Restored after the imager: the Secret, the original pull secret (API and node), the IBU.
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NS);

@@ -12,7 +12,6 @@ use lca_core::TaskKind;
 use lca_core::precache_plan::{RegistryFacts, image_list, registry_host};
 
 use super::NodeStageWork;
-use super::validate::list_dynamic;
 use crate::error::{Error, Result};
 
 impl NodeStageWork {
@@ -70,7 +69,10 @@ async fn precache_args(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> Result<Pre
             .and_then(|b| serde_json::from_slice(&b).ok())
     })
     .unwrap_or_default();
-    let (release_registry, mirrors) = futures::join!(cluster_release_registry(w), mirror_sources(w));
+    let (release_registry, mirrors) = futures::join!(
+        cluster_release_registry(w),
+        crate::cluster_facts::mirror_sources(&w.client)
+    );
     let facts = RegistryFacts {
         cluster_release_registry: release_registry,
         mirror_sources: mirrors.map_err(|e| e.context("failed to launch precache"))?,
@@ -119,38 +121,4 @@ async fn cluster_release_registry(w: &NodeStageWork) -> String {
         }
     };
     image.map(|i| registry_host(&i).to_string()).unwrap_or_default()
-}
-
-/// The mirrored sources of the cluster's ICSPs and IDMSs (registry hosts).
-async fn mirror_sources(w: &NodeStageWork) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let kinds = [
-        (
-            "operator.openshift.io",
-            "v1alpha1",
-            "ImageContentSourcePolicy",
-            "imagecontentsourcepolicies",
-            "/spec/repositoryDigestMirrors",
-        ),
-        (
-            "config.openshift.io",
-            "v1",
-            "ImageDigestMirrorSet",
-            "imagedigestmirrorsets",
-            "/spec/imageDigestMirrors",
-        ),
-    ];
-    for (group, version, kind, plural, pointer) in kinds {
-        for obj in list_dynamic(&w.client, group, version, kind, plural).await? {
-            let mirrors = obj
-                .pointer(pointer)
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten();
-            for src in mirrors.filter_map(|m| m.get("source").and_then(|s| s.as_str())) {
-                out.push(src.split('/').next().unwrap_or(src).to_string());
-            }
-        }
-    }
-    Ok(out)
 }

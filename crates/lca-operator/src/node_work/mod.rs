@@ -3,7 +3,7 @@
 //! (`crate::tasks`), the simulated-node counterpart of the reference's Jobs; everything on the
 //! node goes through the `lca-hostops` executor.
 
-mod certs;
+pub(crate) mod certs;
 mod cleanup;
 mod extra_manifests;
 mod launch;
@@ -12,7 +12,7 @@ mod policies;
 mod prep;
 mod seed;
 mod upgrade;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,16 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use lca_api::ImageBasedUpgrade;
 use lca_api::files::SeedClusterInfo;
-use lca_seed::checks::{ClusterFacts, check_seed_labels};
+use lca_seed::checks::check_seed_labels;
 use lca_seed::{Credentials, SeedRegistry, parse_reference};
 
 use super::NodeStageWork;
-use super::validate::{get_dynamic, str_at};
-use crate::error::{Error, Result, api_message};
+use crate::error::{Error, Result};
 
 /// Where the seed pull secret is written for the stateroot task (0600, removed after).
 pub fn auth_file(w: &NodeStageWork) -> PathBuf {
@@ -89,7 +88,10 @@ pub async fn validate_seed(
     }
     let (reg, reference) = registry_client(w, &ibu.spec.seed_image_ref.image, auth.as_deref())?;
     // The registry and the API server answer independently: ask both at once.
-    let (info, facts) = futures::join!(reg.inspect(&reference), cluster_facts(w, storage_target));
+    let (info, facts) = futures::join!(
+        reg.inspect(&reference),
+        crate::cluster_facts::gather(&w.client, storage_target)
+    );
     let info = info.map_err(|e| {
         if e.category().is_retryable() {
             SeedCheckError::Transient(e.to_string())
@@ -99,138 +101,6 @@ pub async fn validate_seed(
     })?;
     let facts = facts?;
     check_seed_labels(&info.labels, &facts).map_err(|e| SeedCheckError::Invalid(e.to_string()))
-}
-
-async fn cluster_facts(w: &NodeStageWork, storage_target: &str) -> Result<ClusterFacts> {
-    let c = &w.client;
-    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "openshift-config");
-    let bundle = |name: String| {
-        let cms = cms.clone();
-        async move {
-            cms.get_opt(&name)
-                .await
-                .map_err(|e| Error::state(api_message(&e)))
-                .map(|cm| {
-                    cm.and_then(|cm| cm.data)
-                        .and_then(|d| d.get("ca-bundle.crt").cloned())
-                        .is_some_and(|s| !s.is_empty())
-                })
-        }
-    };
-    // Independent reads at once: each is a round trip to the API server.
-    let (proxy, has_user_ca_bundle, has_fips, networks) = futures::join!(
-        get_dynamic(
-            c,
-            "config.openshift.io",
-            "v1",
-            "Proxy",
-            "proxies",
-            None,
-            "cluster"
-        ),
-        bundle("user-ca-bundle".into()),
-        node_fips(w),
-        node_networks(w),
-    );
-    let (proxy, has_user_ca_bundle, has_fips) = (proxy?, has_user_ca_bundle?, has_fips?);
-    let proxy_field = |f: &str| {
-        proxy
-            .as_ref()
-            .and_then(|p| str_at(p, &["spec", f]))
-            .unwrap_or_default()
-    };
-    let has_proxy = ["httpProxy", "httpsProxy", "noProxy"]
-        .iter()
-        .any(|f| !proxy_field(f).is_empty());
-    let trusted_ca = proxy
-        .as_ref()
-        .and_then(|p| str_at(p, &["spec", "trustedCA", "name"]))
-        .unwrap_or_default();
-    let proxy_trusted_ca_has_content = if trusted_ca.is_empty() {
-        false
-    } else {
-        bundle(trusted_ca.clone()).await?
-    };
-    Ok(ClusterFacts {
-        has_proxy,
-        has_fips,
-        has_user_ca_bundle,
-        proxy_trusted_ca_name: trusted_ca,
-        proxy_trusted_ca_has_content,
-        container_storage_mountpoint_target: storage_target.to_string(),
-        networks: networks?,
-    })
-}
-
-/// The node's InternalIPs and the install-config's machine networks (`None` when the node
-/// reports no IP: nothing to compare).
-async fn node_networks(w: &NodeStageWork) -> Result<Option<lca_core::network_check::Networks>> {
-    let node = crate::kubeapi::single_node(&w.client)
-        .await
-        .map_err(|e| Error::state(api_message(&e)))?;
-    let node_ips = node
-        .as_ref()
-        .map(crate::kubeapi::internal_ips)
-        .unwrap_or_default();
-    if node_ips.is_empty() {
-        return Ok(None);
-    }
-    let cms: Api<ConfigMap> = Api::namespaced(w.client.clone(), "kube-system");
-    let install_config = cms
-        .get_opt("cluster-config-v1")
-        .await
-        .map_err(|e| Error::state(api_message(&e)))?
-        .and_then(|cm| cm.data?.remove("install-config"))
-        .unwrap_or_default();
-    let ic: serde_json::Value = serde_norway::from_str(&install_config).unwrap_or_default();
-    let machine_networks = ic
-        .pointer("/networking/machineNetwork")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.get("cidr")?.as_str().map(str::to_string))
-        .collect();
-    Ok(Some(lca_core::network_check::Networks {
-        node_ips,
-        machine_networks,
-    }))
-}
-
-/// `spec.fips` of the MachineConfig the single node currently runs.
-async fn node_fips(w: &NodeStageWork) -> Result<bool> {
-    let nodes: Api<Node> = Api::all(w.client.clone());
-    let list = nodes
-        .list(&Default::default())
-        .await
-        .map_err(Error::api("failed to list nodes"))?;
-    if list.items.len() != 1 {
-        return Err(Error::state(format!(
-            "expected exactly one node, found {}",
-            list.items.len()
-        )));
-    }
-    let node = &list.items[0];
-    let Some(mc) = node
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(lca_api::consts::annotations::MCO_CURRENT_CONFIG))
-    else {
-        return Ok(false);
-    };
-    let obj = get_dynamic(
-        &w.client,
-        "machineconfiguration.openshift.io",
-        "v1",
-        "MachineConfig",
-        "machineconfigs",
-        None,
-        mc,
-    )
-    .await?;
-    Ok(obj
-        .and_then(|o| o.pointer("/spec/fips").and_then(|v| v.as_bool()))
-        .unwrap_or(false))
 }
 
 /// Copy the signer keys and admin CA the new stateroot's recert needs (§5.4 step 5).

@@ -4,9 +4,9 @@
 //! `seed-cluster-info.json`, which `lca-cli create` turns into `manifest.json` and the OCI label.
 //!
 //! Sources: ClusterVersion (version, release registry), Infrastructure (cluster name and base
-//! domain from the API URL), Proxy, the node (IPs, hostname). Facts that need install-time
-//! data this API does not expose (FIPS, machine networks, mirror registries, ingress CN) stay
-//! at their defaults.
+//! domain from the API URL), the node (IPs, hostname), the facts Prep compares
+//! (`crate::cluster_facts`: proxy, FIPS, trust bundle, machine networks), the mirror
+//! configuration (IDMS / ICSP) and the ingress CA's CN (`router-ca`).
 
 use kube::api::{Api, DynamicObject};
 use kube::{Client, ResourceExt};
@@ -57,12 +57,11 @@ pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -
     let infra = get(client, &kinds::infrastructure(), "cluster").await?;
     let (cluster_name, base_domain) =
         split_api_url(&s(&infra.data["status"]["apiServerURL"])).unwrap_or_default();
-    let proxy = get(client, &kinds::proxy(), "cluster").await.ok();
-    let has_proxy = proxy.is_some_and(|p| {
-        ["httpProxy", "httpsProxy"]
-            .iter()
-            .any(|k| !s(&p.data["spec"][k]).is_empty())
-    });
+    let (facts, mirrors, ingress_cn) = futures::join!(
+        crate::cluster_facts::gather(client, storage_target),
+        crate::cluster_facts::mirror_sources(client),
+        ingress_cn(client),
+    );
     let node = crate::kubeapi::single_node(client)
         .await
         .map_err(Error::api("failed to get node list"))?
@@ -78,18 +77,39 @@ pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -
         .find(|a| a.type_ == "Hostname")
         .map(|a| a.address.clone())
         .unwrap_or_else(|| node.name_any());
-    Ok(SeedClusterInfo {
+    let mut info = SeedClusterInfo {
         seed_cluster_ocp_version: version,
         base_domain,
         cluster_name,
         node_ip: node_ips.first().cloned().unwrap_or_default(),
         node_ips,
         release_registry: registry_of(&s(&cv.data["status"]["desired"]["image"])),
+        mirror_registry_configured: !mirrors?.is_empty(),
         sno_hostname: hostname,
         recert_image_pull_spec: recert_image.to_string(),
-        has_proxy,
-        container_storage_mountpoint_target: storage_target.to_string(),
+        ingress_certificate_cn: ingress_cn?,
         ..Default::default()
+    };
+    facts?.describe_seed(&mut info);
+    Ok(info)
+}
+
+/// The CN of the ingress CA (`openshift-ingress-operator/router-ca`), "" without one.
+async fn ingress_cn(client: &Client) -> Result<String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "openshift-ingress-operator");
+    let secret = crate::kubeapi::get_optional(&api, "router-ca")
+        .await
+        .map_err(Error::api(
+            "failed to get secret openshift-ingress-operator/router-ca",
+        ))?;
+    let Some(cert) = secret.and_then(|s| s.data?.remove("tls.crt")) else {
+        return Ok(String::new());
+    };
+    crate::node_work::certs::subject_cn(&String::from_utf8_lossy(&cert.0)).map_err(|e| {
+        Error::state(format!(
+            "failed to get the ingress CN from openshift-ingress-operator/router-ca: {e}"
+        ))
     })
 }
 
