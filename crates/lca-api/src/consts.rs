@@ -217,6 +217,8 @@ pub mod paths {
     pub const SEEDGEN_STORED_PULL_SECRET: &str = "var/lib/lca/ibu-seedgen-orch/pull-secret.json";
     /// Written by the operator, read by `lca-cli create`.
     pub const SEED_CLUSTER_INFO: &str = "var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json";
+    /// Written by the operator, read by `lca-cli create` (`files::SeedImages`).
+    pub const SEED_IMAGES: &str = "var/lib/lca/ibu-seedgen-orch/seed-images.json";
     /// The node's pull secret, written by the MCO from `openshift-config/pull-secret`.
     pub const KUBELET_CONFIG: &str = "var/lib/kubelet/config.json";
     /// The node's admin kubeconfig (spec §9.4): extra-manifest dry runs and the post-pivot

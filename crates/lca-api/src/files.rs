@@ -71,6 +71,18 @@ pub struct AdditionalTrustBundle {
     pub proxy_configmap_name: String,
 }
 
+/// What the operator reads from the seed cluster for `lca-cli create`'s `containers.list`
+/// (spec §8.5 step 3), which runs without a kube client: images of the CatalogSources (not
+/// worth precaching: catalogs change with the release) and the CSVs' related images (needed
+/// by the operators after the pivot). lca-rs only: upstream's imager reads them itself.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedImages {
+    #[serde(default)]
+    pub catalog_source_images: Vec<String>,
+    #[serde(default)]
+    pub related_images: Vec<String>,
+}
+
 /// `var/lib/lca/autorollback_config.json` inside the new stateroot.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct AutoRollbackConfig {

@@ -15,6 +15,7 @@ pub mod oadp;
 pub mod outcome;
 pub mod precache_plan;
 pub mod prep_plan;
+pub mod seed_images;
 pub mod seedgen_plan;
 pub mod stage;
 pub mod task;

@@ -131,6 +131,13 @@ pub const LOCAL_VOLUME: Kind = k(
     "localvolumes",
     false,
 );
+pub const CATALOG_SOURCE: Kind = k(
+    "operators.coreos.com",
+    "v1alpha1",
+    "CatalogSource",
+    "catalogsources",
+    false,
+);
 pub const IMAGE_DIGEST_MIRROR_SET: Kind = k(
     "config.openshift.io",
     "v1",

@@ -228,6 +228,21 @@ impl Env {
     }
 }
 
+/// A file of the pushed seed (its one layer, unpacked).
+async fn seed_file(env: &Env, name: &str) -> String {
+    let reference = lca_seed::parse_reference(&env.seed_image()).unwrap();
+    let creds = lca_seed::Credentials::Basic {
+        user: USER.into(),
+        password: PASSWORD.into(),
+    };
+    let reg = lca_seed::SeedRegistry::new(&reference, &creds, true);
+    let dir = tempfile::tempdir().unwrap();
+    lca_seed::pull_and_unpack(&reg, &reference, dir.path())
+        .await
+        .unwrap();
+    std::fs::read_to_string(dir.path().join(name)).unwrap()
+}
+
 fn skopeo_labels(env: &Env) -> serde_json::Value {
     let out = Command::new("skopeo")
         .args([
@@ -287,6 +302,36 @@ async fn seed_image_is_generated_and_pushed() {
         )
         .await
         .unwrap();
+    // An operator catalog (its index image is on the node) and an operator whose related
+    // images the seed's users precache, one of them for another cloud.
+    os::install_kinds(&env.cp, &[os::CATALOG_SOURCE]).await.unwrap();
+    std::fs::write(
+        env.node.root().join("sim/images.list"),
+        "quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\nmirror.example.com/olm/catalog:v1\n",
+    )
+    .unwrap();
+    os::create(
+        &env.client,
+        os::CATALOG_SOURCE,
+        "openshift-operators",
+        "edge-catalog",
+        json!({"spec": {"sourceType": "grpc", "image": "mirror.example.com/olm/catalog:v1"}}),
+        Value::Null,
+    )
+    .await
+    .unwrap();
+    os::create(
+        &env.client,
+        os::CSV,
+        "openshift-operators",
+        "lvms-operator.v4.17.0",
+        json!({"spec": {"version": "4.17.0", "relatedImages": [
+            {"name": "operator", "image": "registry.redhat.io/lvms4/lvms-rhel9-operator@sha256:2"},
+            {"name": "gcp", "image": "registry.redhat.io/lvms4/disk-for-gcp@sha256:3"}]}}),
+        json!({"phase": "Succeeded"}),
+    )
+    .await
+    .unwrap();
     env.create_cr().await;
     let msg = env
         .wait_condition(
@@ -339,6 +384,14 @@ async fn seed_image_is_generated_and_pushed() {
     );
     assert_eq!(info["machine_networks"], json!(["192.168.1.0/24"]));
     assert_eq!(info["ingress_certificate_cn"], lca_testkit::prepenv::INGRESS_CN);
+    assert_eq!(
+        seed_file(&env, "containers.list").await,
+        format!(
+            "{}\nquay.io/openshift/a@sha256:1\nregistry.redhat.io/lvms4/lvms-rhel9-operator@sha256:2\n",
+            names::DEFAULT_RECERT_IMAGE
+        ),
+        "no catalog or index image, the recert image and the related images but the cloud-specific one"
+    );
 
     // Restored after the imager: the Secret, the original pull secret (API and node), the IBU.
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NS);

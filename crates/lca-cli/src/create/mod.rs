@@ -37,6 +37,10 @@ pub struct CreateArgs {
     /// Seed cluster info JSON gathered by the operator (node path or absolute).
     #[arg(long, default_value = "/var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json")]
     pub cluster_info: PathBuf,
+    /// The CatalogSource and CSV related images gathered by the operator (node path or
+    /// absolute); without it `containers.list` only drops the Red Hat index images.
+    #[arg(long, default_value = "/var/lib/lca/ibu-seedgen-orch/seed-images.json")]
+    pub images_info: PathBuf,
     /// gzip level of the tarballs (1 fastest .. 9 smallest).
     #[arg(long, default_value_t = lca_seed::pgzip::DEFAULT_LEVEL)]
     pub level: u32,
@@ -190,11 +194,21 @@ fn ctx_cluster_info(ctx: &Ctx) -> Result<SeedClusterInfo> {
 }
 
 fn containers_list(ctx: &Ctx) -> Result<()> {
-    let mut images = ctx.node.list_images()?;
-    images.push(ctx.args.recert_image.clone());
-    images.retain(|i| !(i.starts_with("registry.redhat.io/redhat/") && i.contains("-index:")));
-    images.sort();
-    images.dedup();
+    let path = ctx.paths.host(&ctx.args.images_info);
+    let seed_images: lca_api::files::SeedImages = match ctx
+        .fs
+        .read_optional(&path)
+        .map_err(Error::host("reading the seed images"))?
+    {
+        Some(json) => serde_json::from_slice(&json)
+            .map_err(|e| Error::Invalid(format!("invalid seed images {}: {e}", path.display())))?,
+        None => Default::default(),
+    };
+    let images = lca_core::seed_images::containers_list(
+        &ctx.node.list_images()?,
+        &seed_images,
+        &ctx.args.recert_image,
+    );
     write_file(
         ctx,
         files::CONTAINERS_LIST,

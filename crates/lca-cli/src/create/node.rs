@@ -82,6 +82,11 @@ impl NodeOps for RealNode {
     }
 
     fn list_images(&self) -> Result<Vec<String>> {
+        // Dangling images are not worth precaching (§8.5 step 3); a failed prune only
+        // leaves them in the list.
+        if let Err(e) = self.run(&["podman", "image", "prune", "-f"]) {
+            tracing::warn!("podman image prune: {e}");
+        }
         let json = self.run(&["crictl", "images", "-o", "json"])?;
         let v: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("crictl images output: {e}")))?;

@@ -6,7 +6,8 @@
 //! Sources: ClusterVersion (version, release registry), Infrastructure (cluster name and base
 //! domain from the API URL), the node (IPs, hostname), the facts Prep compares
 //! (`crate::cluster_facts`: proxy, FIPS, trust bundle, machine networks), the mirror
-//! configuration (IDMS / ICSP) and the ingress CA's CN (`router-ca`).
+//! configuration (IDMS / ICSP) and the ingress CA's CN (`router-ca`). Also the images the
+//! seed's `containers.list` drops and adds (`seed_images`).
 
 use kube::api::{Api, DynamicObject};
 use kube::{Client, ResourceExt};
@@ -92,6 +93,43 @@ pub async fn gather(client: &Client, recert_image: &str, storage_target: &str) -
     };
     facts?.describe_seed(&mut info);
     Ok(info)
+}
+
+/// The CatalogSources' images and the CSVs' related images (`lca-cli create` turns them
+/// into `containers.list`, §8.5 step 3).
+pub async fn seed_images(client: &Client) -> Result<lca_api::files::SeedImages> {
+    use crate::node_work::validate::list_dynamic;
+    let (catalogs, csvs) = futures::join!(
+        list_dynamic(
+            client,
+            "operators.coreos.com",
+            "v1alpha1",
+            "CatalogSource",
+            "catalogsources"
+        ),
+        list_dynamic(
+            client,
+            "operators.coreos.com",
+            "v1alpha1",
+            "ClusterServiceVersion",
+            "clusterserviceversions"
+        ),
+    );
+    let catalog_source_images = catalogs?
+        .iter()
+        .map(|c| s(&c["spec"]["image"]))
+        .filter(|i| !i.is_empty())
+        .collect();
+    let related_images = csvs?
+        .iter()
+        .flat_map(|c| c["spec"]["relatedImages"].as_array().cloned().unwrap_or_default())
+        .map(|r| s(&r["image"]))
+        .filter(|i| !i.is_empty())
+        .collect();
+    Ok(lca_api::files::SeedImages {
+        catalog_source_images,
+        related_images,
+    })
 }
 
 /// The CN of the ingress CA (`openshift-ingress-operator/router-ca`), "" without one.

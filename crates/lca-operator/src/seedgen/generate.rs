@@ -187,7 +187,11 @@ async fn clean_cluster(ctx: &Context, recert: &str, pull_secret: Vec<u8>, undo: 
     let info = cluster_info::gather(&ctx.client, recert, &storage)
         .await
         .map_err(|e| e.context("failed to gather seed cluster info"))?;
-    write_private(ctx, paths::SEED_CLUSTER_INFO, &to_json(&info)?)
+    write_private(ctx, paths::SEED_CLUSTER_INFO, &to_json(&info)?)?;
+    let images = cluster_info::seed_images(&ctx.client)
+        .await
+        .map_err(|e| e.context("failed to gather the seed's images"))?;
+    write_private(ctx, paths::SEED_IMAGES, &to_json(&images)?)
 }
 
 /// Save the CR on the node, then delete the Secret, the CR and the IBU from the cluster.
