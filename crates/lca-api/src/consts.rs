@@ -217,6 +217,12 @@ pub mod paths {
     pub const SEEDGEN_STORED_PULL_SECRET: &str = "var/lib/lca/ibu-seedgen-orch/pull-secret.json";
     /// Written by the operator, read by `lca-cli create`.
     pub const SEED_CLUSTER_INFO: &str = "var/lib/lca/ibu-seedgen-orch/seed-cluster-info.json";
+    /// The seed cluster's own signer keys, admin CA and kubeadmin hash while seed generation
+    /// expires its certificates (written by the operator, given back and removed by
+    /// `lca-cli create`; inside `/var/tmp`, which recert's container sees).
+    pub const BACKUP_CERTS_DIR: &str = "var/tmp/backupCertsDir";
+    /// In `BACKUP_CERTS_DIR`, when the cluster has a kubeadmin user.
+    pub const KUBEADMIN_HASH_FILE: &str = "kubeadmin-password-hash.txt";
     /// Written by the operator, read by `lca-cli create` (`files::SeedImages`).
     pub const SEED_IMAGES: &str = "var/lib/lca/ibu-seedgen-orch/seed-images.json";
     /// The node's pull secret, written by the MCO from `openshift-config/pull-secret`.

@@ -147,9 +147,47 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         "backup dir cleaned up"
     );
     let events = fs::read_to_string(node.root().join("sim/events.log")).unwrap();
+    let recert = "quay.io/edge-infrastructure/recert:v0";
+    let order = [
+        "stop kubelet crio".to_string(),
+        format!("recert /var/tmp/backup/recert_config.json {recert}"),
+        format!("recert /var/tmp/backupCertsDir/recert_restore_config.json {recert}"),
+        "start kubelet".to_string(),
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|e| {
+            events
+                .find(e.as_str())
+                .unwrap_or_else(|| panic!("{e} in {events}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{events}");
+    assert!(events.ends_with("start kubelet\n"), "{events}");
+    // The expiry threw the kubeadmin password away; the restoration gave the cluster its own
+    // keys, admin CA and kubeadmin hash back; the backup is gone.
+    let config = |n: u32| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(node.root().join(format!("sim/recert/{n}.json"))).unwrap()).unwrap()
+    };
+    let (expire, restore) = (config(1), config(2));
+    assert_eq!(
+        (&expire["force_expire"], &expire["etcd_defrag"]),
+        (&serde_json::json!(true), &serde_json::json!(true))
+    );
+    let disposable = expire["kubeadmin_password_hash"].as_str().unwrap();
+    assert!(disposable.starts_with("$2b$") && disposable != lca_testkit::seednode::SEED_KUBEADMIN_HASH);
+    assert_eq!(restore["extend_expiration"], true);
+    assert_eq!(
+        restore["kubeadmin_password_hash"],
+        lca_testkit::seednode::SEED_KUBEADMIN_HASH
+    );
+    assert_eq!(
+        restore["use_cert_rules"],
+        serde_json::json!(["/var/tmp/backupCertsDir/admin-kubeconfig-client-ca.crt"])
+    );
     assert!(
-        events.contains("stop kubelet crio") && events.ends_with("start kubelet\n"),
-        "{events}"
+        !node.root().join("var/tmp/backupCertsDir").exists(),
+        "the keys do not stay behind"
     );
 
     let reference = lca_seed::parse_reference(&image).unwrap();

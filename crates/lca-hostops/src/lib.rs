@@ -24,6 +24,7 @@ pub mod ostree;
 pub mod paths;
 pub mod podman;
 pub mod reboot;
+pub mod recert;
 pub mod rollback;
 pub mod sim;
 pub mod stateroot_work;

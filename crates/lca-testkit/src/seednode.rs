@@ -20,6 +20,9 @@ pub struct SeedNode {
     pub deployment: String,
 }
 
+/// The seed cluster's kubeadmin password hash, which seed generation gives back.
+pub const SEED_KUBEADMIN_HASH: &str = "$2a$10$seedclusterkubeadminhash";
+
 fn write(path: &Path, data: &[u8]) -> Result<()> {
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(format!("creating {}", p.display())))?;
@@ -145,6 +148,21 @@ impl SeedNode {
         write(&var.join("home/core/.bash_history"), b"history")?;
         write(&var.join("home/core/notes"), b"notes")?;
         write(&var.join("lib/lca/ibu-seedgen-orch/seed-cluster-info.json"), br#"{"seed_cluster_ocp_version":"4.17.0","base_domain":"example.com","cluster_name":"seed","has_proxy":false,"has_fips":false,"node_ips":["192.168.1.10"]}"#)?;
+        // What the operator backs up for recert before the imager runs (§8.5 step 5).
+        let certs = var.join("tmp/backupCertsDir");
+        for f in [
+            "admin-kubeconfig-client-ca.crt",
+            "loadbalancer-serving-signer.key",
+            "localhost-serving-signer.key",
+            "service-network-serving-signer.key",
+            "ingresskey-ingress-operator.key",
+        ] {
+            write(&certs.join(f), format!("SEED {f}").as_bytes())?;
+        }
+        write(
+            &certs.join("kubeadmin-password-hash.txt"),
+            SEED_KUBEADMIN_HASH.as_bytes(),
+        )?;
         write(&var.join("lib/etcd/member/snap/db"), &payload(payload_kib * 1024))?;
         let secret = var.join("lib/kubelet/secret");
         write(&secret, b"s")?;

@@ -86,6 +86,10 @@ async fn setup() -> Env {
     let client = cp.client().await.expect("admin client");
     os::install(&cp).await.expect("OpenShift CRDs");
     os::healthy_sno(&client).await.expect("healthy SNO objects");
+    // The signer keys, admin CA and ingress CA that seed generation backs up for recert.
+    lca_testkit::prepenv::crypto_fixtures(&client)
+        .await
+        .expect("crypto fixtures");
     let registry = Registry::start_with_auth(USER, PASSWORD).expect("registry");
     let node = SeedNode::build(64).expect("seed node");
     prepare_node(node.root());
@@ -268,9 +272,8 @@ async fn seed_image_is_generated_and_pushed() {
     let started = Instant::now();
     let env = setup().await;
     // What a seed must tell Prep about its cluster (§1.7): a proxy set by noProxy alone, the
-    // user CA bundle as the Proxy's trusted CA, a mirror configuration, the install-config's
-    // machine network and the ingress CA.
-    lca_testkit::prepenv::crypto_fixtures(&env.client).await.unwrap();
+    // user CA bundle as the Proxy's trusted CA, a mirror configuration and the install-config's
+    // machine network (the ingress CA is among the crypto fixtures).
     lca_testkit::prepenv::install_config(&env.client, "seed", "example.com", "192.168.1.0/24")
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 pub mod boot;
 mod node;
 pub mod ostree;
+mod recert;
 mod var;
 
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ async fn build_and_push(
     ctx.once("manifest", |c| write_file(c, files::MANIFEST, &info_json))?;
     boot::install(ctx, &exe, &info_json)?;
     ctx.node.stop_cluster_services()?;
-    ctx.once("recert", recert)?;
+    ctx.once(RECERT_STEP, recert::expire)?;
     remove_node_certs(ctx)?;
     ctx.once("var-tgz", var::var_tgz)?;
     ctx.once("etc-tgz", ostree::etc)?;
@@ -216,26 +217,6 @@ fn containers_list(ctx: &Ctx) -> Result<()> {
     )
 }
 
-fn recert(ctx: &Ctx) -> Result<()> {
-    let config = serde_json::json!({
-        "dry_run": false,
-        "etcd_endpoint": "localhost:2379",
-        "crypto_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
-        "crypto_files": ["/host-etc/mcs-machine-config-content.json"],
-        "cluster_customization_dirs": ["/kubelet", "/kubernetes", "/machine-config-daemon"],
-        "cluster_customization_files": ["/host-etc/mcs-machine-config-content.json"],
-        "force_expire": true,
-        "etcd_defrag": true,
-        "summary_file_clean": "/kubernetes/recert-seed-creation-summary.yaml",
-    });
-    write_json(ctx, files::RECERT_CONFIG, &config)?;
-    if ctx.args.skip_recert_validation {
-        return Ok(());
-    }
-    ctx.node
-        .recert_force_expire(&ctx.backup.join(files::RECERT_CONFIG), &ctx.args.recert_image)
-}
-
 fn write_json(ctx: &Ctx, name: &str, v: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec(v).map_err(|e| Error::Invalid(format!("serializing {name}: {e}")))?;
     write_file(ctx, name, &bytes)
@@ -248,9 +229,27 @@ fn write_file(ctx: &Ctx, name: &str, data: &[u8]) -> Result<()> {
         .map_err(Error::host("writing a seed file"))
 }
 
+/// The marker of the expiry: once it ran, the seed cluster needs its identity back.
+const RECERT_STEP: &str = "recert";
+
 /// Step 12: leave the node as it was, whatever happened.
 fn cleanup(ctx: &Ctx) {
-    for d in [&ctx.backup, &ctx.checks, &ctx.paths.host("var/tmp/seed-blobs")] {
+    let expired = !ctx.args.skip_recert_validation
+        && ctx
+            .fs
+            .exists(&ctx.checks.join(format!("{RECERT_STEP}.done")))
+            .unwrap_or(true);
+    if expired && let Err(e) = recert::restore(ctx) {
+        // The cluster comes back with expired certificates: say so loudly, go on restarting it.
+        tracing::error!(error = %e, "giving the seed cluster its certificates back");
+    }
+    let certs = ctx.paths.host(lca_api::consts::paths::BACKUP_CERTS_DIR);
+    for d in [
+        &ctx.backup,
+        &ctx.checks,
+        &ctx.paths.host("var/tmp/seed-blobs"),
+        &certs,
+    ] {
         if let Err(e) = ctx.fs.remove_dir_all(d) {
             // Cleanup goes on: restarting kubelet matters more than a leftover dir.
             tracing::warn!(error = %e, "could not remove a work dir");

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lca_hostops::{Cmd, Executor, LocalExecutor, NsenterExecutor};
+use lca_hostops::{Cmd, Executor, LocalExecutor, NsenterExecutor, recert};
 
 use crate::error::{Error, Result};
 
@@ -28,7 +28,9 @@ pub trait NodeOps {
     /// `systemctl disable --now <unit>`.
     fn disable_unit(&self, unit: &str) -> Result<()>;
     /// recert force-expire with the config at `config` (step 7).
-    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()>;
+    /// recert with `config` (a node path under `/var/tmp`) next to a bare etcd on the node's
+    /// etcd data (§9.5).
+    fn recert(&self, config: &str, recert_image: &str, authfile: Option<&str>) -> Result<()>;
     /// `rpm-ostree status -v --json`.
     fn rpm_ostree_status(&self) -> Result<String>;
 }
@@ -48,6 +50,19 @@ fn run_for(exec: &dyn Executor, argv: &[&str], timeout: Duration) -> Result<Stri
     Ok(lca_hostops::command::run_blocking(exec, &cmd)?.stdout)
 }
 
+/// The bare etcd answers on the node's loopback (the imager shares the host network).
+fn wait_for_etcd() -> Result<()> {
+    for _ in 0..60 {
+        if std::net::TcpStream::connect("127.0.0.1:2379").is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Err(Error::NodeState(
+        "etcd did not come up for recert within 1m".into(),
+    ))
+}
+
 /// A real node. The imager container is `--privileged --pid=host`, so PID 1 is the host's
 /// init: every node command enters its namespaces (`nsenter --target 1`), as upstream's
 /// imager does, and runs the host's own crictl, ostree, rpm-ostree, systemctl and podman
@@ -65,6 +80,11 @@ impl RealNode {
     /// A real node whose commands run through `exec` (tests record them).
     pub fn with_executor(exec: Box<dyn Executor>) -> Self {
         Self { exec }
+    }
+
+    fn run_argv(&self, argv: &[String], timeout: Duration) -> Result<String> {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_for(self.exec.as_ref(), &argv, timeout)
     }
 
     fn run(&self, argv: &[&str]) -> Result<String> {
@@ -138,39 +158,21 @@ impl NodeOps for RealNode {
         self.run(&["systemctl", "disable", "--now", unit]).map(|_| ())
     }
 
-    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
-        let cfg = config.display().to_string();
-        let dir = config
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let volume = format!("{dir}:{dir}");
-        let env = format!("RECERT_CONFIG={cfg}");
-        run_for(
-            self.exec.as_ref(),
-            &[
-                "podman",
-                "run",
-                "--rm",
-                "--name",
-                "recert",
-                "--network=host",
-                "--privileged",
-                "-v",
-                "/etc:/host-etc",
-                "-v",
-                "/etc/kubernetes:/kubernetes",
-                "-v",
-                "/var/lib/kubelet:/kubelet",
-                "-v",
-                &volume,
-                "-e",
-                &env,
-                recert_image,
-            ],
-            RECERT_TIMEOUT,
-        )
-        .map(|_| ())
+    fn recert(&self, config: &str, recert_image: &str, authfile: Option<&str>) -> Result<()> {
+        let fs = lca_hostops::NodeFs::new(self.exec.as_ref());
+        let pod = self.exec.node().paths.host(recert::ETCD_POD);
+        let etcd_image = recert::etcd_image(&fs, &pod)?;
+        self.run_argv(&recert::etcd_argv(&etcd_image, authfile), COMMAND_TIMEOUT)?;
+        let result = wait_for_etcd().and_then(|()| {
+            self.run_argv(
+                &recert::recert_argv(recert_image, config, authfile, &[]),
+                RECERT_TIMEOUT,
+            )
+        });
+        if let Err(e) = self.run_argv(&recert::stop_etcd_argv(), COMMAND_TIMEOUT) {
+            tracing::warn!("stopping recert_etcd: {e}");
+        }
+        result.map(|_| ())
     }
 
     fn rpm_ostree_status(&self) -> Result<String> {
@@ -259,11 +261,15 @@ impl NodeOps for SimulatedNode {
         self.event(&format!("disable {unit}"))
     }
 
-    fn recert_force_expire(&self, config: &Path, recert_image: &str) -> Result<()> {
-        self.event(&format!(
-            "recert force-expire {} {recert_image}",
-            config.display()
-        ))
+    /// The containers are not run; the config is kept as `sim/recert/<n>.json` for tests.
+    fn recert(&self, config: &str, recert_image: &str, _authfile: Option<&str>) -> Result<()> {
+        let kept = self.root.join("sim/recert");
+        std::fs::create_dir_all(&kept).map_err(Error::io("keeping a recert config", &kept))?;
+        let n = std::fs::read_dir(&kept).map(|d| d.count()).unwrap_or(0) + 1;
+        let src = self.root.join(config.trim_start_matches('/'));
+        std::fs::copy(&src, kept.join(format!("{n}.json")))
+            .map_err(Error::io("keeping a recert config", &src))?;
+        self.event(&format!("recert {config} {recert_image}"))
     }
 
     fn rpm_ostree_status(&self) -> Result<String> {

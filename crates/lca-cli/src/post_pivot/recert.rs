@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use lca_hostops::NodeKind;
+use lca_hostops::{NodeKind, recert};
 use serde_json::{Value, json};
 
 use super::{CLUSTER_CONFIGURATION, Ctx, OPT_OPENSHIFT};
@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 
 const SUMMARY: &str = "var/tmp/recert-summary.yaml";
 const CONFIG: &str = "var/opt/openshift/recert_config.json";
-const ETCD_POD: &str = "etc/kubernetes/manifests/etcd-pod.yaml";
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     if ctx.fs().exists(&ctx.path(SUMMARY))? {
@@ -38,32 +37,11 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         ctx.run(&["podman", "pull", "--authfile", &authfile, &image])
             .await?;
     }
-    let etcd_image = etcd_image(ctx)?;
-    ctx.run(&[
-        "podman",
-        "run",
-        "--rm",
-        "--network=host",
-        "--privileged",
-        "--replace",
-        "--authfile",
-        &authfile,
-        "--detach",
-        "--name",
-        "recert_etcd",
-        "--entrypoint",
-        "etcd",
-        "-v",
-        "/var/lib/etcd:/store",
-        &etcd_image,
-        "--name",
-        "editor",
-        "--data-dir",
-        "/store",
-    ])
-    .await?;
+    let fs = ctx.fs();
+    let etcd_image = recert::etcd_image(&fs, &ctx.path(recert::ETCD_POD))?;
+    run_argv(ctx, &recert::etcd_argv(&etcd_image, Some(&authfile))).await?;
     let result = recert(ctx, &image, &authfile).await;
-    if let Err(e) = ctx.run(&["podman", "stop", "recert_etcd"]).await {
+    if let Err(e) = run_argv(ctx, &recert::stop_etcd_argv()).await {
         tracing::warn!("stopping recert_etcd: {e}");
     }
     result?;
@@ -77,41 +55,14 @@ async fn recert(ctx: &Ctx, image: &str, authfile: &str) -> Result<()> {
     if ctx.exec.node().kind == NodeKind::Real {
         wait_for_etcd().await?;
     }
-    let env = format!("RECERT_CONFIG=/{CONFIG}");
-    let opt = format!("/{OPT_OPENSHIFT}:/{OPT_OPENSHIFT}");
-    ctx.run(&[
-        "podman",
-        "run",
-        "--rm",
-        "--network=host",
-        "--privileged",
-        "--replace",
-        "--name",
-        "recert",
-        "-v",
-        "/etc:/host-etc",
-        "-v",
-        "/etc/ssh:/ssh",
-        "-v",
-        "/etc/kubernetes:/kubernetes",
-        "-v",
-        "/var/lib/kubelet:/kubelet",
-        "-v",
-        "/var/tmp:/var/tmp",
-        "-v",
-        "/etc/machine-config-daemon:/machine-config-daemon",
-        "-v",
-        "/etc/pki:/pki",
-        "-e",
-        &env,
-        "--authfile",
-        authfile,
-        "-v",
-        &opt,
-        image,
-    ])
-    .await?;
-    Ok(())
+    let opt = format!("/{OPT_OPENSHIFT}");
+    let argv = recert::recert_argv(image, &format!("/{CONFIG}"), Some(authfile), &[&opt]);
+    run_argv(ctx, &argv).await.map(|_| ())
+}
+
+async fn run_argv(ctx: &Ctx, argv: &[String]) -> Result<String> {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    ctx.run(&argv).await
 }
 
 async fn wait_for_etcd() -> Result<()> {
@@ -125,22 +76,6 @@ async fn wait_for_etcd() -> Result<()> {
     Err(Error::NodeState(
         "the seed's etcd did not come up for recert within 1m".into(),
     ))
-}
-
-/// The etcd image of the seed's static pod (container `etcd`).
-fn etcd_image(ctx: &Ctx) -> Result<String> {
-    let path = ctx.path(ETCD_POD);
-    let text = ctx.fs().read_string(&path)?;
-    let pod: Value =
-        serde_norway::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    pod.pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == "etcd")
-        .and_then(|c| c["image"].as_str())
-        .map(str::to_string)
-        .ok_or_else(|| Error::Invalid(format!("{}: no container named etcd", path.display())))
 }
 
 /// recert's configuration (the keys of upstream's `RecertConfig`).

@@ -10,7 +10,7 @@ mod launch;
 mod oadp;
 mod policies;
 mod prep;
-mod seed;
+pub(crate) mod seed;
 mod upgrade;
 pub(crate) mod validate;
 

@@ -112,8 +112,20 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         .paths
         .stateroot_var(&stateroot)
         .join("opt/openshift/kubeconfig-crypto");
-    w.fs().create_private_dir(&dir)?;
-    let cm: Api<ConfigMap> = Api::namespaced(w.client.clone(), "openshift-config");
+    write_kubeconfig_crypto(&w.client, &w.fs(), &dir).await
+}
+
+/// Write the admin CA (`admin-kubeconfig-client-ca.crt`) and the signer and ingress keys
+/// (`loadbalancer-serving-signer.key`, `localhost-serving-signer.key`,
+/// `service-network-serving-signer.key`, `ingresskey-ingress-operator.key`) into `dir`
+/// (private): what recert needs to keep or give back the cluster's identity.
+pub async fn write_kubeconfig_crypto(
+    client: &kube::Client,
+    fs: &lca_hostops::NodeFs<'_>,
+    dir: &std::path::Path,
+) -> Result<()> {
+    fs.create_private_dir(dir)?;
+    let cm: Api<ConfigMap> = Api::namespaced(client.clone(), "openshift-config");
     let ca = cm
         .get("admin-kubeconfig-client-ca")
         .await
@@ -125,8 +137,7 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         .ok_or_else(|| {
             Error::state("configmap openshift-config/admin-kubeconfig-client-ca has no ca-bundle.crt")
         })?;
-    w.fs()
-        .write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
+    fs.write_private(&dir.join("admin-kubeconfig-client-ca.crt"), ca.as_bytes())?;
     let keys = [
         (
             "openshift-kube-apiserver-operator",
@@ -150,7 +161,7 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         ),
     ];
     for (ns, name, file) in keys {
-        let api: Api<Secret> = Api::namespaced(w.client.clone(), ns);
+        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
         let secret = api
             .get(name)
             .await
@@ -159,7 +170,7 @@ pub async fn backup_kubeconfig_crypto(w: &NodeStageWork, ibu: &ImageBasedUpgrade
         let key = data
             .get("tls.key")
             .ok_or_else(|| Error::state(format!("secret {ns}/{name} has no tls.key")))?;
-        w.fs().write_private(&dir.join(file), &key.0)?;
+        fs.write_private(&dir.join(file), &key.0)?;
     }
     Ok(())
 }

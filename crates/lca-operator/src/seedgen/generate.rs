@@ -75,8 +75,10 @@ pub async fn run(ctx: &Arc<Context>, w: &mut Writer) -> Result<Action> {
         w.save().await?;
     }
     // The failure is recorded; a leftover workspace is wiped by the next attempt's first step.
-    if let Err(e) = NodeFs::new(ctx.exec.as_ref()).remove_dir_all(&ctx.paths.host(paths::SEEDGEN_WORKSPACE)) {
-        warn!("removing the seed generation workspace: {e}");
+    for dir in [paths::SEEDGEN_WORKSPACE, paths::BACKUP_CERTS_DIR] {
+        if let Err(e) = NodeFs::new(ctx.exec.as_ref()).remove_dir_all(&ctx.paths.host(dir)) {
+            warn!("removing {dir}: {e}");
+        }
     }
     Ok(Action::await_change())
 }
@@ -191,7 +193,31 @@ async fn clean_cluster(ctx: &Context, recert: &str, pull_secret: Vec<u8>, undo: 
     let images = cluster_info::seed_images(&ctx.client)
         .await
         .map_err(|e| e.context("failed to gather the seed's images"))?;
-    write_private(ctx, paths::SEED_IMAGES, &to_json(&images)?)
+    write_private(ctx, paths::SEED_IMAGES, &to_json(&images)?)?;
+    if !imager::skip_recert() {
+        backup_certs(ctx).await?;
+    }
+    Ok(())
+}
+
+/// §8.5 step 5, done here because `lca-cli create` has no kube client: what recert needs to
+/// give the seed cluster its identity back after expiring it for the seed.
+async fn backup_certs(ctx: &Context) -> Result<()> {
+    let fs = NodeFs::new(ctx.exec.as_ref());
+    let dir = ctx.paths.host(paths::BACKUP_CERTS_DIR);
+    fs.remove_dir_all(&dir)?;
+    crate::node_work::seed::write_kubeconfig_crypto(&ctx.client, &fs, &dir)
+        .await
+        .map_err(|e| e.context("failed to back up the cluster's certificates"))?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), "kube-system");
+    let hash = kubeapi::get_optional(&api, "kubeadmin")
+        .await
+        .map_err(Error::api("failed to get secret kube-system/kubeadmin"))?
+        .and_then(|s| s.data?.remove("kubeadmin"));
+    if let Some(hash) = hash {
+        fs.write_private(&dir.join(paths::KUBEADMIN_HASH_FILE), &hash.0)?;
+    }
+    Ok(())
 }
 
 /// Save the CR on the node, then delete the Secret, the CR and the IBU from the cluster.

@@ -48,7 +48,7 @@ pub fn recert_image(cr: &SeedGenerator) -> String {
         .unwrap_or_else(|| names::DEFAULT_RECERT_IMAGE.to_string())
 }
 
-fn skip_recert() -> bool {
+pub fn skip_recert() -> bool {
     std::env::var(names::SEEDGEN_SKIP_RECERT_ENV).is_ok_and(|v| v == "TRUE")
 }
 
