@@ -91,8 +91,17 @@ impl StageWork for TestPeerStageWork {
     fn upgrade<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, StepReport> {
         Box::pin(async { self.step("upgrade").into() })
     }
-    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade, _: bool) -> BoxFuture<'a, StepReport> {
-        Box::pin(async { self.step("rollback").into() })
+    fn rollback<'a>(&'a self, _: &'a ImageBasedUpgrade, after_pivot: bool) -> BoxFuture<'a, StepReport> {
+        // As the real work: back on the original stateroot the rollback is complete, and the
+        // same reconcile's view of the boot decides both (a script read after a boot that
+        // this reconcile did not see would pair "completed" with a stale stateroot).
+        Box::pin(async move {
+            if after_pivot {
+                self.step("rollback").into()
+            } else {
+                StepOutcome::Completed { message: None }.into()
+            }
+        })
     }
     fn idle<'a>(&'a self, _: &'a ImageBasedUpgrade, finalize: bool) -> BoxFuture<'a, IdleOutcome> {
         Box::pin(async move { self.idle_step(if finalize { "finalize" } else { "abort" }) })
