@@ -357,22 +357,6 @@ async fn corrupted_blob_and_unreachable_registry_leave_nothing() {
     let authfile = work.path().join("auth.json");
     fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
     let image = format!("{}/seed/sno:4.17.0", registry.addr());
-    // What the operator gathered from the cluster: a CatalogSource whose image the node has,
-    // and the CSVs' related images, one of them cloud-specific.
-    fs::write(
-        node.root().join("sim/images.list"),
-        "quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\nmirror.example.com/olm/catalog:v1\n",
-    )
-    .unwrap();
-    let seed_images = serde_json::json!({
-        "catalog_source_images": ["mirror.example.com/olm/catalog:v1"],
-        "related_images": ["registry.example.com/op/x@sha256:9", "registry.example.com/op/y-for-gcp@sha256:8"],
-    });
-    fs::write(
-        node.root().join(lca_api::consts::paths::SEED_IMAGES),
-        seed_images.to_string(),
-    )
-    .unwrap();
     let out = create(&node, &image, &authfile);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
@@ -472,22 +456,6 @@ async fn the_seed_carries_its_cluster() {
     let authfile = work.path().join("auth.json");
     fs::write(&authfile, "{\"auths\":{}}").unwrap();
     let image = format!("{}/seed/sno:4.18.0", registry.addr());
-    // What the operator gathered from the cluster: a CatalogSource whose image the node has,
-    // and the CSVs' related images, one of them cloud-specific.
-    fs::write(
-        node.root().join("sim/images.list"),
-        "quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\nmirror.example.com/olm/catalog:v1\n",
-    )
-    .unwrap();
-    let seed_images = serde_json::json!({
-        "catalog_source_images": ["mirror.example.com/olm/catalog:v1"],
-        "related_images": ["registry.example.com/op/x@sha256:9", "registry.example.com/op/y-for-gcp@sha256:8"],
-    });
-    fs::write(
-        node.root().join(lca_api::consts::paths::SEED_IMAGES),
-        seed_images.to_string(),
-    )
-    .unwrap();
     let out = create(&node, &image, &authfile);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 

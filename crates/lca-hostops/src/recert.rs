@@ -16,18 +16,19 @@ pub const ETCD_POD: &str = "etc/kubernetes/manifests/etcd-pod.yaml";
 /// The sidecar's container name; `podman stop` it afterwards.
 pub const ETCD_CONTAINER: &str = "recert_etcd";
 
+/// Both containers: privileged, on the host network, replacing a leftover of an earlier run.
+const PODMAN_RUN: [&str; 6] = [
+    "podman",
+    "run",
+    "--rm",
+    "--network=host",
+    "--privileged",
+    "--replace",
+];
+
 /// `podman run … recert_etcd`: an unauthenticated etcd on the node's etcd data.
 pub fn etcd_argv(etcd_image: &str, authfile: Option<&str>) -> Vec<String> {
-    let mut argv: Vec<String> = [
-        "podman",
-        "run",
-        "--rm",
-        "--network=host",
-        "--privileged",
-        "--replace",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut argv: Vec<String> = PODMAN_RUN.map(String::from).to_vec();
     if let Some(a) = authfile {
         argv.extend(["--authfile".into(), a.into()]);
     }
@@ -54,33 +55,29 @@ pub fn etcd_argv(etcd_image: &str, authfile: Option<&str>) -> Vec<String> {
 /// `podman run … recert` with its configuration at `config` (a node path under `/var/tmp`
 /// or one of `extra_volumes`, which the container sees at the same path).
 pub fn recert_argv(image: &str, config: &str, authfile: Option<&str>, extra_volumes: &[&str]) -> Vec<String> {
-    let mut argv: Vec<String> = [
-        "podman",
-        "run",
-        "--rm",
-        "--network=host",
-        "--privileged",
-        "--replace",
-        "--name",
-        "recert",
-        "-v",
-        "/etc:/host-etc",
-        "-v",
-        "/etc/ssh:/ssh",
-        "-v",
-        "/etc/kubernetes:/kubernetes",
-        "-v",
-        "/var/lib/kubelet:/kubelet",
-        "-v",
-        "/var/tmp:/var/tmp",
-        "-v",
-        "/etc/machine-config-daemon:/machine-config-daemon",
-        "-v",
-        "/etc/pki:/pki",
-        "-e",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut argv: Vec<String> = PODMAN_RUN.map(String::from).to_vec();
+    argv.extend(
+        [
+            "--name",
+            "recert",
+            "-v",
+            "/etc:/host-etc",
+            "-v",
+            "/etc/ssh:/ssh",
+            "-v",
+            "/etc/kubernetes:/kubernetes",
+            "-v",
+            "/var/lib/kubelet:/kubelet",
+            "-v",
+            "/var/tmp:/var/tmp",
+            "-v",
+            "/etc/machine-config-daemon:/machine-config-daemon",
+            "-v",
+            "/etc/pki:/pki",
+            "-e",
+        ]
+        .map(String::from),
+    );
     argv.push(format!("RECERT_CONFIG={config}"));
     if let Some(a) = authfile {
         argv.extend(["--authfile".into(), a.into()]);

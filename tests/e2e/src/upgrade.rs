@@ -186,3 +186,16 @@ pub async fn wait_upgrade_completed(c: &Cluster) -> lca_api::ImageBasedUpgrade {
     );
     ibu
 }
+
+/// Wait (2 min) until the Upgrade failed; its message (UpgradeInProgress).
+pub async fn wait_upgrade_failed(c: &Cluster) -> (lca_api::ImageBasedUpgrade, String) {
+    let ibu = c
+        .wait_ibu("Upgrade failed", Duration::from_secs(120), |i| {
+            crate::condition(i, "UpgradeInProgress").is_some_and(|c| c.1 == "Failed")
+        })
+        .await;
+    let message = crate::condition(&ibu, "UpgradeInProgress")
+        .map(|c| c.2)
+        .unwrap_or_default();
+    (ibu, message)
+}

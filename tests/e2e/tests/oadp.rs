@@ -246,15 +246,8 @@ async fn a_stuck_then_failed_backup_fails_the_upgrade_before_the_pivot_and_abort
     );
     VeleroPeer::fail_backup(store.path(), "backup-app").unwrap();
     VeleroPeer::release(store.path(), "backup-app").unwrap();
-    let ibu =
-        e.c.wait_ibu("Upgrade failed", T, |i| {
-            condition(i, "UpgradeInProgress").is_some_and(|c| c.1 == "Failed")
-        })
-        .await;
-    assert_eq!(
-        condition(&ibu, "UpgradeInProgress").unwrap().2,
-        "Failed backup CRs: backup-app"
-    );
+    let (ibu, message) = upgrade::wait_upgrade_failed(&e.c).await;
+    assert_eq!(message, "Failed backup CRs: backup-app");
     assert_eq!(ibu.status.unwrap().valid_next_stages, vec![Stage::Idle]);
     assert!(reboot_rationale(&e.c).is_none());
     assert_eq!(
@@ -289,13 +282,9 @@ async fn a_failed_restore_rolls_back_to_the_original_cluster() {
     upgrade::wait_rollback_request(&e.c, T).await;
     upgrade::reboot(&mut e.c).await;
     assert_eq!(upgrade::booted(&e.c), "rhcos");
-    let ibu =
-        e.c.wait_ibu("Upgrade failed after rollback", T, |i| {
-            condition(i, "UpgradeInProgress").is_some_and(|c| c.1 == "Failed")
-        })
-        .await;
+    let (_, message) = upgrade::wait_upgrade_failed(&e.c).await;
     assert_eq!(
-        condition(&ibu, "UpgradeInProgress").unwrap().2,
+        message,
         "Rollback due to restore failure: Failed restore CRs: test-app"
     );
     // The original cluster's data was never touched.

@@ -13,7 +13,7 @@ use kube::api::{Api, PostParams};
 use lca_api::Stage;
 use lca_e2e::prep::{SEED_VERSION, start_prep, wait_prep_completed};
 use lca_e2e::upgrade::{self, NODE_IP};
-use lca_e2e::{condition, has};
+use lca_e2e::has;
 use lca_testkit::{hostpeer, openshift};
 use serde_json::Value;
 
@@ -408,13 +408,9 @@ async fn a_reboot_that_never_comes_fails_the_upgrade() {
     start_prep(&e, SEED_VERSION, "");
     wait_prep_completed(&e).await;
     assert!(e.c.patch_stage("Upgrade").0);
-    let ibu =
-        e.c.wait_ibu("Upgrade failed", T, |i| {
-            condition(i, "UpgradeInProgress").is_some_and(|c| c.1 == "Failed")
-        })
-        .await;
+    let (ibu, message) = upgrade::wait_upgrade_failed(&e.c).await;
     assert_eq!(
-        condition(&ibu, "UpgradeInProgress").unwrap().2,
+        message,
         "failed to reboot. This should never happen! Please check the system"
     );
     assert_eq!(ibu.status.unwrap().valid_next_stages, vec![Stage::Idle]);
