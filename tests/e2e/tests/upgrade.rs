@@ -11,9 +11,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use lca_api::Stage;
+use lca_e2e::has;
 use lca_e2e::prep::{SEED_VERSION, start_prep, wait_prep_completed};
 use lca_e2e::upgrade::{self, NODE_IP};
-use lca_e2e::has;
 use lca_testkit::{hostpeer, openshift};
 use serde_json::Value;
 
