@@ -147,8 +147,25 @@ impl ControlPlane {
         Self::start_with(Options::default()).await
     }
 
-    /// Start a control plane with `options`.
+    /// Start a control plane with `options`. Its ports are picked free just before the
+    /// processes bind them; another process on the machine may take one in between, so a
+    /// start that loses that race is tried again on fresh ports.
     pub async fn start_with(options: Options) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&options).await {
+                Err(Error::Setup(why))
+                    if attempt < START_ATTEMPTS && why.contains("address already in use") =>
+                {
+                    tracing::warn!(attempt, "a control plane port was taken, starting again: {why}");
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn start_once(options: &Options) -> Result<Self> {
         let dir = match &options.base_dir {
             Some(base) => {
                 std::fs::create_dir_all(base).map_err(io("creating the control plane dir"))?;
