@@ -201,7 +201,9 @@ impl Cluster {
         for _ in 0..5 {
             let attempt = (|| -> std::io::Result<String> {
                 let mut stream = std::net::TcpStream::connect(&addr)?;
-                write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+                // One write: the probe server answers what its first read holds, and
+                // `write!` may send the request in pieces.
+                stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())?;
                 let mut out = String::new();
                 stream.read_to_string(&mut out)?;
                 Ok(out)
