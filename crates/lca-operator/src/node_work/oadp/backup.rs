@@ -95,13 +95,11 @@ async fn start_or_read(w: &NodeStageWork, user: &Value, cluster_id: &str) -> Res
     let label = json!({"metadata": {"labels": {labels::BACKUP: name}}});
     // The user's objects are labelled as the node's admin, as they were dry-run at Prep:
     // the operator's own role does not reach every kind a Backup may name.
-    let admin = if targets.is_empty() {
-        None
-    } else {
-        Some(w.admin_client().await?)
+    let admin = match targets.is_empty() {
+        true => None,
+        false => Some(w.admin_client().await?),
     };
-    for t in &targets {
-        let Some(admin) = &admin else { break };
+    for (t, admin) in targets.iter().zip(admin.iter().cycle()) {
         patch_target(admin, t, &label, false).await.map_err(|e| {
             Error::invalid(format!(
                 "failed to label {}/{}/{} {} for backup {name}: {}",

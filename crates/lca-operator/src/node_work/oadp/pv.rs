@@ -30,35 +30,33 @@ async fn volumes(client: &Client) -> Result<Vec<(String, serde_json::Value)>> {
 
 /// Set every LVMS volume reclaimed with `Delete` to `Retain`, marked; the count changed.
 pub async fn retain(client: &Client) -> Result<usize> {
-    let api: Api<PersistentVolume> = Api::all(client.clone());
-    let mut changed = 0;
-    for (name, pv) in volumes(client).await? {
-        if lca_core::oadp::pv_needs_retain(&pv) {
-            let patch = json!({"metadata": {"annotations": {UPDATED_RECLAIM_POLICY: "true"}},
-                               "spec": {"persistentVolumeReclaimPolicy": "Retain"}});
-            kubeapi::merge_patch(&api, &name, &patch)
-                .await
-                .map_err(Error::api(format!(
-                    "failed to update the reclaim policy of {name}"
-                )))?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
+    let patch = json!({"metadata": {"annotations": {UPDATED_RECLAIM_POLICY: "true"}},
+                       "spec": {"persistentVolumeReclaimPolicy": "Retain"}});
+    patch_each(client, lca_core::oadp::pv_needs_retain, &patch, "update").await
 }
 
 /// Set every marked volume back to `Delete` and drop the mark; the count changed.
 pub async fn revert(client: &Client) -> Result<usize> {
+    let patch = json!({"metadata": {"annotations": {UPDATED_RECLAIM_POLICY: null}},
+                       "spec": {"persistentVolumeReclaimPolicy": "Delete"}});
+    patch_each(client, lca_core::oadp::pv_was_retained, &patch, "revert").await
+}
+
+/// Merge-patch every volume `pick` selects with `patch`; the count patched.
+async fn patch_each(
+    client: &Client,
+    pick: fn(&serde_json::Value) -> bool,
+    patch: &serde_json::Value,
+    verb: &str,
+) -> Result<usize> {
     let api: Api<PersistentVolume> = Api::all(client.clone());
     let mut changed = 0;
     for (name, pv) in volumes(client).await? {
-        if lca_core::oadp::pv_was_retained(&pv) {
-            let patch = json!({"metadata": {"annotations": {UPDATED_RECLAIM_POLICY: null}},
-                               "spec": {"persistentVolumeReclaimPolicy": "Delete"}});
-            kubeapi::merge_patch(&api, &name, &patch)
+        if pick(&pv) {
+            kubeapi::merge_patch(&api, &name, patch)
                 .await
                 .map_err(Error::api(format!(
-                    "failed to revert the reclaim policy of {name}"
+                    "failed to {verb} the reclaim policy of {name}"
                 )))?;
             changed += 1;
         }
