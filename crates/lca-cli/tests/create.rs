@@ -121,13 +121,16 @@ async fn create_push_inspect_pull_unpack_round_trip() {
     );
     assert!(!stderr.contains("wr0ngpass"), "password leaked: {stderr}");
     assert!(!node.root().join("var/tmp/backup").exists(), "nothing packed");
-    let events = fs::read_to_string(node.root().join("sim/events.log")).unwrap_or_default();
-    assert!(!events.contains("stop kubelet"), "{events}");
+    let calls = lca_testkit::hostpeer::calls(node.root());
+    assert!(
+        !calls.iter().any(|c| c.starts_with("systemctl stop")),
+        "{calls:?}"
+    );
 
     // What the operator gathered from the cluster: a CatalogSource whose image the node has,
     // and the CSVs' related images, one of them cloud-specific.
     fs::write(
-        node.root().join("sim/images.list"),
+        node.root().join("lca-sim/images.list"),
         "quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\nmirror.example.com/olm/catalog:v1\n",
     )
     .unwrap();
@@ -146,28 +149,42 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         !node.root().join("var/tmp/backup").exists(),
         "backup dir cleaned up"
     );
-    let events = fs::read_to_string(node.root().join("sim/events.log")).unwrap();
+    // The real node's commands, as the host-services peer saw them: kubelet stopped (CRI-O
+    // is not running), each recert next to its etcd sidecar, kubelet enabled again last.
+    let calls = lca_testkit::hostpeer::calls(node.root());
     let recert = "quay.io/edge-infrastructure/recert:v0";
+    // The sidecar runs the seed's own etcd image (from its static pod) on its data.
+    let sidecar = "--detach --name recert_etcd --entrypoint etcd -v /var/lib/etcd:/store \
+                   quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:etcd --name editor --data-dir /store";
     let order = [
-        "stop kubelet crio".to_string(),
-        format!("recert /var/tmp/backup/recert_config.json {recert}"),
-        format!("recert /var/tmp/backupCertsDir/recert_restore_config.json {recert}"),
-        "start kubelet".to_string(),
+        "podman image prune -f".to_string(),
+        "crictl images -o json".to_string(),
+        "systemctl enable installation-configuration.service".to_string(),
+        "systemctl stop kubelet.service".to_string(),
+        "systemctl disable kubelet.service".to_string(),
+        "systemctl is-active crio".to_string(),
+        sidecar.to_string(),
+        format!("-e RECERT_CONFIG=/var/tmp/backup/recert_config.json --authfile {} {recert}", authfile.display()),
+        "podman stop recert_etcd".to_string(),
+        sidecar.to_string(),
+        format!("-e RECERT_CONFIG=/var/tmp/backupCertsDir/recert_restore_config.json --authfile {} {recert}", authfile.display()),
+        "podman stop recert_etcd".to_string(),
+        "systemctl disable --now installation-configuration.service".to_string(),
+        "systemctl enable kubelet.service --now".to_string(),
     ];
-    let at: Vec<usize> = order
-        .iter()
-        .map(|e| {
-            events
-                .find(e.as_str())
-                .unwrap_or_else(|| panic!("{e} in {events}"))
-        })
-        .collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "{events}");
-    assert!(events.ends_with("start kubelet\n"), "{events}");
+    let mut at = 0;
+    for want in &order {
+        at += calls[at..]
+            .iter()
+            .position(|c| c.contains(want.as_str()))
+            .unwrap_or_else(|| panic!("{want} after call {at} in {calls:#?}"))
+            + 1;
+    }
+    assert_eq!(calls.last().unwrap(), "systemctl enable kubelet.service --now");
     // The expiry threw the kubeadmin password away; the restoration gave the cluster its own
     // keys, admin CA and kubeadmin hash back; the backup is gone.
     let config = |n: u32| -> serde_json::Value {
-        serde_json::from_slice(&fs::read(node.root().join(format!("sim/recert/{n}.json"))).unwrap()).unwrap()
+        serde_json::from_slice(&fs::read(node.root().join(format!("lca-sim/recert/{n}.json"))).unwrap()).unwrap()
     };
     let (expire, restore) = (config(1), config(2));
     assert_eq!(

@@ -244,12 +244,18 @@ pub(crate) async fn spawn_and_wait(
 /// inside a multi-threaded runtime the worker is handed over with `block_in_place`;
 /// elsewhere a small runtime is started for the one command. Same wrapper, same timeout.
 pub fn run_blocking(exec: &dyn crate::Executor, cmd: &Cmd) -> Result<Output> {
+    block_on(&cmd.display(), exec.run(cmd))
+}
+
+/// Drive `fut` (named `what` in errors) to completion from synchronous code, as
+/// [`run_blocking`] does for one command.
+pub fn block_on<T: Send>(what: &str, fut: impl Future<Output = Result<T>> + Send) -> Result<T> {
     use tokio::runtime::{Builder, Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| h.block_on(exec.run(cmd)))
+            tokio::task::block_in_place(|| h.block_on(fut))
         }
-        // A runtime cannot be blocked on (or dropped) inside another one: the command's own
+        // A runtime cannot be blocked on (or dropped) inside another one: the future's own
         // small runtime lives and dies on a thread of its own.
         _ => std::thread::scope(|s| {
             s.spawn(|| {
@@ -257,13 +263,13 @@ pub fn run_blocking(exec: &dyn crate::Executor, cmd: &Cmd) -> Result<Output> {
                     .enable_all()
                     .build()
                     .map_err(|source| Error::Spawn {
-                        command: cmd.display(),
+                        command: what.to_string(),
                         source,
                     })?;
-                rt.block_on(exec.run(cmd))
+                rt.block_on(fut)
             })
             .join()
-            .unwrap_or_else(|_| Err(Error::Invalid(format!("`{}` panicked", cmd.display()))))
+            .unwrap_or_else(|_| Err(Error::Invalid(format!("`{what}` panicked"))))
         }),
     }
 }

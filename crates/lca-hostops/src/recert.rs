@@ -6,9 +6,11 @@
 //! vectors; the callers run them through their executors.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::executor::{Executor, NodeKind};
 use crate::{Error, NodeFs, Result};
 
 /// The static pod whose etcd image the sidecar runs (node path).
@@ -92,6 +94,24 @@ pub fn recert_argv(image: &str, config: &str, authfile: Option<&str>, extra_volu
 /// `podman stop recert_etcd`.
 pub fn stop_etcd_argv() -> Vec<String> {
     ["podman", "stop", ETCD_CONTAINER].map(String::from).to_vec()
+}
+
+/// Wait for the sidecar's etcd on the node's loopback (it runs on the host network), up to
+/// a minute. On a simulated node the host-services peer stands in for both containers and
+/// nothing listens, so there is nothing to wait for.
+pub async fn wait_for_etcd(exec: &dyn Executor) -> Result<()> {
+    if exec.node().kind == NodeKind::Simulated {
+        return Ok(());
+    }
+    for _ in 0..60 {
+        if tokio::net::TcpStream::connect("127.0.0.1:2379").await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(Error::NodeState(
+        "the recert_etcd sidecar did not come up on 127.0.0.1:2379 within 1m".into(),
+    ))
 }
 
 /// The etcd image of the node's static pod (container `etcd`).

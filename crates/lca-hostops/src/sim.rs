@@ -185,6 +185,46 @@ pub async fn complete_reboot(exec: &dyn Executor) -> Result<Deployment> {
     })
 }
 
+/// What commands on a simulated node need in their environment: its own peer tools (an
+/// `ostree` with `set-default`, a `systemctl` that knows the container storage mount) from
+/// `lca-sim/bin` first in PATH, and its private podman storage config. The operator's
+/// long-running tasks and `lca-cli`'s host subcommands get the same.
+pub fn simulated_env(paths: &HostPaths) -> Vec<(String, std::ffi::OsString)> {
+    let mut env = Vec::new();
+    if let Some(path) = sim_tool_path(paths) {
+        env.push(("PATH".to_string(), path));
+    }
+    let conf = paths.sim_dir().join("containers-storage.conf");
+    if conf.exists() {
+        env.push(("CONTAINERS_STORAGE_CONF".to_string(), conf.into_os_string()));
+    }
+    env
+}
+
+/// PATH with a simulated node's `lca-sim/bin` first, if that directory exists.
+pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
+    let bin = paths.sim_dir().join("bin");
+    if !bin.is_dir() {
+        return None;
+    }
+    let mut path = std::ffi::OsString::from(bin);
+    if let Some(inherited) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(inherited);
+    }
+    Some(path)
+}
+
+/// The executor of the simulated node at `paths`: this machine's tools with
+/// [`simulated_env`].
+pub fn executor(paths: &HostPaths) -> crate::executor::LocalExecutor {
+    simulated_env(paths)
+        .into_iter()
+        .fold(crate::executor::LocalExecutor::new(paths.root()), |exec, (k, v)| {
+            exec.with_env(k, v)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeKind, NsenterExecutor};
+use lca_hostops::{ChrootExecutor, Executor, HostPaths, NodeKind, NsenterExecutor};
 
 use crate::ibu::work::StageWork;
 
@@ -34,12 +34,7 @@ pub fn node_executor(paths: &HostPaths, simulated: bool) -> Arc<dyn Executor> {
     if !simulated {
         return Arc::new(ChrootExecutor::new(paths.root()));
     }
-    let exec = simulated_env(paths)
-        .into_iter()
-        .fold(LocalExecutor::new(paths.root()), |exec, (k, v)| {
-            exec.with_env(k, v)
-        });
-    Arc::new(exec)
+    Arc::new(lca_hostops::sim::executor(paths))
 }
 
 /// See [`Context::host_namespace_executor`].
@@ -50,35 +45,7 @@ pub fn host_namespace_executor(exec: &Arc<dyn Executor>) -> Arc<dyn Executor> {
     }
 }
 
-/// What commands on a simulated node need in their environment: its own peer tools (an
-/// `ostree` with `set-default`, a `systemctl` that knows the container storage mount) from
-/// `lca-sim/bin` first in PATH, and its private podman storage config. The operator's
-/// long-running tasks get the same.
-pub fn simulated_env(paths: &HostPaths) -> Vec<(String, std::ffi::OsString)> {
-    let mut env = Vec::new();
-    if let Some(path) = sim_tool_path(paths) {
-        env.push(("PATH".to_string(), path));
-    }
-    let conf = paths.sim_dir().join("containers-storage.conf");
-    if conf.exists() {
-        env.push(("CONTAINERS_STORAGE_CONF".to_string(), conf.into_os_string()));
-    }
-    env
-}
-
-/// PATH with a simulated node's `lca-sim/bin` first, if that directory exists.
-pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
-    let bin = paths.sim_dir().join("bin");
-    if !bin.is_dir() {
-        return None;
-    }
-    let mut path = std::ffi::OsString::from(bin);
-    if let Some(inherited) = std::env::var_os("PATH") {
-        path.push(":");
-        path.push(inherited);
-    }
-    Some(path)
-}
+pub use lca_hostops::sim::{sim_tool_path, simulated_env};
 
 impl Context {
     pub fn new(

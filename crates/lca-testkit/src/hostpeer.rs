@@ -1,6 +1,6 @@
 //! The host-services test peer: the node services that `lca-cli post-pivot` and the operator
-//! drive (systemctl, hostnamectl, nmstatectl, update-ca-trust, pvscan, the recert
-//! containers) must never act on the machine running the tests. On a simulated node they are
+//! drive (systemctl, hostnamectl, nmstatectl, update-ca-trust, pvscan, crictl, the recert
+//! containers, the node's image storage) must never act on the machine running the tests. On a simulated node they are
 //! executables in `lca-sim/bin`, first in the PATH of everything that runs on the node: each
 //! records its argv (one line, words joined by spaces, in `lca-sim/host-services.log`) and
 //! applies its effect inside the node directory (a unit enabled is a `multi-user.target.wants`
@@ -29,10 +29,12 @@ pub fn calls(root: &Path) -> Vec<String> {
 pub fn install(root: &Path) -> Result<()> {
     let bin = root.join("lca-sim/bin");
     let r = root.display();
-    // A test makes a host service fail by creating `lca-sim/fail/<tool>`.
+    // A test makes a host service fail by creating `lca-sim/fail/<tool>`, or hang (as a unit
+    // that never stops) with `lca-sim/hang/<tool>`.
     let log = format!(
         "echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n\
-         [ -e '{r}/lca-sim/fail/'\"$(basename \"$0\")\" ] && {{ echo \"$(basename \"$0\"): simulated failure\" >&2; exit 1; }}\n"
+         [ -e '{r}/lca-sim/fail/'\"$(basename \"$0\")\" ] && {{ echo \"$(basename \"$0\"): simulated failure\" >&2; exit 1; }}\n\
+         [ -e '{r}/lca-sim/hang/'\"$(basename \"$0\")\" ] && exec sleep 3600\n"
     );
     let wants = format!("{r}/etc/systemd/system/multi-user.target.wants");
     // A long-running unit the boot harness started has its pid in `lca-sim/units/<unit>.pid`.
@@ -60,16 +62,36 @@ pub fn install(root: &Path) -> Result<()> {
     for tool in ["nmstatectl", "update-ca-trust", "pvscan"] {
         write_executable(&bin.join(tool), &format!("#!/bin/sh\n{log}exit 0\n"))?;
     }
+    // The recert containers and the node's CRI-O image storage (whose list is
+    // `lca-sim/images.list`) are the peer's; any other podman command runs the real podman.
+    // Each recert config is kept, in order, as `lca-sim/recert/<n>.json` (the latest also as
+    // `lca-sim/recert_config.json`); `lca-sim/fail/recert` fails the recert container only,
+    // as an image that cannot be pulled would.
     write_executable(
         &bin.join("podman"),
         &format!(
             "#!/bin/sh\n\
              case \" $* \" in\n\
-               *' recert'*|*' recert_etcd'*) ;;\n\
+               *' recert'*|*' recert_etcd'*|' image prune '*|' rmi '*) ;;\n\
                *) exec /usr/bin/podman \"$@\" ;;\n\
              esac\n{log}\
-             for a in \"$@\"; do case \"$a\" in RECERT_CONFIG=*) cp '{r}'\"${{a#RECERT_CONFIG=}}\" '{r}/lca-sim/recert_config.json' ;; esac; done\n\
+             for a in \"$@\"; do case \"$a\" in RECERT_CONFIG=*)\n\
+               [ -e '{r}/lca-sim/fail/recert' ] && {{ echo 'Error: initializing source docker://recert: reading manifest: unauthorized' >&2; exit 125; }}\n\
+               mkdir -p '{r}/lca-sim/recert'; n=$(( $(ls '{r}/lca-sim/recert' | wc -l) + 1 ))\n\
+               cp '{r}'\"${{a#RECERT_CONFIG=}}\" '{r}/lca-sim/recert/'$n.json\n\
+               cp '{r}'\"${{a#RECERT_CONFIG=}}\" '{r}/lca-sim/recert_config.json' ;; esac; done\n\
              exit 0\n"
+        ),
+    )?;
+    write_executable(
+        &bin.join("crictl"),
+        &format!(
+            "#!/bin/sh\n{log}\
+             case \"$1\" in\n\
+               images) printf '{{\"images\":['; sep=''\n\
+                 [ -f '{r}/lca-sim/images.list' ] && while read -r i; do [ -n \"$i\" ] && printf '%s{{\"repoTags\":[\"%s\"]}}' \"$sep\" \"$i\" && sep=','; done < '{r}/lca-sim/images.list'\n\
+                 printf ']}}\\n' ;;\n\
+             esac\nexit 0\n"
         ),
     )?;
     Ok(())

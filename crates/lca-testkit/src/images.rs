@@ -182,7 +182,7 @@ fn pack_and_push(
     has_proxy: bool,
 ) -> Result<String> {
     let root = node.root();
-    std::fs::write(root.join("sim/images.list"), images.join("\n") + "\n")
+    std::fs::write(root.join("lca-sim/images.list"), images.join("\n") + "\n")
         .map_err(io("writing images.list"))?;
     let info = serde_json::json!({
         "seed_cluster_ocp_version": version, "base_domain": "example.com", "cluster_name": "seed",

@@ -170,10 +170,12 @@ impl SeedNode {
         fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).map_err(io("chmod"))?;
         std::os::unix::fs::symlink("../etcd/member", var.join("lib/kubelet/etcd-link"))
             .map_err(io("symlink"))?;
+        // The node's CRI-O image store, as the host-services peer's `crictl images` lists it.
         write(
-            &root.join("sim/images.list"),
+            &root.join("lca-sim/images.list"),
             b"quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\n",
         )?;
+        crate::hostpeer::install(root)?;
         Ok(Self { dir, deployment })
     }
 

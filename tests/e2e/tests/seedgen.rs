@@ -52,8 +52,8 @@ fn write_exec(path: &Path, text: &str) {
 }
 
 /// Make the simulated node pass the node-side prerequisites: an `ostree` with `set-default`
-/// (the libostree test peer), a `systemctl` that reports the shared container storage mount,
-/// and the IBU dnsmasq script.
+/// (the libostree test peer) and the IBU dnsmasq script. The seed node comes with the
+/// host-services peer (its `systemctl` reports the shared container storage mount).
 fn prepare_node(root: &Path) {
     let bin = root.join("lca-sim/bin");
     let peer = lca_testkit::assets::workspace_binary("lca-operator")
@@ -71,12 +71,6 @@ fn prepare_node(root: &Path) {
              if [ \"$1\" = admin ] && [ \"$2\" = --help ]; then /usr/bin/ostree \"$@\"; echo '  set-default        Change the default bootloader entry'; exit 0; fi\n\
              exec /usr/bin/ostree \"$@\"\n"
         ),
-    );
-    write_exec(
-        &bin.join("systemctl"),
-        "#!/bin/sh\ncase \"$1 $2\" in\n  'is-active var-lib-containers.mount') echo active ;;\n  \
-         'cat var-lib-containers.mount') printf '[Mount]\\nWhat=/dev/disk/by-partlabel/varlibcontainers\\nWhere=/var/lib/containers\\n' ;;\n  \
-         *) exec /usr/bin/systemctl \"$@\" ;;\nesac\n",
     );
     write_exec(&root.join("usr/local/bin/dnsmasq_config.sh"), "#!/bin/sh\n");
 }
@@ -309,7 +303,7 @@ async fn seed_image_is_generated_and_pushed() {
     // images the seed's users precache, one of them for another cloud.
     os::install_kinds(&env.cp, &[os::CATALOG_SOURCE]).await.unwrap();
     std::fs::write(
-        env.node.root().join("sim/images.list"),
+        env.node.root().join("lca-sim/images.list"),
         "quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\nmirror.example.com/olm/catalog:v1\n",
     )
     .unwrap();

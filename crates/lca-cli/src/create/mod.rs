@@ -17,7 +17,7 @@ use lca_hostops::{HostPaths, NodeFs};
 use lca_seed::layout::files;
 use lca_seed::{Progress, SeedRegistry};
 
-pub use node::{NodeOps, RealNode, SimulatedNode};
+pub use node::Node;
 
 /// Arguments of `create`.
 #[derive(clap::Args, Debug)]
@@ -45,7 +45,11 @@ pub struct CreateArgs {
     /// gzip level of the tarballs (1 fastest .. 9 smallest).
     #[arg(long, default_value_t = lca_seed::pgzip::DEFAULT_LEVEL)]
     pub level: u32,
-    /// Use the SIMULATED node back end (tests, demo): only ostree runs for real.
+    /// Seconds kubelet and CRI-O get to stop before create gives up (and restarts kubelet).
+    #[arg(long, default_value_t = 600)]
+    pub stop_timeout: u64,
+    /// The host root is a SIMULATED node directory (tests, demo): its host services are the
+    /// test peer's, first in PATH.
     #[arg(long)]
     pub simulated: bool,
     /// Plain HTTP to the registry (default: only for loopback registries).
@@ -58,7 +62,7 @@ pub struct Ctx<'a> {
     pub paths: HostPaths,
     /// Every node file the steps read or write.
     pub fs: NodeFs<'a>,
-    pub node: &'a dyn NodeOps,
+    pub node: &'a Node,
     pub backup: PathBuf,
     pub checks: PathBuf,
     pub level: u32,
@@ -80,14 +84,21 @@ impl Ctx<'_> {
 }
 
 pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
-    let sim;
-    let real = RealNode::new(host_root);
-    let node: &dyn NodeOps = if args.simulated {
-        sim = SimulatedNode::new(host_root);
-        &sim
+    let node = if args.simulated {
+        // The host services of a simulated node are its test peer's; without the peer they
+        // would be this machine's own (a real `systemctl stop kubelet`).
+        let peer = HostPaths::new(host_root).sim_dir().join("bin/systemctl");
+        if !peer.exists() {
+            return Err(Error::Invalid(format!(
+                "simulated node without its host-services peer ({} is missing)",
+                peer.display()
+            )));
+        }
+        Node::with_executor(crate::post_pivot::node_executor(host_root, true))
     } else {
-        &real
+        Node::real(host_root)
     };
+    let node = &node.stop_timeout(std::time::Duration::from_secs(args.stop_timeout));
     let paths = HostPaths::new(host_root);
     let image = lca_seed::parse_reference(&args.image)?;
     let credentials = crate::credentials(args.authfile.as_ref(), image.resolve_registry())?;

@@ -24,7 +24,7 @@ pub fn deployments(status: &str) -> Vec<(String, String)> {
 
 /// Stateroot and deployment id (`<csum>.<serial>`) of deployment 0.
 pub fn deployment0(ctx: &Ctx) -> Result<(String, String)> {
-    let status = ctx.node.ostree_admin(&["status"])?;
+    let status = ctx.node.ostree_admin("status", &[])?;
     deployments(&status)
         .into_iter()
         .next()
@@ -67,7 +67,7 @@ fn etc_excluded(p: &str) -> bool {
 pub fn etc(ctx: &Ctx) -> Result<()> {
     let (os, _) = deployment0(ctx)?;
     let os_arg = format!("--os={os}");
-    let diff = ctx.node.ostree_admin(&["config-diff", &os_arg])?;
+    let diff = ctx.node.ostree_admin("config-diff", &[&os_arg])?;
     let mut deletions = String::new();
     let mut changed = Vec::new();
     for line in diff.lines() {

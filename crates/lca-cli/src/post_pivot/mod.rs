@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use lca_api::files::SeedClusterInfo;
 use lca_api::seedreconfig::SeedReconfiguration;
-use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, LocalExecutor, NodeFs};
+use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, NodeFs};
 use tracing::info;
 
 use crate::error::{Error, Result};
@@ -111,13 +111,7 @@ const STEPS: [&str; 13] = [
 /// simulated node directory whose host services are its test peer's (first in `PATH`).
 pub fn node_executor(host_root: &std::path::Path, simulated: bool) -> Arc<dyn Executor> {
     if simulated {
-        Arc::new(
-            std::env::vars_os()
-                .filter(|(k, _)| k == "PATH" || k == "CONTAINERS_STORAGE_CONF")
-                .fold(LocalExecutor::new(host_root), |e, (k, v)| {
-                    e.with_env(k.to_string_lossy(), v)
-                }),
-        )
+        Arc::new(lca_hostops::sim::executor(&HostPaths::new(host_root)))
     } else {
         Arc::new(ChrootExecutor::new(host_root))
     }

@@ -4,9 +4,8 @@
 //! earlier run means it failed half-way: running it again on a half-rewritten etcd is not
 //! safe, so post-pivot stops and a person looks.
 
-use std::time::Duration;
 
-use lca_hostops::{NodeKind, recert};
+use lca_hostops::recert;
 use serde_json::{Value, json};
 
 use super::{CLUSTER_CONFIGURATION, Ctx, OPT_OPENSHIFT};
@@ -50,11 +49,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 async fn recert(ctx: &Ctx, image: &str, authfile: &str) -> Result<()> {
-    // The seed's etcd listens on the node's loopback; on a simulated node the peer stands in
-    // for both containers and nothing listens.
-    if ctx.exec.node().kind == NodeKind::Real {
-        wait_for_etcd().await?;
-    }
+    recert::wait_for_etcd(ctx.exec.as_ref()).await?;
     let opt = format!("/{OPT_OPENSHIFT}");
     let argv = recert::recert_argv(image, &format!("/{CONFIG}"), Some(authfile), &[&opt]);
     run_argv(ctx, &argv).await.map(|_| ())
@@ -63,19 +58,6 @@ async fn recert(ctx: &Ctx, image: &str, authfile: &str) -> Result<()> {
 async fn run_argv(ctx: &Ctx, argv: &[String]) -> Result<String> {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     ctx.run(&argv).await
-}
-
-async fn wait_for_etcd() -> Result<()> {
-    for _ in 0..60 {
-        let up = tokio::net::TcpStream::connect("127.0.0.1:2379").await.is_ok();
-        if up {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    Err(Error::NodeState(
-        "the seed's etcd did not come up for recert within 1m".into(),
-    ))
 }
 
 /// recert's configuration (the keys of upstream's `RecertConfig`).

@@ -32,7 +32,7 @@ pub fn stateroot_name(version: &str) -> String {
 
 /// `ostree admin <sub>`, with `--sysroot` on a simulated node. On a real node the default
 /// sysroot (`/`) is kept: that is how ostree recognises the booted deployment.
-pub(crate) fn admin_cmd(exec: &dyn Executor, sub: &str) -> Cmd {
+pub fn admin_cmd(exec: &dyn Executor, sub: &str) -> Cmd {
     let cmd = Cmd::new("ostree").arg("admin").arg(sub);
     match exec.node().kind {
         NodeKind::Simulated => cmd.arg(format!("--sysroot={}", exec.node().cmd_paths.sysroot().display())),
