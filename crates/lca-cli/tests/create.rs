@@ -166,10 +166,10 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         sidecar.to_string(),
         format!("-e RECERT_CONFIG=/var/tmp/backup/recert_config.json --authfile {} {recert}", authfile.display()),
         "podman stop recert_etcd".to_string(),
+        "systemctl disable --now installation-configuration.service".to_string(),
         sidecar.to_string(),
         format!("-e RECERT_CONFIG=/var/tmp/backupCertsDir/recert_restore_config.json --authfile {} {recert}", authfile.display()),
         "podman stop recert_etcd".to_string(),
-        "systemctl disable --now installation-configuration.service".to_string(),
         "systemctl enable kubelet.service --now".to_string(),
     ];
     let mut at = 0;

@@ -29,15 +29,18 @@ pub fn calls(root: &Path) -> Vec<String> {
 pub fn install(root: &Path) -> Result<()> {
     let bin = root.join("lca-sim/bin");
     let r = root.display();
-    // A test makes a host service fail by creating `lca-sim/fail/<tool>`, or hang (as a unit
-    // that never stops) with `lca-sim/hang/<tool>`.
+    // A test makes a host service fail by creating `lca-sim/fail/<tool>`, and holds its
+    // calls whose argv contains the text of `lca-sim/hold/<tool>` (logged, not answered
+    // yet) until that file is removed.
     let log = format!(
         "echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n\
          [ -e '{r}/lca-sim/fail/'\"$(basename \"$0\")\" ] && {{ echo \"$(basename \"$0\"): simulated failure\" >&2; exit 1; }}\n\
-         [ -e '{r}/lca-sim/hang/'\"$(basename \"$0\")\" ] && exec sleep 3600\n"
+         h='{r}/lca-sim/hold/'\"$(basename \"$0\")\"\n\
+         while [ -e \"$h\" ] && case \" $* \" in *\"$(cat \"$h\" 2>/dev/null)\"*) true ;; *) false ;; esac; do sleep 0.05; done\n"
     );
     let wants = format!("{r}/etc/systemd/system/multi-user.target.wants");
-    // A long-running unit the boot harness started has its pid in `lca-sim/units/<unit>.pid`.
+    // A long-running unit the boot harness started has its pid in `lca-sim/units/<unit>.pid`;
+    // a unit with `lca-sim/hang/<unit>` never stops.
     let pid = format!("'{r}/lca-sim/units/'\"$unit\".pid");
     write_executable(
         &bin.join("systemctl"),
@@ -49,7 +52,8 @@ pub fn install(root: &Path) -> Result<()> {
                enable) mkdir -p '{wants}' && ln -sfn \"/etc/systemd/system/$unit\" '{wants}'/\"$unit\" ;;\n\
                disable) rm -f '{wants}'/\"$unit\" ;;\n\
                is-active) if [ \"$unit\" = var-lib-containers.mount ] || {{ [ -f {pid} ] && kill -0 \"$(cat {pid})\" 2>/dev/null; }}; then echo active; else echo inactive; exit 3; fi ;;\n\
-               stop) if [ -f {pid} ]; then kill \"$(cat {pid})\" 2>/dev/null; rm -f {pid}; fi ;;\n\
+               stop) [ -e '{r}/lca-sim/hang/'\"$unit\" ] && exec sleep 3600\n\
+                     if [ -f {pid} ]; then kill \"$(cat {pid})\" 2>/dev/null; rm -f {pid}; fi ;;\n\
                is-enabled) if [ -L '{wants}'/\"$unit\" ]; then echo enabled; else echo disabled; exit 1; fi ;;\n\
                cat) printf '[Mount]\\nWhat=/dev/disk/by-partlabel/varlibcontainers\\nWhere=/var/lib/containers\\n' ;;\n\
              esac\nexit 0\n"

@@ -58,18 +58,7 @@ impl Registry {
         }
         let config_path = root.join("config.yml");
         std::fs::write(&config_path, config).map_err(io("writing the registry config"))?;
-        let argv = vec![
-            "docker-registry".to_string(),
-            "serve".to_string(),
-            config_path.display().to_string(),
-        ];
-        let process = Guarded::spawn(
-            "docker-registry",
-            &argv,
-            &[],
-            &root.join("registry.log"),
-            Some(root),
-        )?;
+        let process = serve(root)?;
         let registry = Self {
             process,
             dir,
@@ -78,6 +67,28 @@ impl Registry {
         };
         registry.wait_ready(Duration::from_secs(20))?;
         Ok(registry)
+    }
+
+    /// Revoke the credentials: the registry comes back on the same address and storage,
+    /// accepting only `password` (distribution reads its htpasswd file once, at start).
+    pub fn change_password(&mut self, password: &str) -> Result<()> {
+        let Some((user, _)) = self.credentials.clone() else {
+            return Err(Error::Setup("the registry has no credentials to change".into()));
+        };
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", &user, password])
+            .output()
+            .map_err(io("running htpasswd"))?;
+        std::fs::write(self.dir().join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))?;
+        // The guardian removes the registry's dir when its child stops: keep it aside.
+        let root = self.dir.path().to_path_buf();
+        let aside = root.with_extension("restarting");
+        std::fs::rename(&root, &aside).map_err(io("moving the registry dir aside"))?;
+        self.process.stop();
+        std::fs::rename(&aside, &root).map_err(io("moving the registry dir back"))?;
+        self.process = serve(&root)?;
+        self.credentials = Some((user, password.to_string()));
+        self.wait_ready(Duration::from_secs(20))
     }
 
     fn wait_ready(&self, limit: Duration) -> Result<()> {
@@ -114,4 +125,20 @@ impl Registry {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// `docker-registry serve` of the config in `root`.
+fn serve(root: &Path) -> Result<Guarded> {
+    let argv = [
+        "docker-registry".to_string(),
+        "serve".to_string(),
+        root.join("config.yml").display().to_string(),
+    ];
+    Guarded::spawn(
+        "docker-registry",
+        &argv,
+        &[],
+        &root.join("registry.log"),
+        Some(root),
+    )
 }

@@ -123,10 +123,19 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
             .map_err(Error::host("creating the work dir"))?;
     }
     let result = build_and_push(&ctx, &image, &registry).await;
-    if !args.skip_cleanup {
-        cleanup(&ctx);
+    if args.skip_cleanup {
+        return result;
     }
-    result
+    let cleaned = cleanup(&ctx);
+    match (result, cleaned) {
+        (Ok(()), cleaned) => cleaned,
+        (Err(e), Ok(())) => Err(e),
+        // The build's failure is the cause; the cleanup's is logged as well.
+        (Err(e), Err(c)) => {
+            tracing::error!(error = %c, "cleanup after a failed create");
+            Err(e)
+        }
+    }
 }
 
 async fn build_and_push(
@@ -145,7 +154,7 @@ async fn build_and_push(
     ctx.once("manifest", |c| write_file(c, files::MANIFEST, &info_json))?;
     boot::install(ctx, &exe, &info_json)?;
     ctx.node.stop_cluster_services()?;
-    ctx.once(RECERT_STEP, recert::expire)?;
+    ctx.once("recert", recert::expire)?;
     remove_node_certs(ctx)?;
     ctx.once("var-tgz", var::var_tgz)?;
     ctx.once("etc-tgz", ostree::etc)?;
@@ -240,20 +249,22 @@ fn write_file(ctx: &Ctx, name: &str, data: &[u8]) -> Result<()> {
         .map_err(Error::host("writing a seed file"))
 }
 
-/// The marker of the expiry: once it ran, the seed cluster needs its identity back.
-const RECERT_STEP: &str = "recert";
-
-/// Step 12: leave the node as it was, whatever happened.
-fn cleanup(ctx: &Ctx) {
-    let expired = !ctx.args.skip_recert_validation
-        && ctx
-            .fs
-            .exists(&ctx.checks.join(format!("{RECERT_STEP}.done")))
-            .unwrap_or(true);
-    if expired && let Err(e) = recert::restore(ctx) {
-        // The cluster comes back with expired certificates: say so loudly, go on restarting it.
-        tracing::error!(error = %e, "giving the seed cluster its certificates back");
+/// Step 12: leave the node as it was, whatever happened; in upstream's order (units, then
+/// the certificates, the work dirs, kubelet). Every part is tried; what leaves the seed
+/// cluster broken (its certificates not restored, kubelet not started) is returned.
+fn cleanup(ctx: &Ctx) -> Result<()> {
+    for e in boot::uninstall(ctx) {
+        tracing::warn!(error = %e, "could not remove what the seed needed to boot");
     }
+    let restored = if recert::needs_restore(ctx) {
+        recert::restore(ctx).map_err(|e| {
+            Error::NodeState(format!(
+                "the seed cluster's certificates could not be restored after the expiry: {e}"
+            ))
+        })
+    } else {
+        Ok(())
+    };
     let certs = ctx.paths.host(lca_api::consts::paths::BACKUP_CERTS_DIR);
     for d in [
         &ctx.backup,
@@ -261,15 +272,19 @@ fn cleanup(ctx: &Ctx) {
         &ctx.paths.host("var/tmp/seed-blobs"),
         &certs,
     ] {
+        // A failed restoration keeps the keys and the markers: a second run resumes and
+        // restores with them.
+        if (d == &certs || d == &ctx.checks) && restored.is_err() {
+            continue;
+        }
         if let Err(e) = ctx.fs.remove_dir_all(d) {
             // Cleanup goes on: restarting kubelet matters more than a leftover dir.
             tracing::warn!(error = %e, "could not remove a work dir");
         }
     }
-    for e in boot::uninstall(ctx) {
-        tracing::warn!(error = %e, "could not remove what the seed needed to boot");
-    }
-    if let Err(e) = ctx.node.start_cluster_services() {
-        tracing::error!(error = %e, "restarting kubelet");
-    }
+    let started = ctx
+        .node
+        .start_cluster_services()
+        .map_err(|e| Error::NodeState(format!("kubelet could not be started again: {e}")));
+    restored.and(started)
 }

@@ -106,7 +106,22 @@ pub fn expire(ctx: &Ctx) -> Result<()> {
             paths::BACKUP_CERTS_DIR
         )));
     }
+    // From here on the certificates may be expired, even if recert stops half way (upstream
+    // restores only after a complete expiry, leaving such a cluster broken): the cleanup
+    // restores whenever this marker is there.
+    ctx.fs
+        .write_atomic(&ctx.checks.join(STARTED), b"")
+        .map_err(Error::host("marking the expiry started"))?;
     run(ctx, &ctx.backup.join(files::RECERT_CONFIG))
+}
+
+/// Marker of an expiry that may have touched the certificates.
+const STARTED: &str = "recert.started";
+
+/// Whether the seed cluster needs its identity back (an expiry started); unreadable
+/// markers count as yes, since a needless restoration is harmless and a missing one is not.
+pub fn needs_restore(ctx: &Ctx) -> bool {
+    !ctx.args.skip_recert_validation && ctx.fs.exists(&ctx.checks.join(STARTED)).unwrap_or(true)
 }
 
 /// Step 12 (only after an expiry ran): give the seed cluster its identity back.

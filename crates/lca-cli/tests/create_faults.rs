@@ -1,0 +1,177 @@
+//! `lca-cli create` failing after it stopped the seed cluster (spec §8.5 step 12): whatever
+//! breaks, the seed's units are removed, the work dirs go, the certificates are given back
+//! when an expiry started, kubelet is enabled and started again last, and the message says
+//! what broke. The host services are the host-services test peer's; the registry is real.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lca_seed::Credentials;
+use lca_testkit::seednode::SeedNode;
+use lca_testkit::{Registry, hostpeer};
+
+fn create(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build"));
+    cmd.arg("--host-root")
+        .arg(node.root())
+        .args(["create", "--simulated", "--image", image, "--authfile"])
+        .arg(authfile)
+        .args(extra);
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The seed cluster is back: kubelet enabled and started as the last host command, the
+/// seed's units disabled and deleted, no backup, blobs or seed data left.
+fn assert_cluster_given_back(node: &SeedNode) {
+    let calls = hostpeer::calls(node.root());
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("systemctl enable kubelet.service --now"),
+        "{calls:#?}"
+    );
+    let root = node.root();
+    for unit in ["installation-configuration.service", "lca-init-monitor.service"] {
+        assert!(
+            calls.contains(&format!("systemctl disable --now {unit}")),
+            "{calls:#?}"
+        );
+        assert!(!root.join("etc/systemd/system").join(unit).exists(), "{unit}");
+        assert!(
+            !root
+                .join("etc/systemd/system/multi-user.target.wants")
+                .join(unit)
+                .is_symlink()
+        );
+    }
+    for dir in ["var/tmp/backup", "var/tmp/seed-blobs", "var/seed_data"] {
+        assert!(!root.join(dir).exists(), "{dir} left behind");
+    }
+}
+
+fn recerts(node: &SeedNode) -> Vec<String> {
+    hostpeer::calls(node.root())
+        .into_iter()
+        .filter_map(|c| {
+            c.split_whitespace()
+                .find_map(|w| w.strip_prefix("RECERT_CONFIG=").map(String::from))
+        })
+        .collect()
+}
+
+fn setup(registry: &Registry) -> (SeedNode, tempfile::TempDir, std::path::PathBuf, String) {
+    let node = SeedNode::build(64).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    let auth = match registry.credentials() {
+        Some((u, p)) => Credentials::auth_json(registry.addr(), u, p),
+        None => r#"{"auths":{}}"#.to_string(),
+    };
+    fs::write(&authfile, auth).unwrap();
+    let image = format!("{}/seed/sno:4.17.0", registry.addr());
+    (node, work, authfile, image)
+}
+
+/// kubelet that does not stop within the timeout: create gives up before touching etcd
+/// (no recert, nothing to restore) and starts kubelet again.
+#[test]
+fn kubelet_that_does_not_stop_in_time() {
+    let registry = Registry::start().unwrap();
+    let (node, _work, authfile, image) = setup(&registry);
+    fs::create_dir_all(node.root().join("lca-sim/hang")).unwrap();
+    fs::write(node.root().join("lca-sim/hang/kubelet.service"), "").unwrap();
+    let started = std::time::Instant::now();
+    let out = create(&node, &image, &authfile, &["--stop-timeout", "2"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("stopping kubelet: command `systemctl stop kubelet.service` timed out after 2 s"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert_eq!(recerts(&node), Vec::<String>::new());
+    assert_cluster_given_back(&node);
+    assert!(!node.root().join("var/tmp/checks").exists());
+}
+
+/// A recert image that cannot be pulled: the expiry fails, and since it had started, the
+/// restoration is tried too; it fails the same way, so the keys and the step markers stay
+/// (a second run resumes and restores with them) and the message names the pull.
+#[test]
+fn recert_image_that_cannot_be_pulled() {
+    let registry = Registry::start().unwrap();
+    let (node, _work, authfile, image) = setup(&registry);
+    fs::create_dir_all(node.root().join("lca-sim/fail")).unwrap();
+    fs::write(node.root().join("lca-sim/fail/recert"), "").unwrap();
+    let out = create(&node, &image, &authfile, &[]).output().unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("RECERT_CONFIG=/var/tmp/backup/recert_config.json"), "{err}");
+    assert!(err.contains("reading manifest: unauthorized"), "{err}");
+    assert!(
+        err.contains("the seed cluster's certificates could not be restored after the expiry"),
+        "{err}"
+    );
+    assert_eq!(
+        recerts(&node),
+        [
+            "/var/tmp/backup/recert_config.json",
+            "/var/tmp/backupCertsDir/recert_restore_config.json"
+        ]
+    );
+    assert_cluster_given_back(&node);
+    let root = node.root();
+    assert!(root.join("var/tmp/backupCertsDir/kubeadmin-password-hash.txt").exists());
+    assert!(root.join("var/tmp/checks/recert.started").exists());
+    assert!(!root.join("var/tmp/checks/recert.done").exists());
+
+    // The image is reachable again: the second run expires, packs, pushes and restores.
+    fs::remove_file(root.join("lca-sim/fail/recert")).unwrap();
+    let out = create(&node, &image, &authfile, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(recerts(&node).len(), 4);
+    assert!(!root.join("var/tmp/backupCertsDir").exists());
+    assert!(!root.join("var/tmp/checks").exists());
+}
+
+/// Credentials revoked between the push-access check and the push: everything is packed,
+/// the push fails with 401 after packing, the certificates are restored, kubelet restarts
+/// and the message says the registry refused the credentials; the tag never appears.
+#[test]
+fn push_refused_after_packing() {
+    let mut registry = Registry::start_with_auth("lca", "s3cret").unwrap();
+    let (node, _work, authfile, image) = setup(&registry);
+    // The peer holds the expiry's recert run: the credentials change while it waits.
+    let recert = "RECERT_CONFIG=/var/tmp/backup/recert_config.json";
+    let hold = node.root().join("lca-sim/hold");
+    fs::create_dir_all(&hold).unwrap();
+    fs::write(hold.join("podman"), recert).unwrap();
+    let child = create(&node, &image, &authfile, &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !hostpeer::calls(node.root()).iter().any(|c| c.contains(recert)) {
+        assert!(std::time::Instant::now() < deadline, "create never ran recert");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    registry.change_password("n3w-s3cret").unwrap();
+    fs::remove_file(hold.join("podman")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("401"), "{err}");
+    assert!(!err.contains("s3cret"), "password leaked: {err}");
+    assert_eq!(recerts(&node).len(), 2, "expired, then restored");
+    assert_cluster_given_back(&node);
+    assert!(!node.root().join("var/tmp/backupCertsDir").exists());
+    assert!(!node.root().join("var/tmp/checks").exists());
+}
