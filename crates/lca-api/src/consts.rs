@@ -119,6 +119,10 @@ pub mod messages {
     pub const SEEDGEN_MISSING_STORED_FILE: &str = "unable to recover SeedGenerator CR: Missing stored file";
 
     // SeedGenerator prerequisite rejections (spec §8.2).
+    /// Ours (upstream's operator is down while its imager runs): a SeedGenerator created
+    /// while the imager of an earlier one runs is refused instead of replacing it.
+    pub const SEEDGEN_REJECT_IMAGER_RUNNING: &str =
+        "Rejected: a seed image is already being generated (lca_image_builder is running); delete this SeedGenerator and create it again after that run ends";
     pub const SEEDGEN_REJECT_SET_DEFAULT: &str =
         "Rejected: Installed release does not support \"ostree admin set-default\" feature";
     pub const SEEDGEN_REJECT_SHARED_STORAGE: &str =

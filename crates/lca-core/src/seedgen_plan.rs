@@ -74,6 +74,9 @@ pub struct SeedGenFacts {
     pub unhealthy: Option<String>,
     /// Finalizing: the imager's container.
     pub imager: Option<ImagerState>,
+    /// Finalizing: the imager's own last word on a failure (its `lca-cli: …` line), so the
+    /// CR says why and not only that it exited non-zero.
+    pub imager_error: Option<String>,
 }
 
 impl SeedGenFacts {
@@ -85,6 +88,7 @@ impl SeedGenFacts {
             rejection: None,
             unhealthy: None,
             imager: None,
+            imager_error: None,
         }
     }
 }
@@ -175,12 +179,28 @@ pub fn next(facts: &SeedGenFacts) -> SeedGenAction {
             None => SeedGenAction::Complete,
             Some(problem) => SeedGenAction::Fail {
                 message: failed_after_imager(&format!(
-                    "{}: {problem}",
-                    m::SEEDGEN_IMAGER_STATUS_CHECK_FAILED
+                    "{}: {problem}{}",
+                    m::SEEDGEN_IMAGER_STATUS_CHECK_FAILED,
+                    facts
+                        .imager_error
+                        .as_deref()
+                        .map(|e| format!("; {e}"))
+                        .unwrap_or_default()
                 )),
             },
         },
     }
+}
+
+/// The last `lca-cli: <error>` line of the imager's output (what `lca-cli` prints when it
+/// fails), cut to 512 bytes so a runaway message cannot bloat the CR.
+pub fn imager_error_line(log: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.starts_with("lca-cli: "))?;
+    let mut end = line.len().min(512);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(line[..end].to_string())
 }
 
 /// What is wrong with the imager's result (`checkImagerStatus`), `None` when it exited 0.

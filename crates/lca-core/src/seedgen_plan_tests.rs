@@ -120,6 +120,16 @@ fn one_action_per_spec_row() {
             fail(&format!("{check_failed}expected container status 0, found: 1")),
         ),
         (
+            "§8.4 a non-zero exit code, with what the imager said",
+            with(Phase::Finalizing, &|f| {
+                f.imager = exited(1);
+                f.imager_error = Some("lca-cli: push refused (401)".into());
+            }),
+            fail(&format!(
+                "{check_failed}expected container status 0, found: 1; lca-cli: push refused (401)"
+            )),
+        ),
+        (
             "§8.4 a container still running",
             with(Phase::Finalizing, &|f| {
                 f.imager = Some(ImagerState::Container {
@@ -207,13 +217,15 @@ fn any_facts() -> impl Strategy<Value = SeedGenFacts> {
         proptest::option::of("[A-Za-z ]{1,20}"),
         proptest::option::of("[A-Za-z ]{1,20}"),
         any_imager(),
+        proptest::option::of("lca-cli: [a-z ]{1,20}"),
     )
-        .prop_map(|(singleton, phase, rejection, unhealthy, imager)| SeedGenFacts {
+        .prop_map(|(singleton, phase, rejection, unhealthy, imager, imager_error)| SeedGenFacts {
             singleton,
             phase,
             rejection,
             unhealthy,
             imager,
+            imager_error,
         })
 }
 
@@ -238,4 +250,15 @@ proptest! {
             prop_assert!(!message.is_empty());
         }
     }
+}
+
+#[test]
+fn the_imager_error_is_its_last_lca_cli_line_cut_to_512_bytes() {
+    use super::imager_error_line;
+    let log = "2026-12-03T09:00:00Z INFO lca-cli: running\nlca-cli: first\nnoise\nlca-cli: second\n";
+    assert_eq!(imager_error_line(log).as_deref(), Some("lca-cli: second"));
+    assert_eq!(imager_error_line("INFO create\n"), None);
+    let long = format!("lca-cli: {}", "é".repeat(600));
+    let cut = imager_error_line(&long).unwrap();
+    assert!(cut.len() <= 512 && cut.len() > 500, "{}", cut.len());
 }

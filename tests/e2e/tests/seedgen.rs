@@ -401,9 +401,6 @@ async fn seed_image_is_generated_and_pushed() {
             .unwrap()
             .contains_key("seedAuth")
     );
-    assert_eq!(os::pull_secret(&env.client).await.unwrap(), os::PULL_SECRET);
-    let kubelet = std::fs::read_to_string(env.node.root().join("var/lib/kubelet/config.json")).unwrap();
-    assert_eq!(kubelet, os::PULL_SECRET);
     assert!(
         !env.node.root().join("var/lib/lca/ibu-seedgen-orch").exists(),
         "workspace wiped"
@@ -412,17 +409,14 @@ async fn seed_image_is_generated_and_pushed() {
     assert!(
         mcs.contains(&os::RENDERED_CURRENT.to_string()) && !mcs.contains(&os::RENDERED_STALE.to_string())
     );
-    let ibus: Api<lca_api::ImageBasedUpgrade> = Api::all(env.client.clone());
-    assert!(
-        ibus.get_opt(names::IBU).await.unwrap().is_some(),
-        "IBU re-created"
-    );
+    aftermath::assert_seed_cluster_given_back(&env).await;
     let (ok, out, err) = kubectl(&env, &["get", "seedgen"]);
     assert!(ok, "{err}");
     assert!(
         out.contains("SeedGenCompleted") && out.contains(m::SEEDGEN_COMPLETED),
         "{out}"
     );
+    aftermath::prep_of_the_seed_elsewhere(&env).await;
     eprintln!("seed generation e2e took {:?}", started.elapsed());
 }
 
@@ -439,5 +433,9 @@ fn kubectl(env: &Env, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+#[path = "seedgen/aftermath.rs"]
+mod aftermath;
+#[path = "seedgen/faults.rs"]
+mod faults;
 #[path = "seedgen/rejections.rs"]
 mod rejections;

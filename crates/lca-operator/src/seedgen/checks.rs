@@ -15,6 +15,12 @@ use k8s_openapi::api::core::v1::{Namespace, PersistentVolume};
 
 /// `None` when seed generation may start, else the rejection message.
 pub async fn validate(ctx: &Context) -> Option<String> {
+    // Generating would remove the running imager's container and its workspace.
+    if let lca_core::seedgen_plan::ImagerState::Container { status, .. } = super::imager::observe(ctx).await
+        && status == "running"
+    {
+        return Some(m::SEEDGEN_REJECT_IMAGER_RUNNING.into());
+    }
     let host = ctx.host_namespace_executor();
     let exec = host.as_ref();
     // A failed probe is a missing feature: the reference's probe cannot fail either.

@@ -211,6 +211,27 @@ pub async fn observe(ctx: &Context) -> ImagerState {
     }
 }
 
+/// The imager's final error line (`lca-cli: …`), from its container's log or, on a
+/// simulated node, its task's log; `None` when there is none to read.
+pub async fn last_error(ctx: &Context) -> Option<String> {
+    let log = if ctx.exec.node().kind == NodeKind::Simulated {
+        sim_task(ctx).log_tail(50)
+    } else {
+        let cmd = Cmd::new("podman")
+            .args(["logs", "--tail", "50", names::IMAGER_CONTAINER])
+            .read_only();
+        match ctx.host_namespace_executor().run(&cmd).await {
+            // lca-cli writes its error to stderr, which podman logs replays there.
+            Ok(out) => format!("{}\n{}", out.stdout, out.stderr),
+            Err(e) => {
+                warn!("reading the imager's log: {e}");
+                return None;
+            }
+        }
+    };
+    lca_core::seedgen_plan::imager_error_line(&log)
+}
+
 /// A local task's state as the container state `podman inspect` would report.
 fn from_task(state: TaskState) -> ImagerState {
     let exited = |exit_code| ImagerState::Container {

@@ -52,7 +52,13 @@ async fn gather(ctx: &Context, phase: Phase) -> SeedGenFacts {
                 .err()
                 .map(|e| e.to_string())
         }
-        Phase::Finalizing => facts.imager = Some(imager::observe(ctx).await),
+        Phase::Finalizing => {
+            let state = imager::observe(ctx).await;
+            if matches!(&state, lca_core::seedgen_plan::ImagerState::Container { exit_code, .. } if *exit_code != 0) {
+                facts.imager_error = imager::last_error(ctx).await;
+            }
+            facts.imager = Some(state);
+        }
         Phase::Completed | Phase::Failed => {}
     }
     facts

@@ -43,7 +43,10 @@ pub async fn create_secret(client: &Client, mut secret: Secret) -> Result<()> {
     Ok(())
 }
 
-/// Create the SeedGenerator again, then put its saved status back.
+/// Create the SeedGenerator again, then put its saved status back. One found in its place
+/// (created while the imager ran, and rejected for that; or ours, re-created by a restart
+/// that stopped before renaming the saved files) is replaced: only a Create event drives
+/// the finalizing phase.
 pub async fn create_cr(client: &Client, mut cr: SeedGenerator) -> Result<()> {
     let status = cr.status.take();
     cr.metadata = fresh_meta(&cr.metadata);
@@ -53,10 +56,15 @@ pub async fn create_cr(client: &Client, mut cr: SeedGenerator) -> Result<()> {
         .map_err(Error::kube("re-creating the SeedGenerator"))?
     {
         Created::New(c) => c,
-        Created::Existed => api
-            .get(names::SEEDGEN)
-            .await
-            .map_err(Error::kube("reading the existing SeedGenerator"))?,
+        Created::Existed => {
+            warn!("a SeedGenerator took the saved one's place while the imager ran; replacing it");
+            kubeapi::delete_ignoring_absent(&api, names::SEEDGEN, &Default::default())
+                .await
+                .map_err(Error::kube("deleting the SeedGenerator in the saved one's place"))?;
+            api.create(&kubeapi::post_params(), &cr)
+                .await
+                .map_err(Error::kube("re-creating the SeedGenerator"))?
+        }
     };
     if let Some(mut status) = status {
         status.observed_generation = created.metadata.generation.unwrap_or_default();
