@@ -13,7 +13,8 @@ use crate::{Error, Result, io, run};
 /// The stateroot of the simulated node.
 pub const OS: &str = "rhcos";
 
-/// A simulated seed node in a temp dir.
+/// A simulated seed node in a temp dir: its deployment marked booted, the host-services peer
+/// in `lca-sim/bin`.
 pub struct SeedNode {
     dir: tempfile::TempDir,
     /// `<csum>.<serial>` of deployment 0.
@@ -99,6 +100,20 @@ fn deployed_node(
     Ok(deployment)
 }
 
+/// Record `deployment` (`<csum>.<serial>` of stateroot `rhcos`) as the one the node booted.
+fn mark_booted(root: &Path, deployment: &str) -> Result<()> {
+    let (checksum, serial) = deployment
+        .split_once('.')
+        .and_then(|(c, s)| Some((c.to_string(), s.parse().ok()?)))
+        .ok_or_else(|| Error::Setup(format!("bad deployment {deployment}")))?;
+    let booted = crate::reboot::Booted {
+        stateroot: OS.into(),
+        checksum,
+        serial,
+    };
+    crate::reboot::write_booted(root, &booted)
+}
+
 impl SeedNode {
     /// Build a node whose `/var/lib/etcd` holds `payload_kib` KiB of mixed data.
     pub fn build(payload_kib: usize) -> Result<Self> {
@@ -176,6 +191,7 @@ impl SeedNode {
             b"quay.io/openshift/a@sha256:1\nregistry.redhat.io/redhat/redhat-operator-index:v4.17\n",
         )?;
         crate::hostpeer::install(root)?;
+        mark_booted(root, &deployment)?;
         Ok(Self { dir, deployment })
     }
 
@@ -248,16 +264,7 @@ impl TargetNode {
             "root=UUID=target",
         )?;
         fs::create_dir_all(root.join("var/tmp")).map_err(io("creating var/tmp"))?;
-        let (checksum, serial) = deployment
-            .split_once('.')
-            .and_then(|(c, s)| Some((c.to_string(), s.parse().ok()?)))
-            .ok_or_else(|| Error::Setup(format!("bad deployment {deployment}")))?;
-        let booted = crate::reboot::Booted {
-            stateroot: OS.into(),
-            checksum,
-            serial,
-        };
-        crate::reboot::write_booted(root, &booted)?;
+        mark_booted(root, &deployment)?;
         Ok(Self { dir, deployment })
     }
 

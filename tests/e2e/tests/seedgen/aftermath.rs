@@ -133,16 +133,20 @@ async fn prep_fails(env: &Env) -> String {
     let out = kubectl(env, &["patch", "ibu", "upgrade", "--type=merge", "-p", r#"{"spec":{"stage":"Idle"}}"#]);
     assert!(out.0, "{}", out.2);
     let start = Instant::now();
-    while !ibus
-        .get(names::IBU)
-        .await
-        .unwrap()
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter())
-        .any(|c| c.type_ == "Idle" && c.status == "True")
-    {
-        assert!(start.elapsed() < Duration::from_secs(60), "abort did not end");
+    loop {
+        let ibu = ibus.get(names::IBU).await.unwrap();
+        let conditions = ibu.status.map(|s| s.conditions).unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Idle" && c.status == "True")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "abort did not end: {conditions:#?}\n{}",
+            env.operator.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     message
