@@ -175,3 +175,25 @@ fn push_refused_after_packing() {
     assert!(!node.root().join("var/tmp/backupCertsDir").exists());
     assert!(!node.root().join("var/tmp/checks").exists());
 }
+
+/// A seedAuth without an entry for the seed's registry: refused before the node is touched,
+/// saying that no credentials were there (not that they were rejected).
+#[test]
+fn seed_auth_without_the_registry() {
+    let registry = Registry::start_with_auth("lca", "s3cret").unwrap();
+    let (node, work, _authfile, image) = setup(&registry);
+    let other = work.path().join("other.json");
+    fs::write(&other, Credentials::auth_json("quay.io", "u", "p")).unwrap();
+    let out = create(&node, &image, &other, &[]).output().unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    let r = registry.addr();
+    assert!(
+        err.contains(&format!(
+            "registry {r} requires credentials and the auth file (the seedgen Secret's seedAuth) \
+             has none for it: add an entry for {r}"
+        )),
+        "{err}"
+    );
+    assert_eq!(hostpeer::calls(node.root()), Vec::<String>::new(), "the node untouched");
+}

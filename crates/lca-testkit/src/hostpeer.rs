@@ -25,6 +25,18 @@ pub fn calls(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The commands the peer ran so far with the Unix time (seconds) each started at.
+pub fn timed_calls(root: &Path) -> Vec<(f64, String)> {
+    std::fs::read_to_string(root.join("lca-sim/host-services.timed"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (t, call) = l.split_once(' ')?;
+            Some((t.parse().ok()?, call.to_string()))
+        })
+        .collect()
+}
+
 /// Install the peer into `root/lca-sim/bin`.
 pub fn install(root: &Path) -> Result<()> {
     let bin = root.join("lca-sim/bin");
@@ -34,6 +46,7 @@ pub fn install(root: &Path) -> Result<()> {
     // yet) until that file is removed.
     let log = format!(
         "echo \"$(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.log'\n\
+         echo \"$(date +%s.%N) $(basename \"$0\") $*\" >> '{r}/lca-sim/host-services.timed'\n\
          [ -e '{r}/lca-sim/fail/'\"$(basename \"$0\")\" ] && {{ echo \"$(basename \"$0\"): simulated failure\" >&2; exit 1; }}\n\
          h='{r}/lca-sim/hold/'\"$(basename \"$0\")\"\n\
          while [ -e \"$h\" ] && case \" $* \" in *\"$(cat \"$h\" 2>/dev/null)\"*) true ;; *) false ;; esac; do sleep 0.05; done\n"
@@ -142,6 +155,32 @@ mod tests {
                 "hostnamectl set-hostname node1",
             ]
         );
+    }
+
+    #[test]
+    fn crictl_lists_the_node_images_and_calls_are_timed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        install(root).unwrap();
+        let crictl = root.join("lca-sim/bin/crictl");
+        let list = |root: &Path| {
+            let out = std::process::Command::new(&crictl)
+                .args(["images", "-o", "json"])
+                .output()
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        };
+        assert_eq!(list(root), serde_json::json!({"images": []}));
+        std::fs::write(root.join("lca-sim/images.list"), "quay.io/a:1\n\nquay.io/b@sha256:2\n").unwrap();
+        assert_eq!(
+            list(root),
+            serde_json::json!({"images": [{"repoTags": ["quay.io/a:1"]}, {"repoTags": ["quay.io/b@sha256:2"]}]})
+        );
+        let timed = timed_calls(root);
+        assert_eq!(timed.len(), 2);
+        assert!(timed[0].0 <= timed[1].0 && timed[0].0 > 1.7e9, "{timed:?}");
+        assert_eq!(timed[1].1, "crictl images -o json");
     }
 
     #[test]

@@ -200,6 +200,31 @@ impl SeedNode {
         self.dir.path()
     }
 
+    /// What the SeedGenerator's prerequisites (§8.2) look for on the node beyond the peer:
+    /// an `ostree` with `set-default` (the libostree test peer, built next to the operator
+    /// binary) and the IBU dnsmasq script.
+    pub fn prepare_seedgen(&self) -> Result<()> {
+        let operator = match std::env::var_os("LCA_OPERATOR_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => crate::assets::workspace_binary("lca-operator")?,
+        };
+        let peer = operator.with_file_name("lca-ostree-set-default-peer");
+        let peer = if peer.exists() {
+            peer.display().to_string()
+        } else {
+            "false".into()
+        };
+        crate::write_executable(
+            &self.root().join("lca-sim/bin/ostree"),
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = admin ] && [ \"$2\" = set-default ]; then exec {peer} \"$@\"; fi\n\
+                 if [ \"$1\" = admin ] && [ \"$2\" = --help ]; then /usr/bin/ostree \"$@\"; echo '  set-default        Change the default bootloader entry'; exit 0; fi\n\
+                 exec /usr/bin/ostree \"$@\"\n"
+            ),
+        )?;
+        crate::write_executable(&self.root().join("usr/local/bin/dnsmasq_config.sh"), "#!/bin/sh\n")
+    }
+
     /// The deployment directory (its `/etc` is the node's `/etc`).
     pub fn deployment_dir(&self) -> PathBuf {
         self.root()

@@ -5,7 +5,6 @@
 //! prerequisite rejection reproducible here; the missing `seedAuth` key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -47,34 +46,6 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-fn write_exec(path: &Path, text: &str) {
-    lca_testkit::write_executable(path, text).unwrap();
-}
-
-/// Make the simulated node pass the node-side prerequisites: an `ostree` with `set-default`
-/// (the libostree test peer) and the IBU dnsmasq script. The seed node comes with the
-/// host-services peer (its `systemctl` reports the shared container storage mount).
-fn prepare_node(root: &Path) {
-    let bin = root.join("lca-sim/bin");
-    let peer = lca_testkit::assets::workspace_binary("lca-operator")
-        .unwrap()
-        .with_file_name("lca-ostree-set-default-peer");
-    let peer = if peer.exists() {
-        peer.display().to_string()
-    } else {
-        "false".into()
-    };
-    write_exec(
-        &bin.join("ostree"),
-        &format!(
-            "#!/bin/sh\nif [ \"$1\" = admin ] && [ \"$2\" = set-default ]; then exec {peer} \"$@\"; fi\n\
-             if [ \"$1\" = admin ] && [ \"$2\" = --help ]; then /usr/bin/ostree \"$@\"; echo '  set-default        Change the default bootloader entry'; exit 0; fi\n\
-             exec /usr/bin/ostree \"$@\"\n"
-        ),
-    );
-    write_exec(&root.join("usr/local/bin/dnsmasq_config.sh"), "#!/bin/sh\n");
-}
-
 async fn setup() -> Env {
     let cp = ControlPlane::start().await.expect("control plane");
     let client = cp.client().await.expect("admin client");
@@ -86,7 +57,7 @@ async fn setup() -> Env {
         .expect("crypto fixtures");
     let registry = Registry::start_with_auth(USER, PASSWORD).expect("registry");
     let node = SeedNode::build(64).expect("seed node");
-    prepare_node(node.root());
+    node.prepare_seedgen().expect("seed node prerequisites");
     let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&cp).expect("operator RBAC");
     create_seedgen_secret(&client, &registry, true).await;
     let operator = OperatorProcess::start_with_args(

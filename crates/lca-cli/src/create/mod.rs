@@ -106,7 +106,18 @@ pub async fn run(host_root: &Path, args: &CreateArgs) -> Result<()> {
     let registry = SeedRegistry::new(&image, &credentials, plain);
     // Before anything touches the node (no kubelet stop, no pack, and the step markers of
     // an interrupted run survive): a 401 fails in seconds.
-    registry.check_push_access(&image).await?;
+    match registry.check_push_access(&image).await {
+        // No credentials were sent: say that, rather than that they were rejected.
+        Err(lca_seed::Error::Unauthorized { registry: r, .. })
+            if credentials == lca_seed::Credentials::Anonymous && args.authfile.is_some() =>
+        {
+            return Err(Error::Invalid(format!(
+                "registry {r} requires credentials and the auth file (the seedgen Secret's \
+                 seedAuth) has none for it: add an entry for {r}"
+            )));
+        }
+        other => other?,
+    }
     tracing::info!(registry = registry.registry(), "push access verified");
     let ctx = Ctx {
         backup: paths.host("var/tmp/backup"),
