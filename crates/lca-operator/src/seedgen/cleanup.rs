@@ -24,8 +24,10 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kubeapi;
 
-const ACM_WAIT_INTERVAL: Duration = Duration::from_secs(10);
-const ACM_WAIT_TRIES: u32 = 90;
+/// Upstream polls every 10 s for up to 15 min; a deletion usually ends within a second or
+/// two, so the same limit is polled every second (a list of a few names).
+const ACM_WAIT_INTERVAL: Duration = Duration::from_secs(1);
+const ACM_WAIT_TRIES: u32 = 900;
 
 async fn delete_ignoring_absent<K>(api: &Api<K>, name: &str, what: &str) -> Result<()>
 where
@@ -51,7 +53,7 @@ where
     }
 }
 
-/// Delete everything matching `pred`, then wait until it is gone (10 s × 90).
+/// Delete everything matching `pred`, then wait until it is gone (up to 15 min).
 async fn delete_all_and_wait<K>(api: &Api<K>, pred: impl Fn(&str) -> bool + Copy, what: &str) -> Result<()>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,

@@ -69,6 +69,8 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     let registry = Registry::start_with_auth(USER, PASSWORD).map_err(err("registry"))?;
     let node = SeedNode::build(payload_mib * 1024).map_err(err("seed node"))?;
     node.prepare_seedgen().map_err(err("seed node prerequisites"))?;
+    // The operator's namespace, ServiceAccount and roles first: the Secret goes there.
+    let kubeconfig = rbac::operator_kubeconfig(&cp).map_err(err("operator RBAC"))?;
     let secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": names::SEEDGEN_SECRET, "namespace": names::OPERATOR_NAMESPACE},
         "stringData": {"seedAuth": auth_json(&registry)},
@@ -78,7 +80,6 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
         .create(&PostParams::default(), &secret)
         .await
         .map_err(err("seedgen secret"))?;
-    let kubeconfig = rbac::operator_kubeconfig(&cp).map_err(err("operator RBAC"))?;
     let _operator = OperatorProcess::start_with_args(
         &kubeconfig,
         node.root(),
@@ -101,9 +102,18 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     api.create(&PostParams::default(), &cr)
         .await
         .map_err(err("creating seedimage"))?;
+    let mut shown = String::new();
     loop {
         if let Some(cr) = api.get_opt(names::SEEDGEN).await.map_err(err("reading seedimage"))? {
             let conds = cr.status.map(|s| s.conditions).unwrap_or_default();
+            // Each progress message as it first shows, to see where the time before the
+            // imager goes.
+            if let Some(c) = conds.iter().find(|c| c.type_ == ct::SEEDGEN_IN_PROGRESS)
+                && c.message != shown
+            {
+                shown = c.message.clone();
+                out("progress", format!("{:6.2} s {shown}", started.elapsed().as_secs_f64()));
+            }
             if conds.iter().any(|c| c.type_ == ct::SEEDGEN_COMPLETED && c.status == "True") {
                 break;
             }
