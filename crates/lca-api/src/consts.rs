@@ -121,8 +121,7 @@ pub mod messages {
     // SeedGenerator prerequisite rejections (spec §8.2).
     /// Ours (upstream's operator is down while its imager runs): a SeedGenerator created
     /// while the imager of an earlier one runs is refused instead of replacing it.
-    pub const SEEDGEN_REJECT_IMAGER_RUNNING: &str =
-        "Rejected: a seed image is already being generated (lca_image_builder is running); delete this SeedGenerator and create it again after that run ends";
+    pub const SEEDGEN_REJECT_IMAGER_RUNNING: &str = "Rejected: a seed image is already being generated (lca_image_builder is running); delete this SeedGenerator and create it again after that run ends";
     pub const SEEDGEN_REJECT_SET_DEFAULT: &str =
         "Rejected: Installed release does not support \"ostree admin set-default\" feature";
     pub const SEEDGEN_REJECT_SHARED_STORAGE: &str =

@@ -164,11 +164,17 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         "systemctl disable kubelet.service".to_string(),
         "systemctl is-active crio".to_string(),
         sidecar.to_string(),
-        format!("-e RECERT_CONFIG=/var/tmp/backup/recert_config.json --authfile {} {recert}", authfile.display()),
+        format!(
+            "-e RECERT_CONFIG=/var/tmp/backup/recert_config.json --authfile {} {recert}",
+            authfile.display()
+        ),
         "podman stop recert_etcd".to_string(),
         "systemctl disable --now installation-configuration.service".to_string(),
         sidecar.to_string(),
-        format!("-e RECERT_CONFIG=/var/tmp/backupCertsDir/recert_restore_config.json --authfile {} {recert}", authfile.display()),
+        format!(
+            "-e RECERT_CONFIG=/var/tmp/backupCertsDir/recert_restore_config.json --authfile {} {recert}",
+            authfile.display()
+        ),
         "podman stop recert_etcd".to_string(),
         "systemctl enable kubelet.service --now".to_string(),
     ];
@@ -184,7 +190,8 @@ async fn create_push_inspect_pull_unpack_round_trip() {
     // The expiry threw the kubeadmin password away; the restoration gave the cluster its own
     // keys, admin CA and kubeadmin hash back; the backup is gone.
     let config = |n: u32| -> serde_json::Value {
-        serde_json::from_slice(&fs::read(node.root().join(format!("lca-sim/recert/{n}.json"))).unwrap()).unwrap()
+        serde_json::from_slice(&fs::read(node.root().join(format!("lca-sim/recert/{n}.json"))).unwrap())
+            .unwrap()
     };
     let (expire, restore) = (config(1), config(2));
     assert_eq!(

@@ -14,7 +14,8 @@ use lca_testkit::seednode::SeedNode;
 use lca_testkit::{Registry, hostpeer};
 
 fn create(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build"));
+    let mut cmd =
+        Command::new(lca_testkit::assets::workspace_binary("lca-cli").expect("the lca-cli test build"));
     cmd.arg("--host-root")
         .arg(node.root())
         .args(["create", "--simulated", "--image", image, "--authfile"])
@@ -114,7 +115,10 @@ fn recert_image_that_cannot_be_pulled() {
     let out = create(&node, &image, &authfile, &[]).output().unwrap();
     let err = stderr(&out);
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("RECERT_CONFIG=/var/tmp/backup/recert_config.json"), "{err}");
+    assert!(
+        err.contains("RECERT_CONFIG=/var/tmp/backup/recert_config.json"),
+        "{err}"
+    );
     assert!(err.contains("reading manifest: unauthorized"), "{err}");
     assert!(
         err.contains("the seed cluster's certificates could not be restored after the expiry"),
@@ -129,7 +133,10 @@ fn recert_image_that_cannot_be_pulled() {
     );
     assert_cluster_given_back(&node);
     let root = node.root();
-    assert!(root.join("var/tmp/backupCertsDir/kubeadmin-password-hash.txt").exists());
+    assert!(
+        root.join("var/tmp/backupCertsDir/kubeadmin-password-hash.txt")
+            .exists()
+    );
     assert!(root.join("var/tmp/checks/recert.started").exists());
     assert!(!root.join("var/tmp/checks/recert.done").exists());
 
@@ -195,5 +202,9 @@ fn seed_auth_without_the_registry() {
         )),
         "{err}"
     );
-    assert_eq!(hostpeer::calls(node.root()), Vec::<String>::new(), "the node untouched");
+    assert_eq!(
+        hostpeer::calls(node.root()),
+        Vec::<String>::new(),
+        "the node untouched"
+    );
 }

@@ -219,14 +219,16 @@ fn any_facts() -> impl Strategy<Value = SeedGenFacts> {
         any_imager(),
         proptest::option::of("lca-cli: [a-z ]{1,20}"),
     )
-        .prop_map(|(singleton, phase, rejection, unhealthy, imager, imager_error)| SeedGenFacts {
-            singleton,
-            phase,
-            rejection,
-            unhealthy,
-            imager,
-            imager_error,
-        })
+        .prop_map(
+            |(singleton, phase, rejection, unhealthy, imager, imager_error)| SeedGenFacts {
+                singleton,
+                phase,
+                rejection,
+                unhealthy,
+                imager,
+                imager_error,
+            },
+        )
 }
 
 proptest! {

@@ -218,11 +218,10 @@ pub fn sim_tool_path(paths: &HostPaths) -> Option<std::ffi::OsString> {
 /// The executor of the simulated node at `paths`: this machine's tools with
 /// [`simulated_env`].
 pub fn executor(paths: &HostPaths) -> crate::executor::LocalExecutor {
-    simulated_env(paths)
-        .into_iter()
-        .fold(crate::executor::LocalExecutor::new(paths.root()), |exec, (k, v)| {
-            exec.with_env(k, v)
-        })
+    simulated_env(paths).into_iter().fold(
+        crate::executor::LocalExecutor::new(paths.root()),
+        |exec, (k, v)| exec.with_env(k, v),
+    )
 }
 
 #[cfg(test)]

@@ -164,17 +164,21 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         install(root).unwrap();
         let crictl = root.join("lca-sim/bin/crictl");
-        let list = |root: &Path| {
+        let list = || {
             let out = std::process::Command::new(&crictl)
                 .args(["images", "-o", "json"])
                 .output()
                 .unwrap();
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
         };
-        assert_eq!(list(root), serde_json::json!({"images": []}));
-        std::fs::write(root.join("lca-sim/images.list"), "quay.io/a:1\n\nquay.io/b@sha256:2\n").unwrap();
+        assert_eq!(list(), serde_json::json!({"images": []}));
+        std::fs::write(
+            root.join("lca-sim/images.list"),
+            "quay.io/a:1\n\nquay.io/b@sha256:2\n",
+        )
+        .unwrap();
         assert_eq!(
-            list(root),
+            list(),
             serde_json::json!({"images": [{"repoTags": ["quay.io/a:1"]}, {"repoTags": ["quay.io/b@sha256:2"]}]})
         );
         let timed = timed_calls(root);

@@ -222,7 +222,10 @@ impl SeedNode {
                  exec /usr/bin/ostree \"$@\"\n"
             ),
         )?;
-        crate::write_executable(&self.root().join("usr/local/bin/dnsmasq_config.sh"), "#!/bin/sh\n")
+        crate::write_executable(
+            &self.root().join("usr/local/bin/dnsmasq_config.sh"),
+            "#!/bin/sh\n",
+        )
     }
 
     /// The deployment directory (its `/etc` is the node's `/etc`).

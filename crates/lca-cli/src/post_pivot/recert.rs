@@ -4,7 +4,6 @@
 //! earlier run means it failed half-way: running it again on a half-rewritten etcd is not
 //! safe, so post-pivot stops and a person looks.
 
-
 use lca_hostops::recert;
 use serde_json::{Value, json};
 

@@ -54,7 +54,8 @@ async fn gather(ctx: &Context, phase: Phase) -> SeedGenFacts {
         }
         Phase::Finalizing => {
             let state = imager::observe(ctx).await;
-            if matches!(&state, lca_core::seedgen_plan::ImagerState::Container { exit_code, .. } if *exit_code != 0) {
+            if matches!(&state, lca_core::seedgen_plan::ImagerState::Container { exit_code, .. } if *exit_code != 0)
+            {
                 facts.imager_error = imager::last_error(ctx).await;
             }
             facts.imager = Some(state);

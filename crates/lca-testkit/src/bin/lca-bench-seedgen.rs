@@ -65,7 +65,9 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     let client = cp.client().await.map_err(err("client"))?;
     os::install(&cp).await.map_err(err("OpenShift CRDs"))?;
     os::healthy_sno(&client).await.map_err(err("healthy SNO"))?;
-    prepenv::crypto_fixtures(&client).await.map_err(err("crypto fixtures"))?;
+    prepenv::crypto_fixtures(&client)
+        .await
+        .map_err(err("crypto fixtures"))?;
     let registry = Registry::start_with_auth(USER, PASSWORD).map_err(err("registry"))?;
     let node = SeedNode::build(payload_mib * 1024).map_err(err("seed node"))?;
     node.prepare_seedgen().map_err(err("seed node prerequisites"))?;
@@ -104,7 +106,11 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
         .map_err(err("creating seedimage"))?;
     let mut shown = String::new();
     loop {
-        if let Some(cr) = api.get_opt(names::SEEDGEN).await.map_err(err("reading seedimage"))? {
+        if let Some(cr) = api
+            .get_opt(names::SEEDGEN)
+            .await
+            .map_err(err("reading seedimage"))?
+        {
             let conds = cr.status.map(|s| s.conditions).unwrap_or_default();
             // Each progress message as it first shows, to see where the time before the
             // imager goes.
@@ -112,9 +118,15 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
                 && c.message != shown
             {
                 shown = c.message.clone();
-                out("progress", format!("{:6.2} s {shown}", started.elapsed().as_secs_f64()));
+                out(
+                    "progress",
+                    format!("{:6.2} s {shown}", started.elapsed().as_secs_f64()),
+                );
             }
-            if conds.iter().any(|c| c.type_ == ct::SEEDGEN_COMPLETED && c.status == "True") {
+            if conds
+                .iter()
+                .any(|c| c.type_ == ct::SEEDGEN_COMPLETED && c.status == "True")
+            {
                 break;
             }
             if let Some(c) = conds.iter().find(|c| c.reason == "Failed") {
@@ -130,7 +142,7 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     let calls = hostpeer::timed_calls(node.root());
     let at = |what: &str, last: bool| {
         let mut it = calls.iter().filter(|(_, c)| c == what).map(|(t, _)| *t);
-        if last { it.last() } else { it.next() }
+        if last { it.next_back() } else { it.next() }
     };
     let (Some(down), Some(up)) = (
         at("systemctl stop kubelet.service", false),
@@ -140,7 +152,10 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     };
     let window = up - down;
     out("payload_mib", payload_mib);
-    out("machine_cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    out(
+        "machine_cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
     out("seedgen_total_s", format!("{total:.2}"));
     out("before_kubelet_stop_s", format!("{:.2}", down - t0));
     out("kubelet_down_window_s", format!("{window:.2}"));

@@ -62,7 +62,8 @@ pub async fn prep_of_the_seed_elsewhere(env: &Env) {
     // Prep's node side: the workspace and the IBU dnsmasq script are there; the seed's
     // registry credentials come from a pull-secret reference.
     os::set_cluster_version(&env.client, "4.16.0").await.unwrap();
-    let auth = json!({"auths": {env.registry.addr(): {"auth": base64(format!("{USER}:{PASSWORD}").as_bytes())}}});
+    let auth =
+        json!({"auths": {env.registry.addr(): {"auth": base64(format!("{USER}:{PASSWORD}").as_bytes())}}});
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "seed-pull", "namespace": NS},
         "type": "kubernetes.io/dockerconfigjson",
@@ -76,7 +77,11 @@ pub async fn prep_of_the_seed_elsewhere(env: &Env) {
     let proxy = |spec: Value| async move {
         os::PROXY
             .api(&env.client, "")
-            .patch("cluster", &Default::default(), &Patch::Merge(json!({ "spec": spec })))
+            .patch(
+                "cluster",
+                &Default::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
             .await
             .unwrap();
     };
@@ -116,9 +121,11 @@ async fn prep_fails(env: &Env) -> String {
     let start = Instant::now();
     let message = loop {
         let ibu = ibus.get(names::IBU).await.unwrap();
-        let failed = ibu.status.iter().flat_map(|s| s.conditions.iter()).find(|c| {
-            c.type_ == "PrepInProgress" && c.reason == "Failed"
-        });
+        let failed = ibu
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .find(|c| c.type_ == "PrepInProgress" && c.reason == "Failed");
         if let Some(c) = failed {
             break c.message.clone();
         }
@@ -130,16 +137,23 @@ async fn prep_fails(env: &Env) -> String {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let out = kubectl(env, &["patch", "ibu", "upgrade", "--type=merge", "-p", r#"{"spec":{"stage":"Idle"}}"#]);
+    let out = kubectl(
+        env,
+        &[
+            "patch",
+            "ibu",
+            "upgrade",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"stage":"Idle"}}"#,
+        ],
+    );
     assert!(out.0, "{}", out.2);
     let start = Instant::now();
     loop {
         let ibu = ibus.get(names::IBU).await.unwrap();
         let conditions = ibu.status.map(|s| s.conditions).unwrap_or_default();
-        if conditions
-            .iter()
-            .any(|c| c.type_ == "Idle" && c.status == "True")
-        {
+        if conditions.iter().any(|c| c.type_ == "Idle" && c.status == "True") {
             break;
         }
         assert!(
@@ -162,12 +176,7 @@ fn kubectl_stdin(env: &Env, args: &[&str], stdin: &str) -> (bool, String, String
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kubectl runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),

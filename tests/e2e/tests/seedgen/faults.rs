@@ -54,12 +54,7 @@ async fn a_failure_after_kubelet_stopped_leaves_the_cluster_running() {
     let start = Instant::now();
     let failed = loop {
         let got = env
-            .wait_condition(
-                ct::SEEDGEN_COMPLETED,
-                "False",
-                "Failed",
-                Duration::from_secs(120),
-            )
+            .wait_condition(ct::SEEDGEN_COMPLETED, "False", "Failed", Duration::from_secs(120))
             .await;
         if got != refused_completed {
             break got;
