@@ -57,13 +57,7 @@ fn assert_cluster_given_back(node: &SeedNode) {
 }
 
 fn recerts(node: &SeedNode) -> Vec<String> {
-    hostpeer::calls(node.root())
-        .into_iter()
-        .filter_map(|c| {
-            c.split_whitespace()
-                .find_map(|w| w.strip_prefix("RECERT_CONFIG=").map(String::from))
-        })
-        .collect()
+    hostpeer::recert_configs(node.root())
 }
 
 fn setup(registry: &Registry) -> (SeedNode, tempfile::TempDir, std::path::PathBuf, String) {

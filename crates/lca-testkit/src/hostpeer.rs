@@ -25,6 +25,17 @@ pub fn calls(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The `RECERT_CONFIG` paths of the recert containers the peer ran so far, in order.
+pub fn recert_configs(root: &Path) -> Vec<String> {
+    calls(root)
+        .into_iter()
+        .filter_map(|c| {
+            c.split_whitespace()
+                .find_map(|w| w.strip_prefix("RECERT_CONFIG=").map(String::from))
+        })
+        .collect()
+}
+
 /// The commands the peer ran so far with the Unix time (seconds) each started at.
 pub fn timed_calls(root: &Path) -> Vec<(f64, String)> {
     std::fs::read_to_string(root.join("lca-sim/host-services.timed"))

@@ -77,15 +77,8 @@ async fn a_failure_after_kubelet_stopped_leaves_the_cluster_running() {
             f = m::SEEDGEN_FAILED,
         )
     );
-    let recerts: Vec<String> = lca_testkit::hostpeer::calls(root)
-        .into_iter()
-        .filter_map(|c| {
-            c.split_whitespace()
-                .find_map(|w| w.strip_prefix("RECERT_CONFIG=").map(String::from))
-        })
-        .collect();
     assert_eq!(
-        recerts,
+        lca_testkit::hostpeer::recert_configs(root),
         [
             "/var/tmp/backup/recert_config.json",
             "/var/tmp/backupCertsDir/recert_restore_config.json"
