@@ -4,7 +4,7 @@
 //! differs. On a real node it enters PID 1's namespaces; on a simulated node it runs
 //! locally, where ostree is real and the host services (systemctl, crictl, the node's
 //! podman storage, the recert containers) are the host-services test peer's, first in PATH.
-//! The two node facts a simulated node keeps in files (its booted deployment) come from
+//! The one node fact a simulated node keeps in a file, its booted deployment, comes from
 //! `lca_hostops::ostree::status`.
 
 use std::path::Path;
