@@ -29,7 +29,7 @@ fn kubectl(cp: &ControlPlane, args: &[&str]) -> Result<String> {
 /// kubeconfig that authenticates as that ServiceAccount.
 pub fn operator_kubeconfig(cp: &ControlPlane) -> Result<PathBuf> {
     let root = assets::repo_root();
-    let ns = root.join("deploy/namespace.yaml");
+    let ns = root.join("config/default/namespace.yaml");
     let rbac = root.join("config/rbac");
     kubectl(cp, &["apply", "-f", &ns.display().to_string()])?;
     kubectl(cp, &["apply", "-k", &rbac.display().to_string()])?;
