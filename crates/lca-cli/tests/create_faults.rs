@@ -56,19 +56,11 @@ fn assert_cluster_given_back(node: &SeedNode) {
     }
 }
 
-fn recerts(node: &SeedNode) -> Vec<String> {
-    hostpeer::recert_configs(node.root())
-}
-
 fn setup(registry: &Registry) -> (SeedNode, tempfile::TempDir, std::path::PathBuf, String) {
     let node = SeedNode::build(64).unwrap();
     let work = tempfile::tempdir().unwrap();
     let authfile = work.path().join("auth.json");
-    let auth = match registry.credentials() {
-        Some((u, p)) => Credentials::auth_json(registry.addr(), u, p),
-        None => r#"{"auths":{}}"#.to_string(),
-    };
-    fs::write(&authfile, auth).unwrap();
+    fs::write(&authfile, registry.auth_json()).unwrap();
     let image = format!("{}/seed/sno:4.17.0", registry.addr());
     (node, work, authfile, image)
 }
@@ -92,7 +84,7 @@ fn kubelet_that_does_not_stop_in_time() {
         "{err}"
     );
     assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
-    assert_eq!(recerts(&node), Vec::<String>::new());
+    assert_eq!(hostpeer::recert_configs(node.root()), Vec::<String>::new());
     assert_cluster_given_back(&node);
     assert!(!node.root().join("var/tmp/checks").exists());
 }
@@ -119,7 +111,7 @@ fn recert_image_that_cannot_be_pulled() {
         "{err}"
     );
     assert_eq!(
-        recerts(&node),
+        hostpeer::recert_configs(node.root()),
         [
             "/var/tmp/backup/recert_config.json",
             "/var/tmp/backupCertsDir/recert_restore_config.json"
@@ -138,7 +130,7 @@ fn recert_image_that_cannot_be_pulled() {
     fs::remove_file(root.join("lca-sim/fail/recert")).unwrap();
     let out = create(&node, &image, &authfile, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(recerts(&node).len(), 4);
+    assert_eq!(hostpeer::recert_configs(node.root()).len(), 4);
     assert!(!root.join("var/tmp/backupCertsDir").exists());
     assert!(!root.join("var/tmp/checks").exists());
 }
@@ -171,7 +163,11 @@ fn push_refused_after_packing() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains("s3cret"), "password leaked: {err}");
-    assert_eq!(recerts(&node).len(), 2, "expired, then restored");
+    assert_eq!(
+        hostpeer::recert_configs(node.root()).len(),
+        2,
+        "expired, then restored"
+    );
     assert_cluster_given_back(&node);
     assert!(!node.root().join("var/tmp/backupCertsDir").exists());
     assert!(!node.root().join("var/tmp/checks").exists());

@@ -46,6 +46,15 @@ pub fn control_plane_dir() -> Result<PathBuf> {
 /// tests too: they run the binary from here, not `CARGO_BIN_EXE_lca-cli`).
 pub const TEST_FEATURES: &str = "lca-operator/test-hooks,lca-cli/test-hooks";
 
+/// The binary `name` named by the environment variable `var` (benchmarks point it at a
+/// release build), else the workspace's test build ([`workspace_binary`]).
+pub fn binary(var: &str, name: &str) -> Result<PathBuf> {
+    match std::env::var_os(var) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => workspace_binary(name),
+    }
+}
+
 /// Path of a binary of this workspace (`lca-operator`, `lca-cli`), built with
 /// [`TEST_FEATURES`] on first use. Fails when the binary found is not a test build (another
 /// `cargo build` replaced it meanwhile, say), rather than letting a test run a binary that

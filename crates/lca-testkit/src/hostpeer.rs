@@ -1,11 +1,13 @@
 //! The host-services test peer: the node services that `lca-cli post-pivot` and the operator
 //! drive (systemctl, hostnamectl, nmstatectl, update-ca-trust, pvscan, crictl, the recert
-//! containers, the node's image storage) must never act on the machine running the tests. On a simulated node they are
-//! executables in `lca-sim/bin`, first in the PATH of everything that runs on the node: each
-//! records its argv (one line, words joined by spaces, in `lca-sim/host-services.log`) and
-//! applies its effect inside the node directory (a unit enabled is a `multi-user.target.wants`
-//! link, a hostname is `etc/hostname`, recert's config is kept in `lca-sim/recert_config.json`).
-//! Every other podman command runs the real podman.
+//! containers, the node's image storage) must never act on the machine running the tests.
+//! On a simulated node they are executables in `lca-sim/bin`, first in the PATH of
+//! everything that runs on the node: each records its argv (one line, words joined by
+//! spaces, in `lca-sim/host-services.log`, and with its start time in
+//! `lca-sim/host-services.timed`) and applies its effect inside the node directory (a unit
+//! enabled is a `multi-user.target.wants` link, a hostname is `etc/hostname`, recert's
+//! config is kept in `lca-sim/recert_config.json`). Every other podman command runs the
+//! real podman.
 
 use std::path::{Path, PathBuf};
 

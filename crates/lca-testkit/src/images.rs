@@ -197,20 +197,9 @@ fn pack_and_push(
     )
     .map_err(io("writing the seed cluster info"))?;
     let auth = root.join("auth.json");
-    let auth_json = match registry.credentials() {
-        Some((u, p)) => {
-            use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-            serde_json::json!({"auths": {registry.addr(): {"auth": token}}}).to_string()
-        }
-        None => r#"{"auths":{}}"#.to_string(),
-    };
-    std::fs::write(&auth, auth_json).map_err(io("writing auth.json"))?;
+    std::fs::write(&auth, registry.auth_json()).map_err(io("writing auth.json"))?;
     let image = format!("{}/seed/sno:{version}", registry.addr());
-    let lca_cli = match std::env::var_os("LCA_CLI_BIN") {
-        Some(path) => std::path::PathBuf::from(path),
-        None => assets::workspace_binary("lca-cli")?,
-    };
+    let lca_cli = assets::binary("LCA_CLI_BIN", "lca-cli")?;
     let mut cmd = Command::new(&lca_cli);
     cmd.arg("--host-root")
         .arg(root)

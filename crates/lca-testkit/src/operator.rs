@@ -113,11 +113,7 @@ type CommandLine = (Vec<String>, Vec<(String, String)>);
 
 /// The operator's argv and environment.
 fn command(kubeconfig: &Path, host_root: &Path, extra: &[&str]) -> Result<CommandLine> {
-    // Benchmarks point this at a release build.
-    let bin = match std::env::var_os("LCA_OPERATOR_BIN") {
-        Some(path) => PathBuf::from(path),
-        None => assets::workspace_binary("lca-operator")?,
-    };
+    let bin = assets::binary("LCA_OPERATOR_BIN", "lca-operator")?;
     let mut argv = vec![
         bin.display().to_string(),
         format!("--host-root={}", host_root.display()),

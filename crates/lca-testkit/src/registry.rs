@@ -40,17 +40,7 @@ impl Registry {
             root.join("data").display()
         );
         if let Some((user, password)) = &credentials {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", user, password])
-                .output()
-                .map_err(io("running htpasswd (apt package apache2-utils)"))?;
-            if !out.status.success() {
-                return Err(Error::Setup(format!(
-                    "htpasswd failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
-            std::fs::write(root.join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))?;
+            write_htpasswd(root, user, password)?;
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: lca-realm\n    path: {}\n",
                 root.join("htpasswd").display()
@@ -75,11 +65,7 @@ impl Registry {
         let Some((user, _)) = self.credentials.clone() else {
             return Err(Error::Setup("the registry has no credentials to change".into()));
         };
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", &user, password])
-            .output()
-            .map_err(io("running htpasswd"))?;
-        std::fs::write(self.dir().join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))?;
+        write_htpasswd(self.dir.path(), &user, password)?;
         // The guardian removes the registry's dir when its child stops: keep it aside.
         let root = self.dir.path().to_path_buf();
         let aside = root.with_extension("restarting");
@@ -115,6 +101,18 @@ impl Registry {
         self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
+    /// A docker auth JSON for this registry: its credentials, or none (`{"auths":{}}`).
+    pub fn auth_json(&self) -> String {
+        match self.credentials() {
+            Some((u, p)) => {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                serde_json::json!({"auths": {self.addr(): {"auth": token}}}).to_string()
+            }
+            None => r#"{"auths":{}}"#.to_string(),
+        }
+    }
+
     /// Process id of the `docker-registry` process, e.g. to freeze it with SIGSTOP (a
     /// registry that accepts connections and never answers).
     pub fn pid(&self) -> i32 {
@@ -141,4 +139,19 @@ fn serve(root: &Path) -> Result<Guarded> {
         &root.join("registry.log"),
         Some(root),
     )
+}
+
+/// `root/htpasswd` holding `user` with `password` (bcrypt, as distribution requires).
+fn write_htpasswd(root: &Path, user: &str, password: &str) -> Result<()> {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", user, password])
+        .output()
+        .map_err(io("running htpasswd (apt package apache2-utils)"))?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "htpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    std::fs::write(root.join("htpasswd"), &out.stdout).map_err(io("writing htpasswd"))
 }

@@ -204,10 +204,7 @@ impl SeedNode {
     /// an `ostree` with `set-default` (the libostree test peer, built next to the operator
     /// binary) and the IBU dnsmasq script.
     pub fn prepare_seedgen(&self) -> Result<()> {
-        let operator = match std::env::var_os("LCA_OPERATOR_BIN") {
-            Some(path) => PathBuf::from(path),
-            None => crate::assets::workspace_binary("lca-operator")?,
-        };
+        let operator = crate::assets::binary("LCA_OPERATOR_BIN", "lca-operator")?;
         let peer = operator.with_file_name("lca-ostree-set-default-peer");
         let peer = if peer.exists() {
             peer.display().to_string()

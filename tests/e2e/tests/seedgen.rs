@@ -30,22 +30,6 @@ struct Env {
     operator: OperatorProcess,
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 async fn setup() -> Env {
     let cp = ControlPlane::start().await.expect("control plane");
     let client = cp.client().await.expect("admin client");
@@ -77,9 +61,8 @@ async fn setup() -> Env {
 }
 
 async fn create_seedgen_secret(client: &Client, registry: &Registry, with_auth: bool) {
-    let auth = json!({"auths": {registry.addr(): {"auth": base64(format!("{USER}:{PASSWORD}").as_bytes())}}});
     let data = if with_auth {
-        json!({"seedAuth": auth.to_string()})
+        json!({"seedAuth": registry.auth_json()})
     } else {
         json!({"other": "x"})
     };

@@ -54,12 +54,6 @@ async fn main() -> ExitCode {
     }
 }
 
-fn auth_json(registry: &Registry) -> String {
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    serde_json::json!({"auths": {registry.addr(): {"auth": token}}}).to_string()
-}
-
 async fn flow(payload_mib: usize) -> Result<(), String> {
     let cp = ControlPlane::start().await.map_err(err("control plane"))?;
     let client = cp.client().await.map_err(err("client"))?;
@@ -75,7 +69,7 @@ async fn flow(payload_mib: usize) -> Result<(), String> {
     let kubeconfig = rbac::operator_kubeconfig(&cp).map_err(err("operator RBAC"))?;
     let secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": names::SEEDGEN_SECRET, "namespace": names::OPERATOR_NAMESPACE},
-        "stringData": {"seedAuth": auth_json(&registry)},
+        "stringData": {"seedAuth": registry.auth_json()},
     }))
     .map_err(err("secret"))?;
     Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), names::OPERATOR_NAMESPACE)

@@ -62,12 +62,10 @@ pub async fn prep_of_the_seed_elsewhere(env: &Env) {
     // Prep's node side: the workspace and the IBU dnsmasq script are there; the seed's
     // registry credentials come from a pull-secret reference.
     os::set_cluster_version(&env.client, "4.16.0").await.unwrap();
-    let auth =
-        json!({"auths": {env.registry.addr(): {"auth": base64(format!("{USER}:{PASSWORD}").as_bytes())}}});
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "seed-pull", "namespace": NS},
         "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": auth.to_string()},
+        "stringData": {".dockerconfigjson": env.registry.auth_json()},
     }))
     .unwrap();
     Api::<Secret>::namespaced(env.client.clone(), NS)

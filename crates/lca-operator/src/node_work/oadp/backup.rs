@@ -95,21 +95,20 @@ async fn start_or_read(w: &NodeStageWork, user: &Value, cluster_id: &str) -> Res
     let label = json!({"metadata": {"labels": {labels::BACKUP: name}}});
     // The user's objects are labelled as the node's admin, as they were dry-run at Prep:
     // the operator's own role does not reach every kind a Backup may name.
-    let admin = match targets.is_empty() {
-        true => None,
-        false => Some(w.admin_client().await?),
-    };
-    for (t, admin) in targets.iter().zip(admin.iter().cycle()) {
-        patch_target(admin, t, &label, false).await.map_err(|e| {
-            Error::invalid(format!(
-                "failed to label {}/{}/{} {} for backup {name}: {}",
-                t.api_version(),
-                t.resource,
-                t.namespace,
-                t.name,
-                crate::error::api_message(&e)
-            ))
-        })?;
+    if !targets.is_empty() {
+        let admin = w.admin_client().await?;
+        for t in &targets {
+            patch_target(&admin, t, &label, false).await.map_err(|e| {
+                Error::invalid(format!(
+                    "failed to label {}/{}/{} {} for backup {name}: {}",
+                    t.api_version(),
+                    t.resource,
+                    t.namespace,
+                    t.name,
+                    crate::error::api_message(&e)
+                ))
+            })?;
+        }
     }
     let mut backup = user.clone();
     lca_core::manifest_decode::strip_instance_fields(&mut backup);

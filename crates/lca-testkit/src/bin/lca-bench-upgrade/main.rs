@@ -370,10 +370,7 @@ async fn rollback_paths(timeout: Duration) -> Result<(), String> {
     )
     .map_err(err("config"))?;
     let _ = std::fs::remove_file(lca.join("workspace/initmonitor_start"));
-    let cli = std::env::var_os("LCA_CLI_BIN")
-        .map(std::path::PathBuf::from)
-        .map_or_else(|| lca_testkit::assets::workspace_binary("lca-cli"), Ok)
-        .map_err(err("lca-cli"))?;
+    let cli = lca_testkit::assets::binary("LCA_CLI_BIN", "lca-cli").map_err(err("lca-cli"))?;
     let path = format!(
         "{}:{}",
         root.join("lca-sim/bin").display(),
