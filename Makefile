@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test lint fmt manifests verify-manifests deps control-plane dev-up dev-down bench image
+.PHONY: all build test lint fmt manifests verify-manifests deps control-plane dev-up dev-down bench image verify-image
 
 all: build
 
@@ -24,6 +24,18 @@ manifests:
 verify-manifests:
 	$(CARGO) run --quiet -p lca-api --bin crdgen -- --check config/crd
 
+.PHONY: bundle verify-bundle
+## The OLM bundle (bundle/, bundle.Dockerfile) from config/ and the workspace version, by
+## hack/olm (built once into ~/.cache/lca-rs); IMG=<ref> overrides config/manager's image.
+bundle:
+	@IMG="$(IMG)" bash hack/olm/bundle.sh generate
+
+## Fail when bundle/ differs from what config/ generates or does not validate; then show that
+## both checks do fail on a changed CRD and on broken bundles (hack/olm/test.sh).
+verify-bundle:
+	@IMG="$(IMG)" bash hack/olm/bundle.sh verify
+	@bash hack/olm/test.sh
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -32,11 +44,13 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p lca-operator --features test-hooks --all-targets -- -D warnings
 
-## Everything CI runs: install, lint, CRD drift, unit + integration + e2e tests. lca-operator's
-## unit tests run without `test-hooks` (the production refusal of the test peer); the binaries
-## the e2e tests spawn are built with it by lca-testkit (`assets::workspace_binary`).
-test: deps control-plane lint verify-manifests
+## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, then
+## the operator image built and checked. lca-operator's unit tests run without `test-hooks` (the
+## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
+## lca-testkit (`assets::workspace_binary`); the image's release binaries never are.
+test: deps control-plane lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
+	@bash hack/verify-image.sh
 
 ## The embedded local environment (control plane + simulated node + operator).
 dev-up:
@@ -48,5 +62,11 @@ dev-down:
 bench:
 	@bash hack/bench-operator
 
+## The operator image as an OCI layout in target/image/oci (no container engine needed;
+## IMAGE_PUSH=<ref> also pushes it with skopeo).
 image:
-	podman build -t lca-rs:dev .
+	@bash hack/build-image.sh
+
+## Build the image, then check its layout, files and that its binaries run in its own root.
+verify-image:
+	@bash hack/verify-image.sh

@@ -6,6 +6,8 @@
 # - Otherwise both are built once from Go modules into a cache outside the repo
 #   (${LCA_CACHE_DIR:-$HOME/.cache/lca-rs}/control-plane/<versions>) and reused afterwards.
 set -euo pipefail
+# shellcheck source=lib/k8s-build.sh
+source "$(dirname "$0")/lib/k8s-build.sh"
 
 K8S_VERSION="${LCA_K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${LCA_ETCD_VERSION:-v3.6.16}"
@@ -34,28 +36,7 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0
 
 echo "control-plane: building kube-apiserver ${K8S_VERSION} (first run only, several minutes)" >&2
 mkdir -p "$WORK/apiserver"
-(
-  cd "$WORK/apiserver"
-  go mod init lca-rs.local/apiserver >/dev/null 2>&1
-  modfile="$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-  # k8s.io/kubernetes points its staging modules at ./staging; map each to its published v0.x tag.
-  staging_version="v0.${K8S_VERSION#v1.}"
-  {
-    echo "require k8s.io/kubernetes ${K8S_VERSION}"
-    grep -E '=> \./staging/src/' "$modfile" | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}'
-  } >> go.mod
-  cat > tools.go <<'GO'
-//go:build tools
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
-  go mod tidy >/dev/null 2>&1 || true
-  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-  vpkg=k8s.io/component-base/version
-  go build -trimpath -ldflags "-s -w -X $vpkg.gitVersion=${K8S_VERSION} -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=${minor}" \
-    -o "$CACHE/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-)
+(cd "$WORK/apiserver" && k8s_build "$K8S_VERSION" kube-apiserver "$CACHE/kube-apiserver.tmp")
 
 echo "control-plane: building etcd ${ETCD_VERSION}" >&2
 mkdir -p "$WORK/etcd"

@@ -11,6 +11,7 @@ PACKAGES=(
   pigz                      # the raw-tool baseline of the packing benchmark
   e2fsprogs util-linux      # chattr/lsattr, unshare
   curl ca-certificates
+  debootstrap jq            # the operator image's root filesystem and OCI metadata (make image)
 )
 
 # kubectl: the machine image ships one; Debian's kubernetes-client is the fallback.

@@ -8,6 +8,8 @@ pub mod names {
     pub const SEEDGEN: &str = "seedimage";
     /// Default operator namespace (overridden by `MY_POD_NAMESPACE`).
     pub const OPERATOR_NAMESPACE: &str = "openshift-lifecycle-agent";
+    /// The Service in front of the HTTPS metrics endpoint (spec §10).
+    pub const METRICS_SERVICE: &str = "lifecycle-agent-controller-manager-metrics-service";
     pub const SEEDGEN_SECRET: &str = "seedgen";
     pub const SEEDGEN_SECRET_AUTH_KEY: &str = "seedAuth";
     pub const STATEROOT_SETUP_JOB: &str = "lca-prep-stateroot-setup";

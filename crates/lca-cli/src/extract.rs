@@ -27,7 +27,13 @@ pub fn run(host_root: &std::path::Path, args: &ExtractArgs) -> Result<()> {
         opts.absolute_symlinks = archive::AbsoluteSymlinks::Refuse;
     }
     let started = std::time::Instant::now();
-    let stats = archive::extract_file_atomically(&archive_path, &target, &opts).map_err(Error::from)?;
+    let size = std::fs::metadata(&archive_path).map(|m| m.len()).ok();
+    let progress = lca_seed::Progress::new("extract", size);
+    let counter = progress.clone();
+    let stats =
+        archive::extract_file_atomically_counted(&archive_path, &target, &opts, move |n| counter.inc(n));
+    progress.finish();
+    let stats = stats.map_err(Error::from)?;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         entries = stats.entries,

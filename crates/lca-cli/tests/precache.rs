@@ -13,26 +13,9 @@ use std::path::Path;
 
 use std::time::{Duration, Instant};
 
-use common::{lca_cli, lca_cli_within, podman_names, push_image, signal, stderr};
+use common::{lca_cli, lca_cli_within, podman_names, precache_args, push_image, signal, stderr};
 use lca_api::files::PrecacheStatus;
 use lca_testkit::Registry;
-
-fn precache_args<'a>(list: &'a Path, status: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "precache",
-        "--simulated",
-        "--images-file",
-        list.to_str().unwrap(),
-        "--status-file",
-        status.to_str().unwrap(),
-        "--parallel",
-        "3",
-        "--tls-verify",
-        "false",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
 
 fn precache(root: &Path, list: &Path, status: &Path, extra: &[&str]) -> std::process::Output {
     lca_cli(root, &precache_args(list, status, extra), &[])

@@ -38,7 +38,7 @@ use names::shown;
 pub use names::{Refusal, archive_path};
 use writer::{pax_xattrs, times};
 
-pub use pipe::{Staging, extract_file_atomically};
+pub use pipe::{Staging, extract_file_atomically, extract_file_atomically_counted};
 
 /// Errors of archive extraction.
 #[derive(Debug, thiserror::Error)]

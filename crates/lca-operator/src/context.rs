@@ -45,6 +45,18 @@ pub fn host_namespace_executor(exec: &Arc<dyn Executor>) -> Arc<dyn Executor> {
     }
 }
 
+/// The recorder folds events with the same type, reason and action into one series whose
+/// note is the latest, so "Prep accepted" would vanish behind a later "Idle accepted" in
+/// `kubectl describe`. An action per note keeps each message (a repeat of the same message
+/// still counts up, as client-go's recorder does); 8 bytes of its hash fit the 128-character
+/// limit of `action`.
+fn event_action(note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    note.hash(&mut h);
+    format!("Reconcile-{:016x}", h.finish())
+}
+
 pub use lca_hostops::sim::{sim_tool_path, simulated_env};
 
 impl Context {
@@ -85,8 +97,8 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.into(),
+            action: event_action(&note),
             note: Some(note),
-            action: "Reconcile".into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, reference).await {

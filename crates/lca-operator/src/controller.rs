@@ -1,7 +1,7 @@
 //! The wiring both controllers share: a reflector-backed watch whose events a controller
 //! filters into triggers, and the run loop with the one error policy — consecutive failures
 //! back off by the error's category (`FailureStreak`), and a streak is reported as one
-//! Warning event rather than one per retry.
+//! Warning event rather than one per retry. Every reconcile is counted and timed here.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -73,7 +73,10 @@ where
             move |obj, ctx| {
                 let (failures, reconcile) = (on_success.clone(), reconcile.clone());
                 async move {
+                    let started = std::time::Instant::now();
                     let res = reconcile(obj, ctx).await;
+                    let seconds = started.elapsed().as_secs_f64();
+                    crate::metrics::METRICS.reconciled(name, seconds, res.is_err());
                     if res.is_ok() {
                         failures.reset();
                     }

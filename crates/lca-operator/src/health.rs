@@ -1,4 +1,5 @@
-//! Liveness and readiness probes (`/healthz`, `/readyz`) and `/metrics` on a plain TCP listener. The probes
+//! Liveness and readiness probes (`/healthz`, `/readyz`) on a plain TCP listener (`/metrics`
+//! is served apart, over HTTPS with authorization: `metrics::server`). The probes
 //! are tiny fixed responses, so a minimal HTTP/1.1 responder avoids pulling in a web stack
 //! next to real-time workloads.
 
@@ -44,15 +45,10 @@ pub async fn serve(listener: TcpListener, ready: Readiness) {
             };
             let request = String::from_utf8_lossy(&buf[..n]);
             let path = request.split_whitespace().nth(1).unwrap_or("");
-            let metrics;
             let (code, body) = match path {
                 "/healthz" => ("200 OK", "ok"),
                 "/readyz" if ready.is_ready() => ("200 OK", "ok"),
                 "/readyz" => ("503 Service Unavailable", "not ready"),
-                "/metrics" => {
-                    metrics = crate::metrics::METRICS.render();
-                    ("200 OK", metrics.as_str())
-                }
                 _ => ("404 Not Found", "not found"),
             };
             let response = format!(

@@ -53,6 +53,13 @@ struct Args {
     /// Address of the /healthz and /readyz probes.
     #[arg(long, default_value = "0.0.0.0:8081")]
     health_addr: SocketAddr,
+    /// Address of the HTTPS /metrics endpoint (`:PORT` for every address, `0` for none).
+    #[arg(long, default_value = ":6443")]
+    metrics_bind_address: String,
+    /// Directory with the metrics serving certificate (`tls.crt`, `tls.key`); a self-signed
+    /// one is made when it is unset or empty.
+    #[arg(long)]
+    metrics_tls_cert_dir: Option<PathBuf>,
     /// How long to wait for the API server at start-up before giving up.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     startup_timeout: Duration,
@@ -177,6 +184,7 @@ async fn run(args: Args) -> Result<(), Startup> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     info!(addr = %bound, "health probes listening");
     tokio::spawn(health::serve(listener, ready.clone()));
+    serve_metrics(&args, &ctx).await?;
 
     ensure_ibu(&ctx).await;
     seedgen::restore::at_startup(&ctx).await;
@@ -209,6 +217,29 @@ async fn run(args: Args) -> Result<(), Startup> {
     {
         warn!("controllers did not stop within 8s");
     }
+    Ok(())
+}
+
+/// Start the HTTPS metrics endpoint unless it is turned off.
+async fn serve_metrics(args: &Args, ctx: &Context) -> Result<(), Startup> {
+    let Some(listener) = metrics::server::bind(&args.metrics_bind_address)
+        .await
+        .map_err(|e| format!("cannot listen on {} for metrics: {e}", args.metrics_bind_address))?
+    else {
+        return Ok(());
+    };
+    // The names a scraper may use: the metrics Service's, as the service CA would sign them.
+    let service = lca_api::consts::names::METRICS_SERVICE;
+    let ns = &ctx.namespace;
+    let names = vec![
+        format!("{service}.{ns}.svc"),
+        format!("{service}.{ns}.svc.cluster.local"),
+        "localhost".to_string(),
+    ];
+    let tls = metrics::server::tls_config(args.metrics_tls_cert_dir.as_deref(), names)?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(addr = %bound, "metrics listening (https)");
+    tokio::spawn(metrics::server::serve(listener, tls, ctx.client.clone()));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Progress of long transfers: a bar when stderr is a terminal (a person runs `lca-cli`),
-//! otherwise a tracing line every few seconds (a systemd unit or a Job log).
+//! Progress of long transfers (bytes) and of image lists (items): a bar when stderr is a
+//! terminal (a person runs `lca-cli`), otherwise a tracing line every few seconds (a systemd
+//! unit or a Job log).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ pub struct Progress(Arc<Inner>);
 
 struct Inner {
     what: String,
+    items: bool,
     total: Option<u64>,
     done: AtomicU64,
     started: Instant,
@@ -22,17 +24,29 @@ struct Inner {
 }
 
 impl Progress {
+    /// Bytes of a transfer of `total` bytes when known.
     pub fn new(what: impl Into<String>, total: Option<u64>) -> Self {
-        let what = what.into();
+        Self::with(what.into(), total, false)
+    }
+
+    /// `total` items (images) of a list.
+    pub fn items(what: impl Into<String>, total: u64) -> Self {
+        Self::with(what.into(), Some(total), true)
+    }
+
+    fn with(what: String, total: Option<u64>, items: bool) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = match total {
                 Some(t) => indicatif::ProgressBar::new(t),
                 None => indicatif::ProgressBar::no_length(),
             };
-            let style = indicatif::ProgressStyle::with_template(
-                "{msg:12} [{elapsed_precise}] {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let template = if items {
+                "{msg:12} [{elapsed_precise}] {bar:30} {pos}/{len}"
+            } else {
+                "{msg:12} [{elapsed_precise}] {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}"
+            };
+            let style = indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_message(what.clone());
             bar
@@ -40,6 +54,7 @@ impl Progress {
         let now = Instant::now();
         Self(Arc::new(Inner {
             what,
+            items,
             total,
             done: AtomicU64::new(0),
             started: now,
@@ -53,6 +68,7 @@ impl Progress {
         let now = Instant::now();
         Self(Arc::new(Inner {
             what: String::new(),
+            items: false,
             total: None,
             done: AtomicU64::new(0),
             started: now,
@@ -72,7 +88,11 @@ impl Progress {
             && last.elapsed() >= LOG_EVERY
         {
             *last = Instant::now();
-            tracing::info!(phase = %s.what, bytes = done, total = ?s.total, mb_per_s = self.rate(done), "progress");
+            if s.items {
+                tracing::info!(phase = %s.what, done, total = ?s.total, "progress");
+            } else {
+                tracing::info!(phase = %s.what, bytes = done, total = ?s.total, mb_per_s = self.rate(done), "progress");
+            }
         }
     }
 
@@ -88,7 +108,9 @@ impl Progress {
         if let Some(bar) = &s.bar {
             bar.finish_and_clear();
         }
-        if !s.what.is_empty() {
+        if s.items {
+            tracing::info!(phase = %s.what, done, secs = s.started.elapsed().as_secs_f64(), "done");
+        } else if !s.what.is_empty() {
             tracing::info!(phase = %s.what, bytes = done, secs = s.started.elapsed().as_secs_f64(), mb_per_s = self.rate(done), "done");
         }
     }

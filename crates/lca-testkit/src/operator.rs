@@ -118,6 +118,7 @@ fn command(kubeconfig: &Path, host_root: &Path, extra: &[&str]) -> Result<Comman
         bin.display().to_string(),
         format!("--host-root={}", host_root.display()),
         "--health-addr=127.0.0.1:0".to_string(),
+        "--metrics-bind-address=127.0.0.1:0".to_string(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
     // The testkit's nodes are always directories standing in for a node.

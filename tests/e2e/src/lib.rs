@@ -180,14 +180,12 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// GET `path` from the operator's probe listener (its address is in the operator log).
-    pub fn probe(&self, path: &str) -> String {
-        use std::io::{Read, Write};
+    /// The address the running operator logged with `message`.
+    fn logged_addr(&self, message: &str) -> String {
         let log = std::fs::read_to_string(self.operator_log_path()).unwrap_or_default();
-        let addr = log
-            .lines()
+        log.lines()
             .rev()
-            .filter(|l| l.contains("health probes listening"))
+            .filter(|l| l.contains(message))
             .find_map(|l| {
                 l.split("\"addr\":\"")
                     .nth(1)?
@@ -195,7 +193,75 @@ impl Cluster {
                     .next()
                     .map(str::to_string)
             })
-            .expect("the operator logged its probe address");
+            .unwrap_or_else(|| panic!("the operator logged no {message:?} address"))
+    }
+
+    /// GET `path` from the operator's HTTPS metrics endpoint with `token` as the bearer
+    /// token, as a scraper would: the HTTP status and the body. The certificate is not
+    /// checked (the operator made a self-signed one: no cert dir in the tests).
+    pub fn scrape(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        self.scrape_trusting(path, token, None)
+    }
+
+    /// As `scrape`, checking the server's certificate against `ca` when one is given (status
+    /// 0 and curl's error: no HTTP answer, a failed TLS handshake for one).
+    pub fn scrape_trusting(&self, path: &str, token: Option<&str>, ca: Option<&Path>) -> (u16, String) {
+        let addr = self.logged_addr("metrics listening (https)");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"]);
+        match ca {
+            Some(ca) => cmd.arg("--cacert").arg(ca),
+            None => cmd.arg("-k"),
+        };
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd
+            .arg(format!("https://{addr}{path}"))
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        match code.trim().parse() {
+            Ok(0) | Err(_) => (0, String::from_utf8_lossy(&out.stderr).into_owned()),
+            Ok(code) => (code, body.to_string()),
+        }
+    }
+
+    /// A token of the ServiceAccount `name` in `default` (a scraper's identity). The account
+    /// is created, and bound to `cluster_role` when one is given, only if it does not exist
+    /// yet; an existing one keeps its bindings.
+    pub fn account_token(&self, name: &str, cluster_role: Option<&str>) -> String {
+        let (ok, _, err) = self.kubectl(&["create", "serviceaccount", name, "-n", "default"]);
+        assert!(ok || err.contains("already exists"), "{err}");
+        if let Some(role) = cluster_role.filter(|_| ok) {
+            let subject = format!("default:{name}");
+            let (ok, _, err) = self.kubectl(&[
+                "create",
+                "clusterrolebinding",
+                name,
+                &format!("--clusterrole={role}"),
+                &format!("--serviceaccount={subject}"),
+            ]);
+            assert!(ok, "{err}");
+        }
+        let (ok, token, err) = self.kubectl(&["create", "token", name, "-n", "default"]);
+        assert!(ok, "{err}");
+        token.trim().to_string()
+    }
+
+    /// The metrics text as a scraper bound to `lifecycle-agent-metrics-reader` reads it.
+    pub fn metrics(&self) -> String {
+        let token = self.account_token("metrics-reader", Some("lifecycle-agent-metrics-reader"));
+        let (code, body) = self.scrape("/metrics", Some(&token));
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// GET `path` from the operator's probe listener (its address is in the operator log).
+    pub fn probe(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let addr = self.logged_addr("health probes listening");
         // Like the kubelet's probes, retry a failed connection a few times.
         let mut last_err = None;
         for _ in 0..5 {

@@ -137,6 +137,45 @@ async fn seedgenerator_is_a_singleton_with_an_immutable_spec() {
     assert!(err.contains(messages::SEEDGEN_SPEC_IMMUTABLE), "{err}");
 }
 
+/// The metrics endpoint serves the certificate mounted in `--metrics-tls-cert-dir` (the
+/// service CA's Secret on OpenShift) and the new one as soon as it is rotated, without a
+/// restart.
+#[tokio::test]
+async fn metrics_serve_the_mounted_certificate_and_its_rotation() {
+    let certs = tempfile::tempdir().expect("cert dir");
+    let issue = |name: &str| {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let ca = certs.path().join(name);
+        std::fs::write(&ca, made.cert.pem()).expect("ca");
+        // Written aside and renamed in, as the kubelet swaps a Secret volume's files.
+        let staged = certs.path().join("staged");
+        std::fs::create_dir_all(&staged).expect("staged");
+        std::fs::write(staged.join("tls.crt"), made.cert.pem()).expect("crt");
+        std::fs::write(staged.join("tls.key"), made.signing_key.serialize_pem()).expect("key");
+        let dir = certs.path().join("mounted");
+        std::fs::create_dir_all(&dir).expect("mounted");
+        std::fs::rename(staged.join("tls.key"), dir.join("tls.key")).expect("key in");
+        std::fs::rename(staged.join("tls.crt"), dir.join("tls.crt")).expect("crt in");
+        ca
+    };
+    let first = issue("first.pem");
+    let mut c = Cluster::start().await;
+    let dir = certs.path().join("mounted");
+    c.start_operator_with(&[&format!("--metrics-tls-cert-dir={}", dir.display())]);
+    c.wait_ibu("Idle=True", Duration::from_secs(30), is_idle).await;
+    let token = c.account_token("metrics-reader", Some("lifecycle-agent-metrics-reader"));
+    let (code, body) = c.scrape_trusting("/metrics", Some(&token), Some(&first));
+    assert_eq!(code, 200, "{body}");
+    let second = issue("second.pem");
+    let (code, body) = c.scrape_trusting("/metrics", Some(&token), Some(&second));
+    assert_eq!(code, 200, "the rotated certificate is served: {body}");
+    assert_eq!(
+        c.scrape_trusting("/metrics", Some(&token), Some(&first)).0,
+        0,
+        "the old one no longer"
+    );
+}
+
 #[tokio::test]
 async fn operator_stops_gracefully_on_sigterm_and_serves_probes() {
     let mut c = Cluster::with_operator().await;
@@ -145,8 +184,25 @@ async fn operator_stops_gracefully_on_sigterm_and_serves_probes() {
     assert!(c.probe("/readyz").starts_with("HTTP/1.1 200 OK"));
     assert!(c.probe("/nope").starts_with("HTTP/1.1 404"));
     assert!(
-        c.probe("/metrics")
-            .contains("lca_reconcile_total{controller=\"imagebasedupgrade\"}")
+        c.probe("/metrics").starts_with("HTTP/1.1 404"),
+        "metrics are not on the plain probe port"
+    );
+    // The HTTPS metrics endpoint asks the API server about every scraper.
+    assert_eq!(c.scrape("/metrics", None), (401, "Unauthorized".into()));
+    assert_eq!(c.scrape("/metrics", Some("not-a-token")).0, 401);
+    let stranger = c.account_token("stranger", None);
+    assert_eq!(c.scrape("/metrics", Some(&stranger)), (403, "Forbidden".into()));
+    let text = c.metrics();
+    assert!(
+        text.contains("lca_reconcile_total{controller=\"imagebasedupgrade\"}"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text: {text}");
+    let reader = c.account_token("metrics-reader", None);
+    assert_eq!(
+        c.scrape("/debug", Some(&reader)).0,
+        403,
+        "the reader role grants /metrics only"
     );
     let op = c.operator.take().expect("operator");
     let start = Instant::now();

@@ -71,15 +71,15 @@ async fn prep_completes_on_the_simulated_node_and_abort_restores_it() {
     )
     .expect("json");
     assert_eq!((precache.total, precache.pulled, precache.failed), (3, 3, 0));
-    let metrics = e.c.probe("/metrics");
-    assert!(
-        metrics.contains("lca_precache_images{state=\"pulled\"} 3"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("lca_stage_transitions_total 2"),
-        "Idle then Prep: {metrics}"
-    );
+    let metrics = e.c.metrics();
+    for line in [
+        "lca_precache_images{state=\"pulled\"} 3",
+        "lca_stage_transitions_total 2",
+        "lca_stage_duration_seconds{stage=\"Prep\"}",
+        "lca_stage_phase_duration_seconds{stage=\"Prep\",phase=\"Precache\"}",
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
     let local = simnode::images(&root);
     for img in &e.images {
         assert!(local.iter().any(|l| l == img), "{img} precached: {local:?}");

@@ -203,6 +203,30 @@ async fn abort_during_prep_and_after_failed_prep() {
     let (ok, err) = c.patch_stage("Idle");
     assert!(ok, "{err}");
     c.wait_ibu("Idle after failed prep", T, idle).await;
+
+    // What a person sees with `kubectl describe`: an event per transition and failure.
+    let want = [
+        ("StageTransition", "Prep accepted"),
+        ("StageTransition", "Idle (Abort) accepted"),
+        ("StageFailed", "Prep failed: seed image not found"),
+    ];
+    let start = std::time::Instant::now();
+    let described = loop {
+        let (ok, out, err) = c.kubectl(&["describe", "ibu", "upgrade"]);
+        assert!(ok, "{err}");
+        let seen =
+            |(reason, note): &(&str, &str)| out.lines().any(|l| l.contains(reason) && l.contains(note));
+        if want.iter().all(seen) || start.elapsed() > T {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (reason, note) in want {
+        assert!(
+            described.lines().any(|l| l.contains(reason) && l.contains(note)),
+            "{reason}: {note} in:\n{described}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -7,8 +7,9 @@
 //! them, and removes them again when it leaves the node as it was.
 //!
 //! The unit files have upstream's names and semantics, so a seed made here boots with either
-//! implementation's `lca-cli`; their text is part of this binary instead of a directory of
-//! the operator image.
+//! implementation's `lca-cli`; their text is part of this binary (from the same files the
+//! operator image carries in `/usr/local/installation_configuration_files/services/`), so
+//! create does not depend on the image's directory.
 
 use std::path::PathBuf;
 
@@ -20,34 +21,11 @@ pub const POST_PIVOT_UNIT: &str = "installation-configuration.service";
 /// The unit that rolls back when the upgrade does not finish in time.
 pub const INIT_MONITOR_UNIT: &str = "lca-init-monitor.service";
 
-const POST_PIVOT_UNIT_TEXT: &str = "\
-[Unit]
-Description=Image-based upgrade: host configuration of the new stateroot (lca-cli post-pivot)
-After=coreos-update-ca-trust.service
+const POST_PIVOT_UNIT_TEXT: &str =
+    include_str!("../../installation_configuration_files/services/installation-configuration.service");
 
-[Service]
-Type=oneshot
-RemainAfterExit=no
-ExecStart=/usr/local/bin/lca-cli post-pivot
-Restart=on-failure
-RestartSec=5s
-
-[Install]
-WantedBy=multi-user.target
-";
-
-const INIT_MONITOR_UNIT_TEXT: &str = "\
-[Unit]
-Description=Image-based upgrade: initialization monitor (lca-cli init-monitor)
-After=NetworkManager-wait-online.service
-
-[Service]
-ExecStart=/usr/local/bin/lca-cli init-monitor --monitor
-ExecStopPost=systemctl disable lca-init-monitor.service
-
-[Install]
-WantedBy=multi-user.target
-";
+const INIT_MONITOR_UNIT_TEXT: &str =
+    include_str!("../../installation_configuration_files/services/lca-init-monitor.service");
 
 /// The units a seed carries, with their text.
 pub const UNITS: [(&str, &str); 2] = [

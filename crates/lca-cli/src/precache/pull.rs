@@ -59,14 +59,16 @@ pub async fn pull_all(
     };
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let policy = Arc::new(policy);
+    let shown = lca_seed::Progress::items("precache", images.len() as u64);
     let mut tasks = tokio::task::JoinSet::new();
     for image in images {
-        let (exec, permits, policy, progress, present) = (
+        let (exec, permits, policy, progress, present, shown) = (
             exec.clone(),
             permits.clone(),
             policy.clone(),
             progress.clone(),
             present.clone(),
+            shown.clone(),
         );
         tasks.spawn(async move {
             // The semaphore is never closed, so acquire only fails if it were; treat as a failure.
@@ -82,6 +84,7 @@ pub async fn pull_all(
                 p.status.failed_pulls.push(image);
             }
             p.publish();
+            shown.inc(1);
         });
     }
     while let Some(res) = tasks.join_next().await {
@@ -89,6 +92,7 @@ pub async fn pull_all(
             tracing::error!(error = %e, "a pull task died");
         }
     }
+    shown.finish();
     forgive(exec.as_ref(), &progress).await;
     let p = lock(&progress);
     p.status.clone()

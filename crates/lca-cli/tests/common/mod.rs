@@ -1,4 +1,4 @@
-//! Shared fixtures of the `stateroot-setup` and `precache` tests: running the built
+//! Shared fixtures of the `stateroot-setup`, `precache` and `terminal` tests: running the built
 //! `lca-cli`, a seed made by `lca-cli create --simulated` and pushed to a loopback
 //! registry, and tiny hand-written OCI images pushed with skopeo.
 #![allow(dead_code, clippy::unwrap_used)]
@@ -135,4 +135,23 @@ pub fn podman_names(root: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// `precache --simulated` of the images listed in `list`, status in `status`, 3 pulls at a
+/// time, plain HTTP, then `extra`.
+pub fn precache_args<'a>(list: &'a Path, status: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "precache",
+        "--simulated",
+        "--images-file",
+        list.to_str().unwrap(),
+        "--status-file",
+        status.to_str().unwrap(),
+        "--parallel",
+        "3",
+        "--tls-verify",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    args
 }

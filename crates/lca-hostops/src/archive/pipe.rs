@@ -84,6 +84,17 @@ impl Read for ChannelReader {
 /// Extract the archive file `archive` (tar or tar.gz, told apart by the gzip magic) into
 /// `target` all or nothing: into a temp dir next to `target`, renamed over it on success.
 pub fn extract_file_atomically(archive: &Path, target: &Path, opts: &Options) -> Result<Stats> {
+    extract_file_atomically_counted(archive, target, opts, |_| {})
+}
+
+/// As `extract_file_atomically`, telling `read` how many bytes of the archive file each read
+/// took (a progress display).
+pub fn extract_file_atomically_counted(
+    archive: &Path,
+    target: &Path,
+    opts: &Options,
+    read: impl FnMut(u64) + Send + 'static,
+) -> Result<Stats> {
     let name = archive.display().to_string();
     let read_err = |source| Error::Read {
         archive: name.clone(),
@@ -93,7 +104,10 @@ pub fn extract_file_atomically(archive: &Path, target: &Path, opts: &Options) ->
     let mut magic = [0u8; 2];
     let gz = file.read(&mut magic).map_err(read_err)? == 2 && magic == [0x1f, 0x8b];
     drop(file);
-    let file = File::open(archive).map_err(read_err)?;
+    let file = Counted {
+        inner: File::open(archive).map_err(read_err)?,
+        read,
+    };
     let staging = Staging::new(target).map_err(|source| Error::Write {
         path: target.into(),
         source,
@@ -109,6 +123,19 @@ pub fn extract_file_atomically(archive: &Path, target: &Path, opts: &Options) ->
         source,
     })?;
     Ok(stats)
+}
+
+struct Counted<R, F> {
+    inner: R,
+    read: F,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counted<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.read)(n as u64);
+        Ok(n)
+    }
 }
 
 fn rename_archive(e: Error, name: &str) -> Error {

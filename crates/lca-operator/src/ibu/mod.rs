@@ -12,7 +12,6 @@ pub mod work;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use kube::ResourceExt;
@@ -104,14 +103,5 @@ pub async fn run(
         .owns(jobs, watcher::Config::default())
         .reconcile_on(wakes)
         .graceful_shutdown_on(shutdown);
-    crate::controller::run("ImageBasedUpgrade", controller, ctx, |obj, ctx| async move {
-        let metrics = &crate::metrics::METRICS;
-        metrics.ibu_reconciles.fetch_add(1, Ordering::Relaxed);
-        let res = reconcile::reconcile(obj, ctx).await;
-        if res.is_err() {
-            metrics.ibu_reconcile_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        res
-    })
-    .await;
+    crate::controller::run("ImageBasedUpgrade", controller, ctx, reconcile::reconcile).await;
 }

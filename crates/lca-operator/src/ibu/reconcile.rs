@@ -58,9 +58,7 @@ pub async fn reconcile(obj: Arc<ImageBasedUpgrade>, ctx: Arc<Context>) -> Result
         match lca_core::apply_transition(&mut status.conditions, stage, after_pivot, generation, &now) {
             Outcome::Accepted { stage, idle } => {
                 accepted = true;
-                crate::metrics::METRICS
-                    .stage_transitions
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::METRICS.stage_transition();
                 let what = idle.map(|k| format!(" ({k:?})")).unwrap_or_default();
                 info!(%stage, "stage transition accepted{what}");
                 notes.push(Note {
@@ -267,6 +265,7 @@ async fn write_status(
     crate::kubeapi::patch_status(api, names::IBU, &value)
         .await
         .map_err(Error::kube("writing the ImageBasedUpgrade status"))?;
+    crate::metrics::METRICS.observe_history(&status.history);
     Ok(status)
 }
 

@@ -67,9 +67,6 @@ async fn gather(ctx: &Context, phase: Phase) -> SeedGenFacts {
 
 /// One reconcile: uncached GET, facts, the plan's next action, one status write.
 pub async fn reconcile(obj: Arc<SeedGenerator>, ctx: Arc<Context>) -> Result<Action> {
-    crate::metrics::METRICS
-        .seedgen_reconciles
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _serial = ctx.lock.lock().await;
     if obj.name_any() != names::SEEDGEN {
         let facts = SeedGenFacts {

@@ -68,6 +68,8 @@ impl Writer {
         self.cr = kubeapi::patch_status(&self.api, names::SEEDGEN, &status)
             .await
             .map_err(Error::kube("writing the SeedGenerator status"))?;
+        let phase = lca_core::seedgen_plan::phase(self.conditions());
+        crate::metrics::METRICS.set_seedgen_phase(&format!("{phase:?}"));
         Ok(())
     }
 
