@@ -68,6 +68,13 @@ impl Error {
         move |source| Error::Io { what, path, source }
     }
 
+    /// Failpoint `flow/step` (`lca_hostops::failpoint`) of a run on `host_root`: armed only
+    /// in test builds and only on a simulated node.
+    pub fn failpoint(host_root: &std::path::Path, simulated: bool, flow: &str, step: &str) -> Result<()> {
+        let sim = simulated.then(|| lca_hostops::HostPaths::new(host_root).sim_dir());
+        lca_hostops::failpoint::hit(sim.as_deref(), flow, step).map_err(Error::NodeState)
+    }
+
     /// A host error mapper that says what was being done.
     pub fn host(context: impl Into<String>) -> impl FnOnce(lca_hostops::Error) -> Error {
         let context = context.into();

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Output;
 
@@ -163,8 +164,8 @@ async fn upstream_written_files_are_applied_and_a_killed_run_converges() {
     );
     // Killed after the network step's work, before its marker: the next run (the unit's
     // restart) repeats that step and goes on from there.
-    let out = post_pivot(root, &[("LCA_TEST_CRASH_AFTER_STEP", "network")]);
-    assert_eq!(out.status.code(), Some(137), "{}", common::stderr(&out));
+    let out = post_pivot(root, &[("FAILPOINTS", "post-pivot/network=return(kill)")]);
+    assert_eq!(out.status.signal(), Some(9), "{}", common::stderr(&out));
     assert!(!root.join("var/opt/openshift/network.done").exists());
     assert!(root.join("var/opt/openshift/pull-secret.done").exists());
     // The API server is not reachable yet (no admin kubeconfig): post-pivot waits for it.

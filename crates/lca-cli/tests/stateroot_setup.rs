@@ -12,6 +12,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -220,9 +221,12 @@ fn install_rerun_mismatch_and_crash_resume() {
             &image,
             "4.17.0",
             &status,
-            &[("LCA_TEST_CRASH_AFTER_STEP", step)],
+            &[(
+                "FAILPOINTS",
+                format!("stateroot-setup/{step}=return(kill)").as_str(),
+            )],
         );
-        assert_eq!(out.status.code(), Some(137), "{step}: {}", stderr(&out));
+        assert_eq!(out.status.signal(), Some(9), "{step}: {}", stderr(&out));
         let s = status_json(&status);
         assert_eq!(
             (s["phase"].as_str(), s["step"].as_str()),
@@ -290,9 +294,9 @@ fn every_exit_path_but_a_crash_releases_the_seed_and_the_pull_secret() {
     let node = TargetNode::build().unwrap();
     let secret = workspace_secret(&node);
     let auth = ["--authfile", secret.to_str().unwrap()];
-    let crash = [("LCA_TEST_CRASH_AFTER_STEP", "pull-local")];
+    let crash = [("FAILPOINTS", "stateroot-setup/pull-local=return(kill)")];
     let out = lca_cli(node.root(), &setup_args(&image, "4.17.0", &status, &auth), &crash);
-    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    assert_eq!(out.status.signal(), Some(9), "{}", stderr(&out));
     assert!(work_dir(&node).join("ostree").is_dir() && secret.exists());
     let exec = lca_hostops::LocalExecutor::new(node.root());
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -8,7 +8,7 @@
 //! - `podman` / `crictl`: container images; `image_cleanup`: the disk-pressure loop.
 //! - `disk`, `systemd`, `reboot`: storage usage, the container-storage mount unit, reboots.
 //! - `nodefs`: every file read and write on the node (root-confined, dry-run honoured).
-//! - `sim`: the state files of a simulated node.
+//! - `sim`: the state files of a simulated node; `failpoint`: the fault campaign's failpoints.
 
 pub mod archive;
 pub mod command;
@@ -16,6 +16,7 @@ pub mod crictl;
 pub mod disk;
 pub mod error;
 pub mod executor;
+pub mod failpoint;
 pub mod fsutil;
 pub mod image_cleanup;
 pub mod local_task;

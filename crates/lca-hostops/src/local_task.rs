@@ -183,6 +183,35 @@ impl LocalTask {
         Ok(())
     }
 
+    /// Call `on_exit` in a thread of its own once the task no longer runs: at once when it
+    /// is not running now, else when its process exits. For a task another process started
+    /// (this operator restarted while it runs) the exit is not ours to reap, so a pidfd
+    /// tells it: no polling, and the pid cannot have been reused while the fd is open.
+    pub fn on_exit(&self, on_exit: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        use rustix::event::{PollFd, PollFlags, poll};
+        let pidfd = match self.recorded() {
+            Recorded::Process(id) => {
+                let pid = rustix::process::Pid::from_raw(id.pid);
+                let fd = pid
+                    .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+                // Checked after opening: the fd then names this very process, or none.
+                fd.filter(|_| id.state().is_some_and(|s| s != 'Z'))
+            }
+            Recorded::Nothing | Recorded::Unverifiable => None,
+        };
+        std::thread::Builder::new()
+            .name("lca-task-exit".into())
+            .spawn(move || {
+                if let Some(fd) = pidfd {
+                    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                    // Readable once the process has exited; EINTR only restarts the wait.
+                    while let Err(rustix::io::Errno::INTR) = poll(&mut fds, None) {}
+                }
+                on_exit();
+            })?;
+        Ok(())
+    }
+
     /// Stop the task (its whole process group) and forget it. Only a process proven to be
     /// the task is signalled; an unverifiable or stale record is just forgotten.
     pub fn remove(&self) {
@@ -308,6 +337,34 @@ mod tests {
             exited.recv_timeout(Duration::from_secs(10)).expect("task exited");
             assert_eq!(task.state(), expected, "exit code {code:?}");
         }
+    }
+
+    #[test]
+    fn on_exit_fires_when_a_task_started_elsewhere_ends_and_at_once_when_none_runs() {
+        let ws = Scratch::new("watch");
+        let (_task, fifo, _reaped) = start(&ws.0, r#"read -r code < "$1"; exit "$code""#);
+        // Another LocalTask value, as a restarted operator has: it did not start the task.
+        let watcher = LocalTask::new(&ws.0, "t");
+        let (tx, ended) = mpsc::channel();
+        watcher
+            .on_exit(move || tx.send(()).expect("send"))
+            .expect("watch");
+        assert!(
+            ended.recv_timeout(Duration::from_millis(300)).is_err(),
+            "fired while the task runs"
+        );
+        std::fs::write(&fifo, "0\n").expect("write fifo");
+        ended
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fired on exit");
+        assert_eq!(watcher.state(), TaskState::Succeeded);
+
+        let none = LocalTask::new(&ws.0, "never-started");
+        let (tx, ended) = mpsc::channel();
+        none.on_exit(move || tx.send(()).expect("send")).expect("watch");
+        ended
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fired at once");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::executor::Executor;
+use crate::failpoint;
 use crate::nodefs::NodeFs;
 use crate::ostree::{self, Status};
 use crate::reboot;
@@ -68,22 +69,15 @@ pub async fn set_default_available(exec: &dyn Executor) -> bool {
 /// decided before. `current` is the CR as the caller knows it (the operator's live one),
 /// used when the original stateroot has no saved copy. Returns the message acted on; on a
 /// simulated node the reboot is a request, so this returns after it.
+/// Failpoints `auto-rollback/SaveCr` and `auto-rollback/SetDefault` follow those steps.
 pub async fn initiate(
     exec: &dyn Executor,
     message: &str,
     current: Option<&ImageBasedUpgrade>,
 ) -> Result<String> {
-    initiate_with(exec, message, current, &|_| {}).await
-}
-
-/// As [`initiate`], calling `after(step)` once each of `SaveCr` and `SetDefault` is done (a
-/// test build's crash hook: a process killed there must converge).
-pub async fn initiate_with(
-    exec: &dyn Executor,
-    message: &str,
-    current: Option<&ImageBasedUpgrade>,
-    after: &(dyn Fn(&'static str) + Sync),
-) -> Result<String> {
+    let after = |step| {
+        failpoint::hit_on(exec.node(), failpoint::names::AUTO_ROLLBACK, step).map_err(Error::NodeState)
+    };
     if !set_default_available(exec).await {
         return Err(Error::NodeState(NOT_SUPPORTED.into()));
     }
@@ -98,10 +92,10 @@ pub async fn initiate_with(
     let now = Time(lca_api::jiff::Timestamp::now());
     let failed = lca_core::autorollback::upgrade_failed_copy(&ibu, &message, &now);
     write_cr(&fs, &saved, &failed)?;
-    after("SaveCr");
+    after("SaveCr")?;
     let how = ostree::set_default(exec, index).await?;
     info!(stateroot = %target, index, ?how, "the original stateroot is the default deployment");
-    after("SetDefault");
+    after("SetDefault")?;
     reboot::reboot_for(exec, reboot::Rationale::Rollback).await?;
     Ok(message)
 }

@@ -136,16 +136,16 @@ async fn a_config_manifest_the_seed_cluster_refuses_rolls_back_and_crashes_conve
     to_pivot(&e, EXTRA).await;
     let root = e.c.node_root().to_path_buf();
     std::fs::write(
-        root.join("lca-sim/crash-after-step"),
-        "AutoRollbackSaveCr\nAutoRollbackSetDefault\n",
+        root.join("lca-sim/failpoints"),
+        "auto-rollback/SaveCr=return(kill)\nauto-rollback/SetDefault=return(kill)\n",
     )
     .unwrap();
     upgrade::reboot_into(&mut e.c, None, false).await;
     e.c.start_operator_supervised();
     upgrade::wait_rollback_request(&e.c, T).await;
     assert_eq!(
-        std::fs::read_to_string(root.join("lca-sim/crash-after-step")).unwrap(),
-        "",
+        std::fs::read_to_string(root.join("lca-sim/failpoints.fired")).unwrap(),
+        "auto-rollback/SaveCr\nauto-rollback/SetDefault\n",
         "the operator died at both places"
     );
     assert_eq!(stateroots(&e.c)[0], "rhcos");

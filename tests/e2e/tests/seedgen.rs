@@ -44,10 +44,12 @@ async fn setup() -> Env {
     node.prepare_seedgen().expect("seed node prerequisites");
     let kubeconfig = lca_testkit::rbac::operator_kubeconfig(&cp).expect("operator RBAC");
     create_seedgen_secret(&client, &registry, true).await;
-    let operator = OperatorProcess::start_with_args(
+    // Supervised, as kubelet runs the pod: a test may kill it and sees it restarted.
+    let operator = OperatorProcess::start_supervised(
         &kubeconfig,
         node.root(),
         &cp.dir().join("operator.log"),
+        &cp.dir().join("operator.pid"),
         &["--node=simulated"],
     )
     .expect("operator starts");

@@ -359,20 +359,26 @@ async fn an_operator_killed_at_each_pre_pivot_step_converges() {
     e.c.start_operator_supervised();
     start_prep(&e, SEED_VERSION, "");
     wait_prep_completed(&e).await;
-    let steps = "Backup\nExportApplicationConfiguration\nExportManifests\nExportClusterConfiguration\nSaveCr\nSetDefault\n";
-    std::fs::write(root.join("lca-sim/crash-after-step"), steps).unwrap();
+    let steps = [
+        "Backup",
+        "ExportApplicationConfiguration",
+        "ExportManifests",
+        "ExportClusterConfiguration",
+        "SaveCr",
+        "SetDefault",
+    ]
+    .map(|s| format!("prepivot/{s}"));
+    let armed: String = steps.iter().map(|s| format!("{s}=return(kill)\n")).collect();
+    std::fs::write(root.join("lca-sim/failpoints"), armed).unwrap();
     assert!(e.c.patch_stage("Upgrade").0);
     upgrade::wait_reboot_request(&e.c, T).await;
     assert_eq!(
-        std::fs::read_to_string(root.join("lca-sim/crash-after-step")).unwrap(),
-        "",
+        std::fs::read_to_string(root.join("lca-sim/failpoints.fired")).unwrap(),
+        steps.map(|s| s + "\n").concat(),
         "the operator crashed after every step"
     );
     let log = e.c.operator.as_ref().unwrap().log();
-    assert_eq!(
-        log.matches("crash-after-step: exiting before the marker").count(),
-        6
-    );
+    assert_eq!(log.matches("failpoint fired").count(), 6);
     let status = e.c.target.as_ref().unwrap().ostree_status().unwrap();
     assert_eq!(
         status.matches(&format!("rhcos_{SEED_VERSION} ")).count(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use lca_api::files::SeedClusterInfo;
-use lca_hostops::{HostPaths, NodeFs};
+use lca_hostops::{HostPaths, NodeFs, failpoint};
 use lca_seed::layout::files;
 use lca_seed::{Progress, SeedRegistry};
 
@@ -70,7 +70,8 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Run `step` unless its marker exists; write the marker after success.
+    /// Run `step` unless its marker exists; write the marker after success (failpoint
+    /// `create/<name>` in between).
     fn once(&self, name: &str, step: impl FnOnce(&Self) -> Result<()>) -> Result<()> {
         let marker = self.checks.join(format!("{name}.done"));
         if self.fs.exists(&marker)? {
@@ -79,6 +80,12 @@ impl Ctx<'_> {
         }
         tracing::info!(step = name, "running");
         step(self)?;
+        Error::failpoint(
+            self.paths.root(),
+            self.args.simulated,
+            failpoint::names::CREATE,
+            name,
+        )?;
         Ok(self.fs.write_atomic(&marker, b"")?)
     }
 }

@@ -11,7 +11,7 @@
 //! that was killed or failed resumes at the step that did not finish (and every step is
 //! safe to repeat). `--simulated` (or `LCA_SIMULATED`) drives a simulated node directory
 //! given by `--host-root` (or `LCA_HOST_ROOT`): the host services are then the test peer's,
-//! and test builds honour `LCA_TEST_CRASH_AFTER_STEP` as `stateroot-setup` does.
+//! and failpoint `post-pivot/<step>` (test builds) sits between each step and its marker.
 
 mod cluster;
 mod host;
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use lca_api::files::SeedClusterInfo;
 use lca_api::seedreconfig::SeedReconfiguration;
-use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, NodeFs};
+use lca_hostops::{ChrootExecutor, Cmd, Executor, HostPaths, NodeFs, failpoint};
 use tracing::info;
 
 use crate::error::{Error, Result};
@@ -185,13 +185,12 @@ async fn steps(exec: Arc<dyn Executor>, args: &PostPivotArgs) -> Result<()> {
                 cluster::step(&ctx, c, step).await?;
             }
         }
-        // Test hook (test builds, simulated nodes): die between a step's work and its
-        // marker, where a crash hurts most.
-        #[cfg(feature = "test-hooks")]
-        if args.simulated && std::env::var("LCA_TEST_CRASH_AFTER_STEP").is_ok_and(|s| s == step) {
-            tracing::warn!(step, "LCA_TEST_CRASH_AFTER_STEP: exiting before the marker");
-            std::process::exit(137);
-        }
+        Error::failpoint(
+            paths.root(),
+            args.simulated,
+            failpoint::names::CLI_POST_PIVOT,
+            step,
+        )?;
         markers.mark(step)?;
     }
     if client.is_none() {

@@ -125,6 +125,13 @@ pub async fn run(host_root: &Path, args: &PrecacheArgs) -> Result<()> {
         failed = status.failed,
         "precache finished"
     );
+    let sim = args.simulated;
+    Error::failpoint(
+        paths.root(),
+        sim,
+        lca_hostops::failpoint::names::PRECACHE,
+        "Pulled",
+    )?;
     if status.failed == 0 {
         return Ok(());
     }

@@ -17,9 +17,8 @@
 //! `--pull-timeout` per `podman pull` attempt on a real one.
 //!
 //! `--status-file` gets `{"phase":"running"|"succeeded"|"failed","step","message"}` (see
-//! `status`). Test hook (builds with the `test-hooks` feature, and `--simulated` only):
-//! `LCA_TEST_CRASH_AFTER_STEP=<step>` exits with 137 after the step's work but before its
-//! marker, the harshest place for a crash. A production build never reads the variable.
+//! `status`). Between each step's work and its marker sits failpoint
+//! `stateroot-setup/<step>` (`lca_hostops::failpoint`: test builds, `--simulated` only).
 
 mod deploy;
 mod files;
@@ -31,6 +30,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use lca_hostops::failpoint;
 use lca_hostops::ostree::{self, Deployment};
 use lca_hostops::stateroot_work;
 use lca_hostops::{ChrootExecutor, Executor, HostPaths, LocalExecutor, NodeFs, NodeKind};
@@ -137,16 +137,12 @@ impl Setup<'_> {
     }
 
     fn finish(&self, name: &str) -> Result<()> {
-        // Test hook, compiled into test builds only and honoured on simulated nodes only:
-        // a real node never exits on an env var.
-        #[cfg(feature = "test-hooks")]
-        if self.args.simulated && std::env::var("LCA_TEST_CRASH_AFTER_STEP").is_ok_and(|s| s == name) {
-            tracing::warn!(
-                step = name,
-                "LCA_TEST_CRASH_AFTER_STEP: exiting before the marker"
-            );
-            std::process::exit(137);
-        }
+        Error::failpoint(
+            self.paths.root(),
+            self.args.simulated,
+            failpoint::names::STATEROOT_SETUP,
+            name,
+        )?;
         self.markers
             .mark(name)
             .map_err(Error::host("writing a step marker"))

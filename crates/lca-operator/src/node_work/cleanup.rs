@@ -8,6 +8,7 @@ use kube::api::Api;
 use lca_api::ImageBasedUpgrade;
 use lca_api::consts::{annotations, names};
 use lca_core::IdleOutcome;
+use lca_hostops::failpoint;
 use tracing::info;
 
 use super::NodeStageWork;
@@ -20,7 +21,12 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
             error: error.to_string(),
         };
     }
-    let mut errors = remove_node_work(w).await;
+    let flow = if finalize {
+        failpoint::names::FINALIZE
+    } else {
+        failpoint::names::ABORT
+    };
+    let mut errors = remove_node_work(w, flow).await;
     errors.extend(super::oadp::cleanup(w).await);
     // The extra-manifest warning belongs to the Prep being undone.
     if ibu
@@ -49,23 +55,26 @@ pub async fn idle(w: &NodeStageWork, ibu: &ImageBasedUpgrade, finalize: bool) ->
 /// Stop and remove every piece of Prep's node work: the stateroot task and every stateroot
 /// that is not booted, what the stateroot task had pulled and unpacked, the precache task, and
 /// the workspace (task state, precache progress, pull secret, image list, run key).
-/// Returns the errors; every step runs regardless.
-pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
+/// Returns the errors; every step runs regardless. Failpoint `<flow>/<step>` follows each
+/// step (`flow`: abort, finalize, or the clean-up before a Prep or a default IBU).
+pub async fn remove_node_work(w: &NodeStageWork, flow: &str) -> Vec<String> {
     let mut errors = Vec::new();
-    if let Err(e) = w.task(lca_core::TaskKind::StaterootSetup).remove().await {
-        errors.push(e.to_string());
-    }
-    if let Err(e) = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await {
-        errors.push(format!("failed to cleanup stateroots: {e}"));
-    }
-    if let Err(e) = w.task(lca_core::TaskKind::Precache).remove().await {
-        errors.push(e.to_string());
-    }
+    let step = |name: &str, result: Result<(), String>, errors: &mut Vec<String>| {
+        errors.extend(result.err());
+        errors.extend(w.failpoint(flow, name).err().map(|e| e.to_string()));
+    };
+    let removed = w.task(lca_core::TaskKind::StaterootSetup).remove().await;
+    step("StaterootTask", removed.map_err(|e| e.to_string()), &mut errors);
+    let cleaned = lca_hostops::ostree::cleanup_unbooted_stateroots(w.exec.as_ref()).await;
+    let cleaned = cleaned.map_err(|e| format!("failed to cleanup stateroots: {e}"));
+    step("Stateroots", cleaned, &mut errors);
+    let removed = w.task(lca_core::TaskKind::Precache).remove().await;
+    step("PrecacheTask", removed.map_err(|e| e.to_string()), &mut errors);
     // What the stateroot task pulled and unpacked, if it was killed before releasing it.
     let seed = super::prep::RunKey::load(w).ok().flatten().map(|k| k.image);
-    if let Err(e) = lca_hostops::stateroot_work::release_seed_work(w.exec.as_ref(), seed.as_deref()).await {
-        errors.push(format!("failed to release the seed image: {e}"));
-    }
+    let released = lca_hostops::stateroot_work::release_seed_work(w.exec.as_ref(), seed.as_deref()).await;
+    let released = released.map_err(|e| format!("failed to release the seed image: {e}"));
+    step("SeedWork", released, &mut errors);
     // The stateroot task's hand-off files for precache (spec §5.4 step 3).
     let fs = w.fs();
     for file in ["var/tmp/containers.list", "var/tmp/manifest.json"] {
@@ -73,8 +82,14 @@ pub async fn remove_node_work(w: &NodeStageWork) -> Vec<String> {
             errors.push(format!("failed to remove /{file}: {e}"));
         }
     }
-    if let Err(e) = fs.remove_dir_all(&w.workspace()) {
-        errors.push(format!("failed to remove the workspace: {e}"));
-    }
+    step("HandOff", Ok(()), &mut errors);
+    let removed = fs.remove_dir_all(&w.workspace());
+    step(
+        "Workspace",
+        removed
+            .map(drop)
+            .map_err(|e| format!("failed to remove the workspace: {e}")),
+        &mut errors,
+    );
     errors
 }

@@ -82,6 +82,12 @@ impl NodeStageWork {
             .map_err(|e| crate::error::Error::state(e.to_string()))
     }
 
+    /// Failpoint `flow/step` (`lca_hostops::failpoint`): armed in test builds on a
+    /// simulated node only.
+    fn failpoint(&self, flow: &str, step: &str) -> crate::error::Result<()> {
+        lca_hostops::failpoint::hit_on(self.exec.node(), flow, step).map_err(crate::error::Error::state)
+    }
+
     fn workspace(&self) -> PathBuf {
         self.exec.node().paths.host(lca_api::consts::paths::WORKSPACE)
     }
@@ -110,7 +116,7 @@ impl StageWork for NodeStageWork {
             if !self.fs().exists(&self.workspace())? {
                 return Ok(());
             }
-            let errors = cleanup::remove_node_work(self).await;
+            let errors = cleanup::remove_node_work(self, "fresh-start").await;
             if errors.is_empty() {
                 Ok(())
             } else {

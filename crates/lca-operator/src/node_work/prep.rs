@@ -8,6 +8,7 @@ use lca_api::consts::annotations;
 use lca_api::files::PrecacheStatus;
 use lca_core::prep_plan::{self, Blocker, PrepAction, PrepFacts};
 use lca_core::{StepOutcome, StepReport, TaskDetail, TaskFacts, TaskKind, TaskState};
+use lca_hostops::failpoint;
 use tracing::{info, warn};
 
 use super::NodeStageWork;
@@ -33,7 +34,7 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
         }
         PrepAction::ForgetOtherRun { what } => {
             warn!(earlier = %what, "the workspace holds the node work of another Prep; removing it");
-            let errors = super::cleanup::remove_node_work(w).await;
+            let errors = super::cleanup::remove_node_work(w, lca_hostops::failpoint::names::PREP).await;
             if errors.is_empty() {
                 prep_plan::forgot(&what)
             } else {
@@ -197,6 +198,9 @@ async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepRepo
         // The reference never fails Prep over cleanup.
         Err(e) => warn!("image cleanup failed: {e}"),
     }
+    if let Err(e) = w.failpoint(failpoint::names::PREP, "Validated") {
+        return prep_plan::blocked(Blocker::LaunchStateroot(&e.to_string()));
+    }
     match w.launch(ibu, TaskKind::StaterootSetup).await {
         Ok(()) => prep_plan::started(TaskKind::StaterootSetup, &w.namespace),
         Err(e) => prep_plan::blocked(Blocker::LaunchStateroot(&e.to_string())),
@@ -206,6 +210,9 @@ async fn start_stateroot(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepRepo
 /// Back up the kubeconfig crypto, then start precache.
 async fn start_precache(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
     if let Err(e) = super::seed::backup_kubeconfig_crypto(w, ibu).await {
+        return prep_plan::blocked(Blocker::CryptoBackup(&e.to_string()));
+    }
+    if let Err(e) = w.failpoint(failpoint::names::PREP, "CryptoBackup") {
         return prep_plan::blocked(Blocker::CryptoBackup(&e.to_string()));
     }
     // The registry credentials of the seed pull are not needed any more.

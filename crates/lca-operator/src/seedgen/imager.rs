@@ -174,6 +174,41 @@ fn launch_local(ctx: &Arc<Context>, cr: &SeedGenerator, recert: &str) -> Result<
     Ok(())
 }
 
+/// At operator start, while the imager still runs (this operator was restarted during
+/// seed generation, before the imager stopped kubelet or after it started it again): the
+/// restoration waits for the imager's exit, as the finalizing phase must judge its exit
+/// status. Returns whether the imager runs.
+pub async fn restore_after_running_imager(ctx: &Arc<Context>) -> bool {
+    let running =
+        matches!(observe(ctx).await, ImagerState::Container { ref status, .. } if status == "running");
+    if !running {
+        return false;
+    }
+    if ctx.exec.node().kind == NodeKind::Simulated {
+        let (restore_ctx, runtime) = (ctx.clone(), tokio::runtime::Handle::current());
+        let watched = sim_task(ctx).on_exit(move || {
+            runtime.spawn(async move { super::restore::after_imager(&restore_ctx).await });
+        });
+        if let Err(e) = watched {
+            // Restoring now would finalize a running imager; the next start restores instead.
+            warn!("cannot wait for the running imager: {e}");
+        }
+        return true;
+    }
+    let wait = Cmd::new("podman")
+        .args(["wait", names::IMAGER_CONTAINER])
+        .read_only()
+        .timeout(Duration::from_secs(6 * 3600));
+    let (ctx, host) = (ctx.clone(), ctx.host_namespace_executor());
+    tokio::spawn(async move {
+        if let Err(e) = host.run(&wait).await {
+            warn!("waiting for the imager container: {e}");
+        }
+        super::restore::after_imager(&ctx).await;
+    });
+    true
+}
+
 /// Forget a previous run's imager (its container or local task).
 pub async fn remove_previous(ctx: &Context) -> Result<()> {
     if ctx.exec.node().kind == NodeKind::Simulated {

@@ -126,9 +126,17 @@ pub async fn init_seedgen(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// At operator start: restore if the imager left saved objects (errors are logged; the
-/// operator must still come up to manage the IBU).
-pub async fn at_startup(ctx: &Context) {
+/// At operator start: restore if the imager left saved objects, once it no longer runs
+/// (errors are logged; the operator must still come up to manage the IBU).
+pub async fn at_startup(ctx: &Arc<Context>) {
+    if super::imager::restore_after_running_imager(ctx).await {
+        info!("the imager still runs: the SeedGenerator is restored when it exits");
+        return;
+    }
+    restore_logged(ctx).await;
+}
+
+async fn restore_logged(ctx: &Context) {
     if let Err(e) = init_seedgen(ctx).await {
         error!("cannot restore the SeedGenerator: {e}");
     }
@@ -137,5 +145,5 @@ pub async fn at_startup(ctx: &Context) {
 /// After the imager exited while this operator lives, serialized with the reconciles.
 pub async fn after_imager(ctx: &Arc<Context>) {
     let _serial = ctx.lock.lock().await;
-    at_startup(ctx).await;
+    restore_logged(ctx).await;
 }

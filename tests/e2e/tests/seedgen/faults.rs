@@ -1,7 +1,8 @@
 //! Seed generation that breaks after the seed cluster was stopped: a second SeedGenerator
 //! while the imager runs is refused without disturbing it, and a failure between stopping
 //! kubelet and packing leaves the seed cluster running again, with its certificates given
-//! back and the SeedGenerator failed with the reason.
+//! back and the SeedGenerator failed with the reason; an operator killed while the imager
+//! runs (as stopping kubelet kills its pod) comes back and the generation still completes.
 
 use super::*;
 
@@ -87,4 +88,62 @@ async fn a_failure_after_kubelet_stopped_leaves_the_cluster_running() {
     );
     std::fs::remove_file(root.join("etc/cni/multus/certs")).unwrap();
     aftermath::assert_seed_cluster_given_back(&env).await;
+}
+
+#[tokio::test]
+async fn an_operator_killed_while_the_imager_runs_restarts_and_the_generation_completes() {
+    let env = setup().await;
+    let root = env.node.root();
+    // The imager waits where it stops kubelet: on a real node that takes the operator's pod
+    // down, and the operator comes back while the imager still works.
+    let stop_kubelet = "stop kubelet.service";
+    std::fs::create_dir_all(root.join("lca-sim/hold")).unwrap();
+    std::fs::write(root.join("lca-sim/hold/systemctl"), stop_kubelet).unwrap();
+    env.create_cr().await;
+    let start = Instant::now();
+    while !lca_testkit::hostpeer::calls(root)
+        .iter()
+        .any(|c| c.contains(stop_kubelet))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the imager never stopped kubelet\n{}",
+            env.operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let old = env.operator.pid();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let new = env
+        .operator
+        .wait_restarted(old, Duration::from_secs(30))
+        .expect("the operator restarts");
+    // Started and past its start-up restoration while the imager still holds.
+    let start = Instant::now();
+    while !env
+        .operator
+        .log()
+        .contains("the imager still runs: the SeedGenerator is restored when it exits")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "operator {new} never saw the running imager\n{}",
+            env.operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let early = env.api().get_opt(names::SEEDGEN).await.unwrap();
+    assert!(early.is_none(), "restored while the imager runs: {early:?}");
+    std::fs::remove_file(root.join("lca-sim/hold/systemctl")).unwrap();
+
+    let msg = env
+        .wait_condition(
+            ct::SEEDGEN_COMPLETED,
+            "True",
+            "Completed",
+            Duration::from_secs(180),
+        )
+        .await;
+    assert_eq!(msg, m::SEEDGEN_COMPLETED);
+    assert_eq!(env.operator.pid(), new, "one restart only");
 }

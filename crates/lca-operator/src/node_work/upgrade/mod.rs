@@ -68,6 +68,8 @@ pub async fn rollback_step(w: &NodeStageWork, ibu: &ImageBasedUpgrade, after_piv
 pub(super) trait UpgradeSteps: Steps + std::fmt::Debug + Send + Sync {
     /// The workspace directory of the step markers.
     const MARKERS: &'static str;
+    /// The failpoint flow (`<flow>/<step>` after each step's work, before its marker).
+    const FAILPOINTS: &'static str;
     /// The history phase (§3.5) and the step after which it is over.
     const PHASE: Option<(&'static str, Self)>;
     /// Whether a rollback decided on this stateroot replaces the steps (§6.7).
@@ -107,12 +109,14 @@ async fn run_plan<S: UpgradeSteps>(w: &NodeStageWork, ibu: &ImageBasedUpgrade, w
         StageAction::Run { step, message } => (step, message),
     };
     info!(?step, message, "{} step", S::MARKERS);
-    let outcome = match step.run(w, ibu).await {
-        Ok(Ran::Done) => match markers::<S>(w).and_then(|m| {
-            #[cfg(feature = "test-hooks")]
-            crash_hook(w, &format!("{step:?}"));
-            mark(w, &m, step)
-        }) {
+    let ran = match step.run(w, ibu).await {
+        Ok(Ran::Done) => w
+            .failpoint(S::FAILPOINTS, &format!("{step:?}"))
+            .map(|()| Ran::Done),
+        other => other,
+    };
+    let outcome = match ran {
+        Ok(Ran::Done) => match markers::<S>(w).and_then(|m| mark(w, &m, step)) {
             Ok(()) => {
                 if let Some((phase, end)) = S::PHASE
                     && step == end
@@ -175,13 +179,7 @@ fn failed<S: UpgradeSteps>(
 /// Carry out the decided rollback: the original stateroot gets the saved CR marked failed
 /// and becomes the default, and the node reboots.
 async fn auto_rollback(w: &NodeStageWork, ibu: &ImageBasedUpgrade, message: &str) -> StepOutcome {
-    // Test builds die here on request (`AutoRollbackSaveCr`, `AutoRollbackSetDefault`).
-    let after = |step: &'static str| {
-        #[cfg(feature = "test-hooks")]
-        crash_hook(w, &format!("AutoRollback{step}"));
-        let _ = step;
-    };
-    match rollback::initiate_with(w.exec.as_ref(), message, Some(ibu), &after).await {
+    match rollback::initiate(w.exec.as_ref(), message, Some(ibu)).await {
         Ok(_) => match prepivot::await_reboot(w, ibu, Rationale::Rollback).await {
             Ok(Ran::Failed(e)) => StepOutcome::Failed { message: e },
             _ => StepOutcome::Failed {
@@ -245,30 +243,6 @@ fn marker_name<S: std::fmt::Debug>(s: S) -> String {
 
 fn mark<S: std::fmt::Debug>(w: &NodeStageWork, dir: &std::path::Path, s: S) -> Result<()> {
     Ok(w.fs().write_atomic(&dir.join(marker_name(s)), b"")?)
-}
-
-/// Test hook (test builds, simulated nodes): `lca-sim/crash-after-step` lists steps (one
-/// per line, as logged); after such a step's work, before its marker — the harshest place
-/// for a crash — the line is removed and the process exits with 137.
-#[cfg(feature = "test-hooks")]
-fn crash_hook(w: &NodeStageWork, name: &str) {
-    if w.exec.node().kind != lca_hostops::NodeKind::Simulated {
-        return;
-    }
-    let file = w.exec.node().paths.sim_dir().join("crash-after-step");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return;
-    };
-    if text.lines().any(|l| l.trim() == name) {
-        let rest: String = text
-            .lines()
-            .filter(|l| l.trim() != name)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let _ = std::fs::write(&file, rest);
-        warn!(step = name, "crash-after-step: exiting before the marker");
-        std::process::exit(137);
-    }
 }
 
 /// The new stateroot of `ibu` (`rhcos_<version>`).

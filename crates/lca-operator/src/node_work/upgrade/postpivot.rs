@@ -27,6 +27,7 @@ const EXPIRATION_MARGIN_SECS: i64 = 30 * 60;
 
 impl UpgradeSteps for PostPivot {
     const MARKERS: &'static str = "upgrade";
+    const FAILPOINTS: &'static str = lca_hostops::failpoint::names::POSTPIVOT;
     const PHASE: Option<(&'static str, Self)> =
         Some((super::PHASE_POST_PIVOT, PostPivot::DisableInitMonitor));
     const FOLLOWS_ROLLBACK: bool = true;

@@ -23,6 +23,7 @@ use crate::node_work::NodeStageWork;
 
 impl UpgradeSteps for PrePivot {
     const MARKERS: &'static str = "upgrade";
+    const FAILPOINTS: &'static str = lca_hostops::failpoint::names::PREPIVOT;
     const PHASE: Option<(&'static str, Self)> =
         Some((super::PHASE_PRE_PIVOT, PrePivot::ExportClusterConfiguration));
 

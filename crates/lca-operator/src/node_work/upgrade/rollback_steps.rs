@@ -23,6 +23,7 @@ const MANUAL_RETRY: Duration = Duration::from_secs(30);
 
 impl UpgradeSteps for Rollback {
     const MARKERS: &'static str = "rollback";
+    const FAILPOINTS: &'static str = lca_hostops::failpoint::names::ROLLBACK;
     const PHASE: Option<(&'static str, Self)> = None;
     const ERRORS_ARE_FINAL: bool = true;
 
