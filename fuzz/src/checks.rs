@@ -2,8 +2,11 @@
 //! `crates/lca-core/tests/fuzz_corpus.rs` (which includes this file with `#[path]`), so the
 //! committed corpus is checked by exactly the same rules with and without libFuzzer.
 //!
-//! Only `std` and `lca_core`: the file compiles in both crates. Every check panics with a
-//! message naming the input, which is what libFuzzer records as a crash.
+//! Only `std`, `lca_core` and what `lca_core` itself depends on (`lca_api`): the file
+//! compiles in both crates. The targets that need the node crates (`lca-seed`,
+//! `lca-hostops`) have their checks in the other modules of `src/`, replayed by
+//! `crates/lca-cli/tests/fuzz_corpus.rs`. Every check panics with a message naming the
+//! input, which is what libFuzzer records as a crash.
 
 use std::collections::BTreeMap;
 
@@ -113,36 +116,70 @@ pub fn oadp_configmap(data: &[u8]) {
     check_decode(CONFIG_MAP, &config_map_data(data));
 }
 
-/// `decode_all` on one ConfigMap keeps its contract:
-/// - at most `MAX_OBJECTS` objects, at most `MAX_DOCUMENTS_PER_VALUE` from one value;
-/// - each object is a JSON object from this ConfigMap and one of its keys, without the
-///   instance metadata (`uid`, `resourceVersion`) the decoder strips;
-/// - each error is a non-empty message naming the ConfigMap and one of its keys; at most one
-///   decode error per value plus one wave error per object;
-/// - `wave()` of each object is an integer or an error naming the ConfigMap and key that
-///   `decode_all` reported too;
-/// - the objects come in apply-wave order (no wave or a bad one: last), then by name.
+/// Byte that separates the ConfigMaps of an `extra_manifests` input (like
+/// [`VALUE_SEPARATOR`], never part of valid UTF-8).
+pub const CONFIG_MAP_SEPARATOR: u8 = 0xFE;
+
+/// ConfigMaps at most in one `extra_manifests` input; the rest stays in the last one.
+pub const MAX_CONFIG_MAPS: usize = 4;
+
+/// The ConfigMaps of an `extra_manifests` input: the input split at [`CONFIG_MAP_SEPARATOR`],
+/// each part then split like [`config_map_data`], named `extra-<i>/manifests-<i>` (none a
+/// substring of another, so an error names exactly one).
+pub fn extra_manifests_config_maps(data: &[u8]) -> Vec<(String, BTreeMap<String, String>)> {
+    data.splitn(MAX_CONFIG_MAPS, |b| *b == CONFIG_MAP_SEPARATOR)
+        .enumerate()
+        .map(|(i, part)| (format!("extra-{i}/manifests-{i}"), config_map_data(part)))
+        .collect()
+}
+
+/// `extra_manifests`: the input as several ConfigMaps, decoded at once as the extra-manifest
+/// path does (`lca-operator`'s `node_work::extra_manifests::load`), and checked.
+pub fn extra_manifests(data: &[u8]) {
+    check_decode_many(&extra_manifests_config_maps(data));
+}
+
+/// `decode_all` on one ConfigMap keeps its contract (see [`check_decode_many`]).
 pub fn check_decode(cm: &str, data: &BTreeMap<String, String>) {
-    let decoded = manifest_decode::decode_all([(cm.to_string(), data)]);
+    check_decode_many(&[(cm.to_string(), data.clone())]);
+}
+
+/// `decode_all` on a list of ConfigMaps keeps its contract:
+/// - at most `MAX_OBJECTS` objects in all, at most `MAX_DOCUMENTS_PER_VALUE` from one value;
+/// - each object is a JSON object from one of the ConfigMaps and one of *its* keys, without
+///   the instance metadata (`uid`, `resourceVersion`) the decoder strips;
+/// - each error names one ConfigMap and one of its keys in one of the two shapes the decoder
+///   writes; at most one decode error per value plus one wave error per object;
+/// - `wave()` of each object is an integer or an error naming the object's ConfigMap and key
+///   that `decode_all` reported too;
+/// - the objects come in apply-wave order (no wave or a bad one: last), then by name;
+/// - with several ConfigMaps, decoding them together is decoding each alone, merged: the
+///   same objects in the same order and the same errors, unless the global cap cut some
+///   value off, which only happens when the ConfigMaps alone hold more objects.
+pub fn check_decode_many(cms: &[(String, BTreeMap<String, String>)]) {
+    let decoded = manifest_decode::decode_all(cms.iter().map(|(cm, data)| (cm.clone(), data)));
     let n = decoded.objects.len();
+    let values: usize = cms.iter().map(|(_, data)| data.len()).sum();
     assert!(n <= MAX_OBJECTS, "{n} objects, more than {MAX_OBJECTS}");
     assert!(
-        decoded.errors.len() <= data.len() + n,
-        "{} errors from {} values and {n} objects: {:?}",
+        decoded.errors.len() <= values + n,
+        "{} errors from {values} values and {n} objects: {:?}",
         decoded.errors.len(),
-        data.len(),
         decoded.errors
     );
     for e in &decoded.errors {
-        check_error(e, cm, data);
+        check_error(e, cms);
     }
 
-    let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_key: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut order: Vec<(i64, String)> = Vec::with_capacity(n);
     for m in &decoded.objects {
-        assert_eq!(m.config_map, cm, "object from another ConfigMap: {m:?}");
-        assert!(data.contains_key(&m.key), "object from an unknown key: {m:?}");
-        *per_key.entry(m.key.as_str()).or_default() += 1;
+        assert!(
+            cms.iter()
+                .any(|(cm, data)| *cm == m.config_map && data.contains_key(&m.key)),
+            "object from an unknown ConfigMap or key: {m:?}"
+        );
+        *per_key.entry((&m.config_map, &m.key)).or_default() += 1;
         assert!(m.object.is_object(), "not an object: {m:?}");
         if let Some(meta) = m.object.get("metadata").filter(|v| v.is_object()) {
             assert!(
@@ -153,12 +190,12 @@ pub fn check_decode(cm: &str, data: &BTreeMap<String, String>) {
         let wave = match m.wave() {
             Ok(w) => w.unwrap_or(i64::from(i32::MAX)),
             Err(e) => {
-                check_error(&e.0, cm, data);
                 assert!(
-                    e.0.contains(&m.key),
-                    "wave error {:?} does not name the key {:?}",
+                    e.0.contains(&wave_error_infix(&m.key, &m.config_map)),
+                    "wave error {:?} does not name {} of {}",
                     e.0,
-                    m.key
+                    m.key,
+                    m.config_map
                 );
                 assert!(
                     decoded.errors.contains(&e.0),
@@ -174,29 +211,80 @@ pub fn check_decode(cm: &str, data: &BTreeMap<String, String>) {
     for (key, count) in per_key {
         assert!(
             count <= MAX_DOCUMENTS_PER_VALUE,
-            "{count} objects from {key}, more than {MAX_DOCUMENTS_PER_VALUE}"
+            "{count} objects from {key:?}, more than {MAX_DOCUMENTS_PER_VALUE}"
         );
     }
     assert!(
         order.windows(2).all(|w| w[0] <= w[1]),
         "objects out of (wave, name) order: {order:?}"
     );
+    if cms.len() > 1 {
+        check_merge(cms, &decoded);
+    }
 }
 
-fn check_error(e: &str, cm: &str, data: &BTreeMap<String, String>) {
-    assert!(!e.is_empty(), "empty error");
-    assert!(e.contains(cm), "error {e:?} does not name the configMap {cm}");
+/// Together is each alone, merged (see [`check_decode_many`]).
+fn check_merge(cms: &[(String, BTreeMap<String, String>)], together: &manifest_decode::Decoded) {
+    let cut = |errors: &[String]| {
+        errors
+            .iter()
+            .any(|e| e.contains(&format!("more than {MAX_OBJECTS} objects in all")))
+    };
+    let alone: Vec<_> = cms
+        .iter()
+        .map(|(cm, data)| manifest_decode::decode_all([(cm.clone(), data)]))
+        .collect();
+    if cut(&together.errors) {
+        let objects: usize = alone.iter().map(|d| d.objects.len()).sum();
+        assert!(
+            objects > together.objects.len() || alone.iter().any(|d| cut(&d.errors)),
+            "the global cap cut a value off, but the ConfigMaps alone hold only {objects} objects"
+        );
+        return;
+    }
+    // A stable sort of the concatenation: equal (wave, name) keep ConfigMap order.
+    let mut merged: Vec<_> = alone.iter().flat_map(|d| d.objects.iter().cloned()).collect();
+    merged.sort_by_cached_key(|m| {
+        let wave = m.wave().ok().flatten().unwrap_or(i64::from(i32::MAX));
+        (wave, m.field("/metadata/name"))
+    });
     assert!(
-        data.keys().any(|k| e.contains(k.as_str())),
-        "error {e:?} names none of the keys"
+        merged == together.objects,
+        "decoding together differs from decoding each ConfigMap alone"
     );
+    let mut errors_alone: Vec<&String> = alone.iter().flat_map(|d| &d.errors).collect();
+    let mut errors_together: Vec<&String> = together.errors.iter().collect();
+    errors_alone.sort();
+    errors_together.sort();
+    assert_eq!(errors_alone, errors_together, "errors together vs alone");
 }
 
-/// A check by the name of its target (`apply_label`, `oadp_configmap`).
+/// What a wave error says about where its object comes from.
+fn wave_error_infix(key: &str, cm: &str) -> String {
+    format!(
+        " in {key} of the configMap {cm}: invalid {} annotation ",
+        lca_api::consts::annotations::APPLY_WAVE
+    )
+}
+
+/// `e` is one of the decoder's two error shapes, about one ConfigMap and one of its keys.
+fn check_error(e: &str, cms: &[(String, BTreeMap<String, String>)]) {
+    assert!(!e.is_empty(), "empty error");
+    let named = cms.iter().any(|(cm, data)| {
+        data.keys().any(|key| {
+            e.starts_with(&format!("failed to decode {key} in the configMap {cm}: "))
+                || e.contains(&wave_error_infix(key, cm))
+        })
+    });
+    assert!(named, "error {e:?} names no ConfigMap and key of the input");
+}
+
+/// A check by the name of its target (`apply_label`, `oadp_configmap`, `extra_manifests`).
 pub fn by_target(target: &str) -> Option<fn(&[u8])> {
     match target {
         "apply_label" => Some(apply_label),
         "oadp_configmap" => Some(oadp_configmap),
+        "extra_manifests" => Some(extra_manifests),
         _ => None,
     }
 }

@@ -229,7 +229,44 @@ pub(super) fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Vec<(String,
         .collect()
 }
 
+/// A header's mtime as file times. A base-256 number field holds up to 2^64 - 1, beyond
+/// what `SystemTime` can add (it panicked, killing a writer thread and hanging the
+/// extraction at the next barrier); such a time is clamped, as the filesystem clamps any
+/// time past its own range.
 pub(super) fn times(mtime: u64) -> FileTimes {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime.min(i64::MAX as u64));
     FileTimes::new().set_modified(t).set_accessed(t)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tar::{EntryType, Header};
+
+    use crate::archive::{Options, extract_tar};
+
+    /// fuzz/regressions/tar_extract/huge-mtime: a file (written by a writer thread) and a
+    /// directory (stamped by the reader) with the largest mtime a header can hold.
+    #[test]
+    fn an_mtime_past_system_time_is_clamped_not_a_panic() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, data) in [
+            ("future", EntryType::Regular, &b"x"[..]),
+            ("dir", EntryType::Directory, &b""[..]),
+        ] {
+            let mut h = Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_mtime(u64::MAX);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let stats = extract_tar(&tar[..], dir.path(), &Options::default()).unwrap();
+        assert_eq!(stats.entries, 2);
+        assert_eq!(std::fs::read(dir.path().join("future")).unwrap(), b"x");
+        assert!(dir.path().join("dir").is_dir());
+    }
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The cargo-fuzz targets of fuzz/ (see fuzz/README.md), for CI and for longer hunts.
+#
+#   hack/fuzz.sh smoke          build every target once, run each for a few seconds over
+#                               its committed corpus and regressions; fails on any crash,
+#                               hang, leak or broken invariant
+#   hack/fuzz.sh long [seconds] run each target for `seconds` (default 600) and print the
+#                               executions from libFuzzer's final stats line
+#
+# Needs a nightly toolchain (`cargo +nightly`); installs cargo-fuzz (pinned) when missing.
+# New inputs a run finds go to a scratch directory, never into fuzz/corpus/ (minimize and
+# commit them by hand, see fuzz/README.md); crash reproducers go to fuzz/artifacts/<target>/.
+#
+# Smoke builds with `--dev` (opt-level 0, debug assertions, AddressSanitizer): far quicker
+# to build cold than the release build `long` uses, and a few seconds per target need no
+# speed. FUZZ_SMOKE_SECONDS and FUZZ_BUILD_FLAGS override the defaults.
+
+set -euo pipefail
+
+CARGO_FUZZ_VERSION=0.13.2
+TARGETS=(apply_label oadp_configmap extra_manifests seed_labels seed_reconfiguration ibu_json
+    autorollback_config tar_extract)
+
+cd "$(dirname "$0")/.."
+
+die() {
+    echo "hack/fuzz.sh: $*" >&2
+    exit 1
+}
+
+ensure_tools() {
+    cargo +nightly --version >/dev/null 2>&1 ||
+        die "no nightly toolchain: rustup toolchain install nightly --profile minimal"
+    if ! cargo +nightly fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+        echo "--- installing cargo-fuzz $CARGO_FUZZ_VERSION"
+        cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+    fi
+}
+
+# libFuzzer's options per target: oadp_configmap and extra_manifests would otherwise take
+# their 35 KB cap seeds as max_len and spend their time on 5000-document inputs.
+max_len() {
+    case $1 in
+    oadp_configmap | extra_manifests) echo 4096 ;;
+    tar_extract) echo 16384 ;;
+    *) echo 8192 ;;
+    esac
+}
+
+# run PROFILE_DIR TARGET SECONDS LOG: one libFuzzer run over the committed inputs.
+run() {
+    local dir=$1 t=$2 secs=$3 log=$4
+    local scratch
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/lca-fuzz-$t.XXXXXX")
+    mkdir -p "fuzz/artifacts/$t"
+    local dirs=("$scratch" "fuzz/corpus/$t")
+    [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
+    local status=0
+    "fuzz/target/x86_64-unknown-linux-gnu/$dir/$t" -max_total_time="$secs" \
+        -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+        -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1 || status=$?
+    rm -rf "$scratch"
+    return "$status"
+}
+
+# The executions and time of libFuzzer's final stats line ("Done N runs in S second(s)").
+summary() {
+    grep -E '^Done [0-9]+ runs' "$1" | tail -1 || echo "no final stats line"
+}
+
+smoke() {
+    local secs=${FUZZ_SMOKE_SECONDS:-5}
+    local flags=${FUZZ_BUILD_FLAGS:---dev}
+    ensure_tools
+    local start=$SECONDS
+    echo "--- cargo fuzz build $flags (all targets)"
+    # shellcheck disable=SC2086 # the flags are words
+    cargo +nightly fuzz build $flags
+    local dir=debug
+    [[ " $flags " == *" --dev "* || " $flags " == *" -D "* ]] || dir=release
+    echo "--- built in $((SECONDS - start)) s"
+    local failed=()
+    local logs
+    logs=$(mktemp -d "${TMPDIR:-/tmp}/lca-fuzz-logs.XXXXXX")
+    for t in "${TARGETS[@]}"; do
+        if run "$dir" "$t" "$secs" "$logs/$t.log"; then
+            echo "ok   $t: $(summary "$logs/$t.log")"
+        else
+            echo "FAIL $t (reproducer in fuzz/artifacts/$t/):"
+            tail -40 "$logs/$t.log"
+            failed+=("$t")
+        fi
+    done
+    rm -rf "$logs"
+    echo "--- smoke in $((SECONDS - start)) s"
+    ((${#failed[@]} == 0)) || die "crashed: ${failed[*]}"
+}
+
+long() {
+    local secs=${1:-600}
+    ensure_tools
+    cargo +nightly fuzz build
+    mkdir -p fuzz/artifacts
+    local failed=()
+    for t in "${TARGETS[@]}"; do
+        local log="fuzz/artifacts/$t.long.log"
+        if run release "$t" "$secs" "$log"; then
+            echo "$t: $(summary "$log")"
+        else
+            echo "$t: CRASHED after $(grep -cE '^#[0-9]+' "$log") stats lines; see $log"
+            failed+=("$t")
+        fi
+    done
+    ((${#failed[@]} == 0)) || die "crashed: ${failed[*]}"
+}
+
+case ${1:-} in
+smoke) smoke ;;
+long) long "${2:-600}" ;;
+*) die "usage: hack/fuzz.sh smoke | long [seconds]" ;;
+esac
