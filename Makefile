@@ -42,7 +42,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p lca-operator --features test-hooks --all-targets -- -D warnings
+	$(CARGO) clippy -p lca-operator -p lca-cli -p lca-hostops --features lca-operator/test-hooks,lca-cli/test-hooks --all-targets -- -D warnings
 
 ## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, then
 ## the operator image built and checked. lca-operator's unit tests run without `test-hooks` (the
@@ -50,6 +50,7 @@ lint:
 ## lca-testkit (`assets::workspace_binary`); the image's release binaries never are.
 test: deps control-plane lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
+	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
 	@bash hack/verify-image.sh
 
 ## The embedded local environment (control plane + simulated node + operator).

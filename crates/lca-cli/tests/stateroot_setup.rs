@@ -5,11 +5,13 @@
 //! every exit path leaves behind: success and failure release the work dir and the seed
 //! pull secret (inside the workspace only); a crash leaves them for the abort cleanup
 //! (`lca_hostops::stateroot_work::release_seed_work`), after which a re-run still works;
-//! a frozen registry fails the pull step within its timeout.
+//! a frozen registry fails the pull step within its timeout; SIGTERM's grace (`grace`).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "stateroot_setup/grace.rs"]
+mod grace;
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;

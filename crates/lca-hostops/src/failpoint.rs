@@ -60,13 +60,15 @@ pub fn hit_on(node: &crate::Node, flow: &str, step: &str) -> Result<(), String> 
 
 #[cfg(feature = "failpoints")]
 mod armed {
+    use std::collections::BTreeSet;
     use std::io::Write;
     use std::path::Path;
-    use std::sync::Once;
+    use std::sync::{Mutex, Once};
 
     use super::{ARM_FILE, FIRED_FILE};
 
     static FROM_ENV: Once = Once::new();
+    static FROM_FILE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
     pub(super) fn hit(dir: &Path, name: &str) -> Result<(), String> {
         FROM_ENV.call_once(|| {
@@ -77,11 +79,19 @@ mod armed {
         if std::fs::read_to_string(&fired).is_ok_and(|t| t.lines().any(|l| l == name)) {
             return Ok(());
         }
-        if let Some(action) = armed_in_file(&dir.join(ARM_FILE), name)
-            && let Err(e) = fail::cfg(name, &action)
-        {
-            tracing::warn!(failpoint = name, action, "ignoring a bad failpoint action: {e}");
+        // The file is the truth for the points it armed: one it no longer names is off.
+        let mut from_file = FROM_FILE.lock().unwrap_or_else(|p| p.into_inner());
+        match armed_in_file(&dir.join(ARM_FILE), name) {
+            Some(action) => match fail::cfg(name, &action) {
+                Ok(()) => {
+                    from_file.insert(name.to_string());
+                }
+                Err(e) => tracing::warn!(failpoint = name, action, "ignoring a bad failpoint action: {e}"),
+            },
+            None if from_file.remove(name) => fail::remove(name),
+            None => {}
         }
+        drop(from_file);
         let Some(arg) = fail::eval(name, |arg| arg.unwrap_or_default()) else {
             return Ok(());
         };
@@ -131,10 +141,15 @@ mod tests {
             Err("failpoint test/a: boom".to_string())
         );
         assert_eq!(hit(Some(&dir), "test", "a"), Ok(()), "fired once");
-        assert_eq!(
-            std::fs::read_to_string(dir.join(FIRED_FILE)).expect("fired file"),
-            "test/a\n"
-        );
+        let fired = std::fs::read_to_string(dir.join(FIRED_FILE)).expect("fired file");
+        assert_eq!(fired, "test/a\n");
+        // Armed again after the record is cleared, then disarmed by the file alone.
+        std::fs::remove_file(dir.join(FIRED_FILE)).expect("clear");
+        std::fs::write(dir.join(ARM_FILE), "test/c=return(x)\n").expect("arm c");
+        assert_eq!(hit(Some(&dir), "test", "a"), Ok(()), "no longer armed");
+        std::fs::remove_file(dir.join(ARM_FILE)).expect("disarm");
+        assert_eq!(hit(Some(&dir), "test", "c"), Ok(()), "no arm file");
+
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

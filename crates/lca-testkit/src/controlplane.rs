@@ -239,6 +239,27 @@ impl ControlPlane {
         }
     }
 
+    /// An API server outage of `down` (etcd keeps running): the API server is killed, its
+    /// port stays closed for `down`, then it comes back on the same address and certificates.
+    pub async fn api_outage(&mut self, down: Duration) -> Result<()> {
+        self.apiserver.signal(nix::sys::signal::Signal::SIGKILL);
+        let start = Instant::now();
+        while self.apiserver.child_present() || !port_free(self.layout.port) {
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err(Error::Timeout {
+                    what: "the API server to stop".into(),
+                    secs: 20,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(down.saturating_sub(start.elapsed())).await;
+        let apiserver = self.layout.spawn_apiserver(None)?;
+        self.retired
+            .push(std::mem::replace(&mut self.apiserver, apiserver));
+        self.wait_ready(Duration::from_secs(90)).await
+    }
+
     /// SIGKILL both processes and wait until they are reaped and their ports are free.
     async fn kill_and_wait_gone(&mut self) -> Result<()> {
         for p in [&self.apiserver, &self.etcd] {

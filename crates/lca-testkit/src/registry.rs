@@ -66,14 +66,24 @@ impl Registry {
             return Err(Error::Setup("the registry has no credentials to change".into()));
         };
         write_htpasswd(self.dir.path(), &user, password)?;
+        self.stop()?;
+        self.credentials = Some((user, password.to_string()));
+        self.restart()
+    }
+
+    /// Stop the registry (its port refuses connections) until [`Registry::restart`].
+    pub fn stop(&mut self) -> Result<()> {
         // The guardian removes the registry's dir when its child stops: keep it aside.
         let root = self.dir.path().to_path_buf();
-        let aside = root.with_extension("restarting");
+        let aside = root.with_extension("stopped");
         std::fs::rename(&root, &aside).map_err(io("moving the registry dir aside"))?;
         self.process.stop();
-        std::fs::rename(&aside, &root).map_err(io("moving the registry dir back"))?;
-        self.process = serve(&root)?;
-        self.credentials = Some((user, password.to_string()));
+        std::fs::rename(&aside, &root).map_err(io("moving the registry dir back"))
+    }
+
+    /// Start a stopped registry again on the same address, storage and credentials.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process = serve(self.dir.path())?;
         self.wait_ready(Duration::from_secs(20))
     }
 

@@ -22,6 +22,7 @@
 
 mod deploy;
 mod files;
+pub mod grace;
 mod release;
 mod seed;
 pub mod status;
@@ -59,6 +60,21 @@ struct RunKey {
     version: String,
 }
 
+/// The SIGTERM grace period; test builds shorten it on a simulated node with
+/// `LCA_TEST_GRACE_SECS`, so the end of the grace can be seen.
+fn grace_period(simulated: bool) -> std::time::Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(secs) = std::env::var("LCA_TEST_GRACE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        && simulated
+    {
+        return std::time::Duration::from_secs(secs);
+    }
+    let _ = simulated;
+    grace::GRACE
+}
+
 /// `p` (a path this process sees) as the node's commands see it: podman reads `--authfile`
 /// inside the chroot on a real node, so the file must be under the host root there.
 pub(crate) fn node_path(exec: &dyn Executor, p: &Path) -> Result<PathBuf> {
@@ -78,6 +94,13 @@ pub async fn run(host_root: &Path, args: &StaterootSetupArgs) -> Result<()> {
         Box::new(ChrootExecutor::new(host_root))
     };
     let paths = HostPaths::new(host_root);
+    let pull_marker = stateroot_work::marker_dir(&paths).join("pull.done");
+    grace::watch(
+        pull_marker,
+        args.status_file.clone(),
+        grace_period(args.simulated),
+    )
+    .map_err(|e| Error::NodeState(format!("cannot watch for SIGTERM: {e}")))?;
     let setup = Setup {
         markers: Markers::new(stateroot_work::marker_dir(&paths), NodeFs::new(exec.as_ref())),
         stateroot: ostree::stateroot_name(&args.version),

@@ -29,6 +29,9 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
     };
     match prep_plan::next(&facts) {
         PrepAction::Report(report) => {
+            if matches!(report.outcome, StepOutcome::Failed { .. }) {
+                keep_booted_default(w).await;
+            }
             log_report(w, &facts, &report);
             report
         }
@@ -45,6 +48,31 @@ pub async fn step(w: &NodeStageWork, ibu: &ImageBasedUpgrade) -> StepReport {
         PrepAction::StartStateroot => start_stateroot(w, ibu).await,
         PrepAction::StartPrecache => start_precache(w, ibu).await,
         PrepAction::Resume { task, attempt } => resume(w, ibu, task, attempt).await,
+    }
+}
+
+/// A stateroot task killed between its deploy and `restore-default` (an ostree without
+/// `--not-as-default` can only prepend) leaves the half-prepared stateroot as the default
+/// boot entry; a failed Prep must not leave the node to boot it at its next reboot. Found by
+/// the fault campaign. Idempotent: nothing happens while the booted deployment is first.
+async fn keep_booted_default(w: &NodeStageWork) {
+    let exec = w.exec.as_ref();
+    let index = match lca_hostops::ostree::status(exec).await {
+        Ok(status) => status.booted().map(|b| b.index),
+        Err(e) => {
+            warn!("cannot read the deployments after a failed Prep: {e}");
+            return;
+        }
+    };
+    if let Some(index) = index.filter(|i| *i != 0) {
+        match lca_hostops::ostree::set_default(exec, index).await {
+            Ok(how) => warn!(
+                index,
+                ?how,
+                "the booted deployment is the default boot entry again"
+            ),
+            Err(e) => warn!("cannot make the booted deployment the default again: {e}"),
+        }
     }
 }
 

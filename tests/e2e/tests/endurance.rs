@@ -1,0 +1,181 @@
+//! Endurance (issue #16): Prep → abort cycles in a row, and unrelated objects churning in the
+//! cluster while the operator idles, with the operator's resident memory, open file
+//! descriptors and CPU time read from `/proc`. CI runs a short version; `hack/endurance.sh`
+//! runs 200 cycles and 5,000 objects (`LCA_ENDURANCE_CYCLES`, `LCA_CHURN_OBJECTS`) and the
+//! figures go to docs/reliability.md. Growth beyond noise fails: a leak per cycle would show.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, ObjectReference};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use lca_e2e::prep::{SEED_VERSION, abort, env_with_seed, start_prep, wait_prep_completed};
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    rss_kib: u64,
+    fds: usize,
+    cpu_ticks: u64,
+}
+
+fn sample(pid: i32) -> Sample {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // utime and stime: fields 14 and 15, counted from 3 after the command name.
+    let cpu_ticks = fields[14 - 3].parse::<u64>().unwrap() + fields[15 - 3].parse::<u64>().unwrap();
+    Sample {
+        rss_kib,
+        fds,
+        cpu_ticks,
+    }
+}
+
+fn listing(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prep_abort_cycles_leave_no_files_and_no_growth() {
+    let cycles = env_count("LCA_ENDURANCE_CYCLES", 4);
+    let e = env_with_seed(SEED_VERSION, false).await;
+    let root = e.c.node_root().to_path_buf();
+    let pid = e.c.operator.as_ref().unwrap().pid();
+    let var_tmp = listing(&root.join("var/tmp"));
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    for i in 0..cycles {
+        start_prep(&e, SEED_VERSION, "");
+        wait_prep_completed(&e).await;
+        abort(&e).await;
+        assert_eq!(listing(&root.join("var/tmp")), var_tmp, "cycle {i}: var/tmp");
+        assert!(
+            !root.join("var/lib/lca/workspace").exists(),
+            "cycle {i}: workspace"
+        );
+        let deploy = listing(&root.join("sysroot/ostree/deploy"));
+        assert_eq!(deploy, BTreeSet::from(["rhcos".to_string()]), "cycle {i}");
+        let s = sample(pid);
+        println!(
+            "cycle {i}: rss {} KiB, fds {}, cpu {} ticks, {:.0} s",
+            s.rss_kib,
+            s.fds,
+            s.cpu_ticks,
+            start.elapsed().as_secs_f64()
+        );
+        samples.push(s);
+    }
+    // The first cycles warm the caches (TLS sessions, watch buffers); compare from cycle 1.
+    let (first, last) = (samples[1.min(cycles - 1)], samples[cycles - 1]);
+    println!("{cycles} cycles: rss {first:?} -> {last:?}");
+    assert!(
+        last.fds <= first.fds + 2,
+        "open files grew: {} -> {}",
+        first.fds,
+        last.fds
+    );
+    assert!(
+        last.rss_kib <= first.rss_kib + 8 * 1024,
+        "resident memory grew: {} -> {} KiB",
+        first.rss_kib,
+        last.rss_kib
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unrelated_objects_churning_leave_the_idle_operator_flat() {
+    let objects = env_count("LCA_CHURN_OBJECTS", 600);
+    let c = lca_e2e::Cluster::with_operator().await;
+    c.wait_ibu("Idle", Duration::from_secs(30), |i| {
+        lca_e2e::has(i, "Idle", "True")
+    })
+    .await;
+    let pid = c.operator.as_ref().unwrap().pid();
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let ns = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some("churn".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), "churn");
+    let events: Api<Event> = Api::namespaced(c.client.clone(), "churn");
+
+    // The idle baseline spans the churn's wall time again, after it.
+    let before = sample(pid);
+    let start = Instant::now();
+    for i in 0..objects {
+        let name = format!("cm-{i}");
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name}, "data": {"v": "0"}
+        }))
+        .unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+        let patch = serde_json::json!({"data": {"v": "1"}});
+        cms.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let event = Event {
+            metadata: kube::api::ObjectMeta {
+                name: Some(format!("ev-{i}")),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                kind: Some("ConfigMap".into()),
+                name: Some(name.clone()),
+                namespace: Some("churn".into()),
+                ..Default::default()
+            },
+            message: Some("churn".into()),
+            ..Default::default()
+        };
+        events.create(&PostParams::default(), &event).await.unwrap();
+        if i % 2 == 0 {
+            cms.delete(&name, &DeleteParams::default()).await.unwrap();
+        }
+    }
+    let churn_wall = start.elapsed();
+    let during = sample(pid);
+    tokio::time::sleep(churn_wall.min(Duration::from_secs(60))).await;
+    let idle = sample(pid);
+    // /proc counts CPU time in USER_HZ, 100 per second on Linux.
+    let hz = 100.0;
+    let churn_cpu = (during.cpu_ticks - before.cpu_ticks) as f64 / hz;
+    let idle_cpu = (idle.cpu_ticks - during.cpu_ticks) as f64 / hz;
+    println!(
+        "{objects} ConfigMaps (create, update, half deleted) and {objects} Events in {churn_wall:?}: \
+         operator cpu {churn_cpu:.2} s (idle after: {idle_cpu:.2} s), rss {} -> {} KiB, fds {} -> {}",
+        before.rss_kib, during.rss_kib, before.fds, during.fds
+    );
+    // Unfiltered watches would decode every object: tens of CPU-milliseconds per hundred.
+    assert!(
+        churn_cpu < 1.0,
+        "the operator worked {churn_cpu} s on unrelated objects"
+    );
+    assert!(
+        during.rss_kib <= before.rss_kib + 4 * 1024,
+        "{before:?} -> {during:?}"
+    );
+}

@@ -1,0 +1,309 @@
+//! The fault campaign over Prep and abort (issue #16): every failpoint of the operator's Prep
+//! steps, of each `lca-cli stateroot-setup` step, of precache and of the abort clean-up, once
+//! with a SIGKILL of the process there and once with an injected error. The operator runs
+//! supervised (restarted as the kubelet restarts its pod); a killed task fails its Job, as
+//! upstream's Jobs have no retries. For each point the run asserts the outcome (the operator's
+//! flow completes after a kill; a task's fails as a failed Job; an injected error fails with
+//! its exact message), that the point did
+//! fire, that the original stateroot is the default once the flow has ended, and that an
+//! abort afterwards leaves the node as a fresh Prep finds it. The table of points × modes ×
+//! outcome is printed and written to `target/fault-campaign-prep.md` (docs/reliability.md).
+//!
+//! A Prep cycle takes seconds, so CI runs every operator-level point and three of the
+//! stateroot-setup steps (the pull, the deploy and the hand-off); `LCA_FAULT_CAMPAIGN=full`
+//! (`hack/fault-campaign.sh`) runs every step. `crates/lca-cli/tests/stateroot_setup.rs`
+//! kills the task itself after each of several steps in CI.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lca_api::consts::{annotations, messages as m};
+use lca_e2e::prep::{Env, SEED_VERSION, env_with_seed, prep_failure, start_prep, wait_prep_completed};
+use lca_e2e::{condition, has};
+use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
+
+const T: Duration = Duration::from_secs(120);
+const ORIGINAL: &str = "rhcos";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Kill,
+    Error,
+}
+
+impl Mode {
+    fn action(self) -> &'static str {
+        match self {
+            Mode::Kill => "return(kill)",
+            Mode::Error => "return(injected)",
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Kill => "SIGKILL",
+            Mode::Error => "error",
+        }
+    }
+}
+
+struct Row {
+    point: String,
+    mode: Mode,
+    outcome: String,
+    new_default_seen: bool,
+    secs: f64,
+}
+
+fn listing(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn arm(root: &Path, point: &str, mode: Mode) {
+    let sim = root.join("lca-sim");
+    let _ = std::fs::remove_file(sim.join(FIRED_FILE));
+    std::fs::write(sim.join(ARM_FILE), format!("{point}={}\n", mode.action())).unwrap();
+}
+
+fn fired(root: &Path) -> String {
+    std::fs::read_to_string(root.join("lca-sim").join(FIRED_FILE)).unwrap_or_default()
+}
+
+fn default_stateroot(root: &Path) -> String {
+    lca_testkit::reboot::default_deployment(root)
+        .map(|d| d.stateroot)
+        .unwrap_or_default()
+}
+
+/// Wait for Prep to end, sampling the default deployment; returns the IBU's Prep outcome
+/// and whether the new stateroot was ever the default meanwhile.
+async fn prep_outcome(e: &Env, root: &Path) -> (Result<(), String>, bool) {
+    let start = Instant::now();
+    let mut new_default_seen = false;
+    loop {
+        new_default_seen |= default_stateroot(root) != ORIGINAL;
+        let ibu = e.c.ibus().get("upgrade").await.unwrap();
+        if has(&ibu, "PrepCompleted", "True") {
+            return (Ok(()), new_default_seen);
+        }
+        if let Some(msg) = prep_failure(&ibu) {
+            return (Err(msg), new_default_seen);
+        }
+        assert!(
+            start.elapsed() < T,
+            "Prep never ended: {:?}\n{}",
+            condition(&ibu, "PrepInProgress"),
+            e.c.operator_log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The exact Prep failure an injected error at `point` must give.
+fn expected_prep_failure(point: &str, msg: &str) -> bool {
+    let injected = format!("failpoint {point}: injected");
+    match point.split_once('/') {
+        Some(("prep", "Validated")) => msg == format!("failed to launch stateroot setup: {injected}"),
+        Some(("prep", "CryptoBackup")) => msg == format!("failed to back up kubeconfig crypto: {injected}"),
+        Some(("stateroot-setup", step)) => {
+            msg.starts_with("stateroot setup job failed to complete. ")
+                && msg.ends_with(&format!(". Failed in step {step}: {injected}"))
+        }
+        Some(("precache", _)) => msg.starts_with("precache job failed to complete. "),
+        _ => false,
+    }
+}
+
+/// The exact Prep failure of a task SIGKILLed at `point`: its Job failed, in no failed step.
+fn expected_kill_failure(point: &str, msg: &str) -> bool {
+    let job = |prefix: &str, name: &str| {
+        msg.starts_with(&format!("{prefix} job failed to complete. "))
+            && msg.contains(name)
+            && !msg.contains("Failed in step")
+    };
+    match point.split_once('/') {
+        Some(("stateroot-setup", _)) => job("stateroot setup", "lca-prep-stateroot-setup"),
+        Some(("precache", _)) => job("precache", "lca-prep-precache"),
+        _ => false,
+    }
+}
+
+/// Abort and wait for Idle; an abort that fails (an injected error) must say so exactly and
+/// converge once the user says the manual clean-up is done.
+async fn abort(e: &Env, point: Option<&str>) -> String {
+    let (ok, err) = e.c.patch_stage("Idle");
+    assert!(ok, "abort accepted: {err}");
+    let ibu =
+        e.c.wait_ibu("Idle or AbortFailed", T, |i| {
+            has(i, "Idle", "True") || condition(i, "Idle").is_some_and(|c| c.1 == "AbortFailed")
+        })
+        .await;
+    if has(&ibu, "Idle", "True") {
+        return "Idle".into();
+    }
+    let (_, _, msg) = condition(&ibu, "Idle").unwrap();
+    let point = point.expect("only an injected error fails the abort");
+    assert_eq!(
+        msg,
+        format!("failpoint {point}: injected {}", m::MANUAL_CLEANUP_SUFFIX)
+    );
+    let annotate = format!("{}=", annotations::MANUAL_CLEANUP_DONE);
+    let (ok, _, err) = e.c.kubectl(&["annotate", "ibu", "upgrade", &annotate]);
+    assert!(ok, "{err}");
+    e.c.wait_ibu("Idle after the manual clean-up", T, |i| has(i, "Idle", "True"))
+        .await;
+    "AbortFailed (exact message), then Idle after manual-cleanup-done".into()
+}
+
+struct Clean {
+    var_tmp: BTreeSet<String>,
+}
+
+impl Clean {
+    fn before(root: &Path) -> Self {
+        Self {
+            var_tmp: listing(&root.join("var/tmp")),
+        }
+    }
+
+    /// The node as a fresh Prep finds it.
+    fn assert_again(&self, root: &Path, what: &str) {
+        assert_eq!(listing(&root.join("var/tmp")), self.var_tmp, "{what}: var/tmp");
+        assert!(!root.join("var/lib/lca/workspace").exists(), "{what}: workspace");
+        let deployments = lca_testkit::reboot::deployments(root).unwrap();
+        let stateroots: Vec<&str> = deployments.iter().map(|d| d.stateroot.as_str()).collect();
+        assert_eq!(stateroots, [ORIGINAL], "{what}: deployments");
+        let deploy = listing(&root.join("sysroot/ostree/deploy"));
+        assert_eq!(
+            deploy,
+            BTreeSet::from([ORIGINAL.to_string()]),
+            "{what}: no orphan stateroot"
+        );
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| failpoint | mode | outcome | new stateroot default while Prep ran | seconds |\n|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {:.1} |\n",
+            r.point,
+            r.mode.name(),
+            r.outcome,
+            if r.new_default_seen { "yes" } else { "no" },
+            r.secs
+        ));
+    }
+    out
+}
+
+fn report_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fault-campaign-prep.md")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
+    let mut e = env_with_seed(SEED_VERSION, false).await;
+    let root = e.c.node_root().to_path_buf();
+    e.c.operator.take().expect("operator").kill();
+    e.c.start_operator_supervised();
+    let clean = Clean::before(&root);
+
+    // A clean Prep names the stateroot-setup steps (its markers), so the campaign follows
+    // the steps as they are.
+    start_prep(&e, SEED_VERSION, "");
+    wait_prep_completed(&e).await;
+    let markers = root.join("var/lib/lca/workspace/stateroot-setup");
+    let mut setup_steps: Vec<String> = listing(&markers)
+        .into_iter()
+        .filter_map(|f| f.strip_suffix(".done").map(String::from))
+        .collect();
+    setup_steps.sort();
+    assert!(setup_steps.len() >= 10, "{setup_steps:?}");
+    abort(&e, None).await;
+    clean.assert_again(&root, "after the clean Prep");
+
+    let full = std::env::var("LCA_FAULT_CAMPAIGN").is_ok_and(|v| v == "full");
+    let mut points: Vec<String> = vec!["prep/Validated".into()];
+    points.extend(
+        setup_steps
+            .iter()
+            .filter(|s| full || ["pull", "deploy", "hand-off"].contains(&s.as_str()))
+            .map(|s| format!("stateroot-setup/{s}")),
+    );
+    points.extend(["prep/CryptoBackup".into(), "precache/Pulled".into()]);
+    let abort_points: Vec<String> = [
+        "StaterootTask",
+        "Stateroots",
+        "PrecacheTask",
+        "SeedWork",
+        "HandOff",
+        "Workspace",
+    ]
+    .iter()
+    .filter(|s| full || ["Stateroots", "Workspace"].contains(s))
+    .map(|s| format!("abort/{s}"))
+    .collect();
+    let mut rows = Vec::new();
+    for point in points.iter().chain(&abort_points) {
+        for mode in [Mode::Kill, Mode::Error] {
+            let what = format!("{point} {}", mode.name());
+            let start = Instant::now();
+            let in_abort = point.starts_with("abort/");
+            if !in_abort {
+                arm(&root, point, mode);
+            }
+            start_prep(&e, SEED_VERSION, "");
+            let (prep, new_default_seen) = prep_outcome(&e, &root).await;
+            let default_after = default_stateroot(&root);
+            // A killed task fails its Job (backoffLimit 0, as upstream's); the operator's
+            // own steps resume after its restart.
+            let task = point.starts_with("stateroot-setup/") || point.starts_with("precache/");
+            let mut outcome = match (&prep, mode, in_abort) {
+                (Ok(()), Mode::Kill, _) if !task => "Prep completed".to_string(),
+                (Ok(()), _, true) => "Prep completed".to_string(),
+                (Err(msg), Mode::Error, false) if expected_prep_failure(point, msg) => {
+                    format!("Prep failed: {msg}")
+                }
+                (Err(msg), Mode::Kill, false) if task && expected_kill_failure(point, msg) => {
+                    format!("Prep failed: {msg}")
+                }
+                _ => panic!(
+                    "{what}: unexpected Prep outcome {prep:?}\n{}",
+                    e.c.operator_log_tail(60)
+                ),
+            };
+            assert_eq!(default_after, ORIGINAL, "{what}: default after Prep ({outcome})");
+            if in_abort {
+                arm(&root, point, mode);
+            }
+            let aborted = abort(&e, (mode == Mode::Error).then_some(point.as_str())).await;
+            assert_eq!(fired(&root), format!("{point}\n"), "{what}: the point fired once");
+            std::fs::remove_file(root.join("lca-sim").join(ARM_FILE)).unwrap();
+            clean.assert_again(&root, &what);
+            if in_abort {
+                outcome = format!("abort: {aborted}");
+            }
+            // The stateroot-setup message names the job; keep the table short.
+            let outcome = outcome.replace(" Perform cleanup manually", "");
+            rows.push(Row {
+                point: point.clone(),
+                mode,
+                outcome,
+                new_default_seen,
+                secs: start.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    let table = table(&rows);
+    println!("{table}");
+    std::fs::write(report_path(), &table).unwrap();
+}
