@@ -47,9 +47,9 @@ max_len() {
     esac
 }
 
-# run PROFILE_DIR TARGET SECONDS LOG: one libFuzzer run over the committed inputs.
+# run PROFILE_DIR TARGET SECONDS LOG TIMEOUT: one libFuzzer run over the committed inputs.
 run() {
-    local dir=$1 t=$2 secs=$3 log=$4
+    local dir=$1 t=$2 secs=$3 log=$4 timeout=$5
     local scratch
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/lca-fuzz-$t.XXXXXX")
     mkdir -p "fuzz/artifacts/$t"
@@ -57,7 +57,7 @@ run() {
     [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
     local status=0
     "fuzz/target/x86_64-unknown-linux-gnu/$dir/$t" -max_total_time="$secs" \
-        -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+        -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout="$timeout" \
         -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1 || status=$?
     rm -rf "$scratch"
     return "$status"
@@ -83,7 +83,9 @@ smoke() {
     local logs
     logs=$(mktemp -d "${TMPDIR:-/tmp}/lca-fuzz-logs.XXXXXX")
     for t in "${TARGETS[@]}"; do
-        if run "$dir" "$t" "$secs" "$logs/$t.log"; then
+        # A hang is still a hang at 30 s; 10 s could be a slow input of a debug build on a
+        # busy machine.
+        if run "$dir" "$t" "$secs" "$logs/$t.log" 30; then
             echo "ok   $t: $(summary "$logs/$t.log")"
         else
             echo "FAIL $t (reproducer in fuzz/artifacts/$t/):"
@@ -104,7 +106,7 @@ long() {
     local failed=()
     for t in "${TARGETS[@]}"; do
         local log="fuzz/artifacts/$t.long.log"
-        if run release "$t" "$secs" "$log"; then
+        if run release "$t" "$secs" "$log" 10; then
             echo "$t: $(summary "$log")"
         else
             echo "$t: CRASHED after $(grep -cE '^#[0-9]+' "$log") stats lines; see $log"

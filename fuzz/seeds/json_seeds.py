@@ -64,8 +64,13 @@ def extra_manifests():
                                           "metadata": {"name": "svc", "uid": "u", "resourceVersion": "7"}}).encode()
           + CM + b"\xef\xbb\xbf" + obj("A", "bom").encode())
     # The global cap: 3000 + 3000 objects in two ConfigMaps, then a third; cut at 5000.
-    thousand = b"{}\n---\n" * 1000
+    # Exactly 1000 documents a value: a trailing `---` would start a 1001st.
+    thousand = b"{}\n---\n" * 999 + b"{}\n"
     write(t, "global-cap", CM.join([VAL.join([thousand] * 3), VAL.join([thousand] * 3), b"{}\n"]))
+    # A value that does not fit the room left is dropped whole; later, smaller ones still fit.
+    docs = lambda n: b"{}\n---\n" * (n - 1) + b"{}\n"
+    write(t, "global-cap-mid-value", CM.join([VAL.join([thousand] * 3 + [docs(500)]),
+                                              VAL.join([thousand, thousand, docs(400)]), docs(200)]))
     write(t, "document-cap-second", b"{}\n" + CM + b"---\n{}\n" * 1001)
     write(t, "invalid-utf8", b"kind: \xc3\x28\n" + CM + b"metadata: {name: \xff\xfe}\n")
 
