@@ -45,13 +45,14 @@ lint:
 	$(CARGO) clippy -p lca-operator -p lca-cli -p lca-hostops --features lca-operator/test-hooks,lca-cli/test-hooks --all-targets -- -D warnings
 
 ## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, then
-## the operator image built and checked. lca-operator's unit tests run without `test-hooks` (the
+## the operator image built (profile `image-check`: the packaging, not the optimiser) and
+## checked. lca-operator's unit tests run without `test-hooks` (the
 ## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
 ## lca-testkit (`assets::workspace_binary`); the image's release binaries never are.
 test: deps control-plane lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
-	@bash hack/verify-image.sh
+	@IMAGE_PROFILE=image-check bash hack/verify-image.sh
 
 ## The embedded local environment (control plane + simulated node + operator).
 dev-up:

@@ -96,9 +96,12 @@ if [[ ! -f "$ROOTFS_TAR" ]]; then
 fi
 phase rootfs
 
-# Production binaries: without `test-hooks`, which --version would name.
-cargo build --release -p lca-operator -p lca-cli --bins
-target_dir="$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)"
+# Production binaries: without `test-hooks`, which --version would name. IMAGE_PROFILE picks
+# the cargo profile: `release` (the default, the shipped image) or `image-check` (CI's check of
+# the packaging, the same code built without the optimiser's hardest passes).
+profile="${IMAGE_PROFILE:-release}"
+cargo build --profile "$profile" -p lca-operator -p lca-cli --bins
+target_dir="$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)/$profile"
 phase cargo
 
 KUBECTL="$(bash hack/kubectl.sh)"
@@ -107,7 +110,7 @@ phase kubectl
 root="$WORK/root"
 mkdir "$root"
 pigz -dc "$ROOTFS_TAR" | tar -C "$root" --numeric-owner -xpf -
-install -m 0755 "$target_dir/release/lca-operator" "$target_dir/release/lca-cli" "$root/usr/local/bin/"
+install -m 0755 "$target_dir/lca-operator" "$target_dir/lca-cli" "$root/usr/local/bin/"
 ln -s lca-operator "$root/usr/local/bin/manager"
 for bin in lca-operator lca-cli; do
   # Checked on the copy: another build may replace target/release meanwhile.

@@ -11,11 +11,14 @@ fn decode_one(key: &str, value: &str) -> Decoded {
     decode_all([("openshift-lifecycle-agent/em-abc".to_string(), &data)])
 }
 
+/// Decode with a hang guard: the bound only catches a decoder that never ends (a debug
+/// build on a loaded 2-core machine took 5.9 s for the deep nesting case); its speed is
+/// measured by the fuzz runs, not asserted here.
 fn timed(key: &str, value: &str) -> Decoded {
     let start = Instant::now();
     let d = decode_one(key, value);
     assert!(
-        start.elapsed() < Duration::from_secs(5),
+        start.elapsed() < Duration::from_secs(60),
         "took {:?}",
         start.elapsed()
     );

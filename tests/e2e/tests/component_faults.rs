@@ -3,6 +3,7 @@
 //! images are precached. Each time Prep ends as it must (completes after the outage; fails
 //! with the stage's message naming the step and the registry), an abort leaves the node as
 //! before, and a Prep once the registry is back completes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -9,10 +9,12 @@
 //! abort afterwards leaves the node as a fresh Prep finds it. The table of points × modes ×
 //! outcome is printed and written to `target/fault-campaign-prep.md` (docs/reliability.md).
 //!
-//! A Prep cycle takes seconds, so CI runs every operator-level point and three of the
-//! stateroot-setup steps (the pull, the deploy and the hand-off); `LCA_FAULT_CAMPAIGN=full`
+//! A Prep cycle takes tens of seconds here, so CI runs the operator's Prep points, precache,
+//! the stateroot-setup `deploy` (the one that reorders boot entries) and the abort's
+//! `Stateroots`; `LCA_FAULT_CAMPAIGN=full`
 //! (`hack/fault-campaign.sh`) runs every step. `crates/lca-cli/tests/stateroot_setup.rs`
 //! kills the task itself after each of several steps in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -236,7 +238,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
     points.extend(
         setup_steps
             .iter()
-            .filter(|s| full || ["pull", "deploy", "hand-off"].contains(&s.as_str()))
+            .filter(|s| full || s.as_str() == "deploy")
             .map(|s| format!("stateroot-setup/{s}")),
     );
     points.extend(["prep/CryptoBackup".into(), "precache/Pulled".into()]);
@@ -249,7 +251,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
         "Workspace",
     ]
     .iter()
-    .filter(|s| full || ["Stateroots", "Workspace"].contains(s))
+    .filter(|s| full || **s == "Stateroots")
     .map(|s| format!("abort/{s}"))
     .collect();
     let mut rows = Vec::new();
@@ -294,6 +296,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
             }
             // The stateroot-setup message names the job; keep the table short.
             let outcome = outcome.replace(" Perform cleanup manually", "");
+            println!("{what}: {outcome} ({:.1} s)", start.elapsed().as_secs_f64());
             rows.push(Row {
                 point: point.clone(),
                 mode,
