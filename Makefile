@@ -44,7 +44,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p lca-operator -p lca-cli -p lca-hostops --features lca-operator/test-hooks,lca-cli/test-hooks --all-targets -- -D warnings
 
-## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, then
+## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, the
+## failpoint unit test and a smoke run of every fuzz target (nightly, cargo-fuzz), then
 ## the operator image built (profile `image-check`: the packaging, not the optimiser) and
 ## checked. lca-operator's unit tests run without `test-hooks` (the
 ## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
@@ -52,6 +53,7 @@ lint:
 test: deps control-plane lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
+	@bash hack/fuzz.sh smoke
 	@IMAGE_PROFILE=image-check bash hack/verify-image.sh
 
 ## The embedded local environment (control plane + simulated node + operator).

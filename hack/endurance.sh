@@ -2,7 +2,7 @@
 # Endurance (issue #16): LCA_ENDURANCE_CYCLES Prep -> abort cycles in a row (default 200) and
 # LCA_CHURN_OBJECTS unrelated ConfigMaps and Events churning while the operator idles
 # (default 5000), with the operator's RSS, open files and CPU time printed per cycle. CI runs
-# the same tests with 3 cycles and 300 objects.
+# the same tests with 2 cycles and 300 objects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LCA_ENDURANCE_CYCLES="${LCA_ENDURANCE_CYCLES:-200}"
