@@ -146,3 +146,43 @@ pub async fn prep_fails_with(e: &Env, extra: &str, want: impl Fn(&str) -> bool, 
     );
     msg
 }
+
+/// The names in `dir` (none when it does not exist).
+pub fn listing(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a node looks like before its first Prep, to check that a cycle (aborted, failed,
+/// killed) leaves it so: `/var/tmp` as it was, no workspace, only the original stateroot.
+pub struct Baseline {
+    var_tmp: std::collections::BTreeSet<String>,
+}
+
+impl Baseline {
+    pub fn of(root: &std::path::Path) -> Self {
+        Self {
+            var_tmp: listing(&root.join("var/tmp")),
+        }
+    }
+
+    /// Panics, naming `what`, where the node differs.
+    pub fn assert_again(&self, root: &std::path::Path, what: &str) {
+        assert_eq!(listing(&root.join("var/tmp")), self.var_tmp, "{what}: var/tmp");
+        assert!(!root.join("var/lib/lca/workspace").exists(), "{what}: workspace");
+        let deployments = lca_testkit::reboot::deployments(root).expect("ostree admin status");
+        let stateroots: Vec<&str> = deployments.iter().map(|d| d.stateroot.as_str()).collect();
+        assert_eq!(stateroots, ["rhcos"], "{what}: deployments");
+        let deploy = listing(&root.join("sysroot/ostree/deploy"));
+        assert_eq!(
+            deploy,
+            std::collections::BTreeSet::from(["rhcos".to_string()]),
+            "{what}: no orphan stateroot"
+        );
+    }
+}

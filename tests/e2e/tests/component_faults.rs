@@ -5,25 +5,16 @@
 //! before, and a Prep once the registry is back completes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lca_e2e::prep::{SEED_VERSION, abort, env_with_seed, prep_failure, start_prep, wait_prep_completed};
+use lca_e2e::prep::{
+    Baseline, SEED_VERSION, abort, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
+};
 use lca_e2e::{condition, has};
 use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
 
 const T: Duration = Duration::from_secs(180);
-
-fn listing(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Hold the operator for `ms` at `point` (a `sleep` failpoint), so a fault can be made
 /// between two steps.
@@ -67,17 +58,8 @@ async fn prep_failed(e: &lca_e2e::prep::Env) -> String {
 async fn prep_survives_an_api_outage_and_fails_cleanly_without_its_registry() {
     let mut e = env_with_seed(SEED_VERSION, false).await;
     let root = e.c.node_root().to_path_buf();
-    let var_tmp = listing(&root.join("var/tmp"));
-    let clean = |what: &str| {
-        assert_eq!(listing(&root.join("var/tmp")), var_tmp, "{what}: var/tmp");
-        assert!(!root.join("var/lib/lca/workspace").exists(), "{what}: workspace");
-        let deploy = listing(&root.join("sysroot/ostree/deploy"));
-        assert_eq!(
-            deploy,
-            BTreeSet::from(["rhcos".to_string()]),
-            "{what}: stateroots"
-        );
-    };
+    let baseline = Baseline::of(&root);
+    let clean = |what: &str| baseline.assert_again(&root, what);
 
     // The API server down for 30 s while the stateroot task works: Prep completes.
     start_prep(&e, SEED_VERSION, "");

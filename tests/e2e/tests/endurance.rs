@@ -5,13 +5,11 @@
 //! figures go to docs/reliability.md. Growth beyond noise fails: a leak per cycle would show.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, ObjectReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use lca_e2e::prep::{SEED_VERSION, abort, env_with_seed, start_prep, wait_prep_completed};
+use lca_e2e::prep::{Baseline, SEED_VERSION, abort, env_with_seed, start_prep, wait_prep_completed};
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -46,36 +44,20 @@ fn sample(pid: i32) -> Sample {
     }
 }
 
-fn listing(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn prep_abort_cycles_leave_no_files_and_no_growth() {
     let cycles = env_count("LCA_ENDURANCE_CYCLES", 2);
     let e = env_with_seed(SEED_VERSION, false).await;
     let root = e.c.node_root().to_path_buf();
     let pid = e.c.operator.as_ref().unwrap().pid();
-    let var_tmp = listing(&root.join("var/tmp"));
+    let baseline = Baseline::of(&root);
     let mut samples = Vec::new();
     let start = Instant::now();
     for i in 0..cycles {
         start_prep(&e, SEED_VERSION, "");
         wait_prep_completed(&e).await;
         abort(&e).await;
-        assert_eq!(listing(&root.join("var/tmp")), var_tmp, "cycle {i}: var/tmp");
-        assert!(
-            !root.join("var/lib/lca/workspace").exists(),
-            "cycle {i}: workspace"
-        );
-        let deploy = listing(&root.join("sysroot/ostree/deploy"));
-        assert_eq!(deploy, BTreeSet::from(["rhcos".to_string()]), "cycle {i}");
+        baseline.assert_again(&root, &format!("cycle {i}"));
         let s = sample(pid);
         println!(
             "cycle {i}: rss {} KiB, fds {}, cpu {} ticks, {:.0} s",

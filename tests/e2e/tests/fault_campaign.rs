@@ -16,12 +16,13 @@
 //! kills the task itself after each of several steps in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lca_api::consts::{annotations, messages as m};
-use lca_e2e::prep::{Env, SEED_VERSION, env_with_seed, prep_failure, start_prep, wait_prep_completed};
+use lca_e2e::prep::{
+    Baseline, Env, SEED_VERSION, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
+};
 use lca_e2e::{condition, has};
 use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
 
@@ -55,16 +56,6 @@ struct Row {
     outcome: String,
     new_default_seen: bool,
     secs: f64,
-}
-
-fn listing(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn arm(root: &Path, point: &str, mode: Mode) {
@@ -163,33 +154,6 @@ async fn abort(e: &Env, point: Option<&str>) -> String {
     "AbortFailed (exact message), then Idle after manual-cleanup-done".into()
 }
 
-struct Clean {
-    var_tmp: BTreeSet<String>,
-}
-
-impl Clean {
-    fn before(root: &Path) -> Self {
-        Self {
-            var_tmp: listing(&root.join("var/tmp")),
-        }
-    }
-
-    /// The node as a fresh Prep finds it.
-    fn assert_again(&self, root: &Path, what: &str) {
-        assert_eq!(listing(&root.join("var/tmp")), self.var_tmp, "{what}: var/tmp");
-        assert!(!root.join("var/lib/lca/workspace").exists(), "{what}: workspace");
-        let deployments = lca_testkit::reboot::deployments(root).unwrap();
-        let stateroots: Vec<&str> = deployments.iter().map(|d| d.stateroot.as_str()).collect();
-        assert_eq!(stateroots, [ORIGINAL], "{what}: deployments");
-        let deploy = listing(&root.join("sysroot/ostree/deploy"));
-        assert_eq!(
-            deploy,
-            BTreeSet::from([ORIGINAL.to_string()]),
-            "{what}: no orphan stateroot"
-        );
-    }
-}
-
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| failpoint | mode | outcome | new stateroot default while Prep ran | seconds |\n|---|---|---|---|---|\n",
@@ -217,7 +181,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
     let root = e.c.node_root().to_path_buf();
     e.c.operator.take().expect("operator").kill();
     e.c.start_operator_supervised();
-    let clean = Clean::before(&root);
+    let clean = Baseline::of(&root);
 
     // A clean Prep names the stateroot-setup steps (its markers), so the campaign follows
     // the steps as they are.

@@ -3,27 +3,15 @@
 //! IBU starts from a clean node; an abort or a failed stateroot setup leaves `/var/tmp`,
 //! the workspace and the image store as they were before Prep.
 
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use lca_e2e::has;
 use lca_e2e::prep::{
-    Env, SEED_VERSION, abort, env_with_seed, prep_failure, start_prep, start_prep_with_image,
+    Env, SEED_VERSION, abort, env_with_seed, listing, prep_failure, start_prep, start_prep_with_image,
     wait_prep_completed,
 };
 
 const T: Duration = Duration::from_secs(120);
-
-fn listing(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 async fn complete_prep(e: &Env) {
     start_prep(e, SEED_VERSION, "");
