@@ -44,8 +44,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p lca-operator -p lca-cli -p lca-hostops --features lca-operator/test-hooks,lca-cli/test-hooks --all-targets -- -D warnings
 
-## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests, the
-## failpoint unit test and a smoke run of every fuzz target (nightly, cargo-fuzz), then
+## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests
+## (the committed fuzz corpus replayed on stable among them), the failpoint unit test, then
 ## the operator image built (profile `image-check`: the packaging, not the optimiser) and
 ## checked. lca-operator's unit tests run without `test-hooks` (the
 ## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
@@ -53,7 +53,6 @@ lint:
 test: deps control-plane lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
-	@bash hack/fuzz.sh smoke
 	@IMAGE_PROFILE=image-check bash hack/verify-image.sh
 
 ## The embedded local environment (control plane + simulated node + operator).
@@ -62,6 +61,11 @@ dev-up:
 
 dev-down:
 	@bash hack/dev-down.sh
+
+## A short libFuzzer run of every fuzz target (nightly, cargo-fuzz; about 5 min cold). Not in
+## `make test`: its cold build would take CI past its time budget.
+fuzz-smoke:
+	@bash hack/fuzz.sh smoke
 
 bench:
 	@bash hack/bench-operator

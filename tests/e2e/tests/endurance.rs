@@ -1,7 +1,8 @@
 //! Endurance (issue #16): Prep → abort cycles in a row, and unrelated objects churning in the
 //! cluster while the operator idles, with the operator's resident memory, open file
-//! descriptors and CPU time read from `/proc`. CI runs a short version; `hack/endurance.sh`
-//! runs 200 cycles and 5,000 objects (`LCA_ENDURANCE_CYCLES`, `LCA_CHURN_OBJECTS`) and the
+//! descriptors and CPU time read from `/proc`. CI runs the churn with 300 objects; the cycles
+//! (ignored in CI for time) and 5,000 objects run with `hack/endurance.sh`
+//! (`LCA_ENDURANCE_CYCLES`, `LCA_CHURN_OBJECTS`), and the
 //! figures go to docs/reliability.md. Growth beyond noise fails: a leak per cycle would show.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,8 +46,9 @@ fn sample(pid: i32) -> Sample {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "long: hack/endurance.sh; in CI the fault campaign's Prep -> abort cycles check the node"]
 async fn prep_abort_cycles_leave_no_files_and_no_growth() {
-    let cycles = env_count("LCA_ENDURANCE_CYCLES", 2);
+    let cycles = env_count("LCA_ENDURANCE_CYCLES", 2).max(1);
     let e = env_with_seed(SEED_VERSION, false).await;
     let root = e.c.node_root().to_path_buf();
     let pid = e.c.operator.as_ref().unwrap().pid();

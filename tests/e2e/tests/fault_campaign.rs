@@ -9,9 +9,9 @@
 //! abort afterwards leaves the node as a fresh Prep finds it. The table of points × modes ×
 //! outcome is printed and written to `target/fault-campaign-prep.md` (docs/reliability.md).
 //!
-//! A Prep cycle takes tens of seconds here, so CI runs the operator's Prep points, precache,
-//! the stateroot-setup `deploy` (the one that reorders boot entries) and the abort's
-//! `Stateroots`; `LCA_FAULT_CAMPAIGN=full`
+//! A Prep cycle takes about 30 s here, so CI runs three cases: the operator killed at
+//! `prep/Validated`, the task killed at `stateroot-setup/deploy` (the one that reorders boot
+//! entries) and an error at `abort/Stateroots`; `LCA_FAULT_CAMPAIGN=full`
 //! (`hack/fault-campaign.sh`) runs every step. `crates/lca-cli/tests/stateroot_setup.rs`
 //! kills the task itself after each of several steps in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -221,6 +221,13 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
     let mut rows = Vec::new();
     for point in points.iter().chain(&abort_points) {
         for mode in [Mode::Kill, Mode::Error] {
+            let ci_case = matches!(
+                (point.as_str(), mode),
+                ("prep/Validated" | "stateroot-setup/deploy", Mode::Kill) | ("abort/Stateroots", Mode::Error)
+            );
+            if !full && !ci_case {
+                continue;
+            }
             let what = format!("{point} {}", mode.name());
             let start = Instant::now();
             let in_abort = point.starts_with("abort/");
