@@ -32,6 +32,8 @@ pub mod names {
     pub const ROLLBACK: &str = "rollback";
     pub const FINALIZE: &str = "finalize";
     pub const ABORT: &str = "abort";
+    /// The clean-up before a default IBU is created (a forgotten cycle's work).
+    pub const FRESH_START: &str = "fresh-start";
     pub const CREATE: &str = "create";
 }
 

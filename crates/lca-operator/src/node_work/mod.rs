@@ -116,7 +116,7 @@ impl StageWork for NodeStageWork {
             if !self.fs().exists(&self.workspace())? {
                 return Ok(());
             }
-            let errors = cleanup::remove_node_work(self, "fresh-start").await;
+            let errors = cleanup::remove_node_work(self, lca_hostops::failpoint::names::FRESH_START).await;
             if errors.is_empty() {
                 Ok(())
             } else {

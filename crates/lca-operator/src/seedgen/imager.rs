@@ -10,7 +10,8 @@
 //!   is read as `podman inspect` would report the container.
 //!
 //! Either way, when the imager ends while this operator lives, the same restoration runs as
-//! after a restart, so the finalizing path is one code path.
+//! after a restart, so the finalizing path is one code path. An operator that starts while
+//! the imager still runs waits for its exit before restoring (`restore_after_running_imager`).
 
 use std::sync::Arc;
 use std::time::Duration;
