@@ -142,6 +142,36 @@ impl Env {
         );
     }
 
+    /// Wait for `SeedGenCompleted` True with the spec's message.
+    async fn wait_completed(&self) {
+        let msg = self
+            .wait_condition(
+                ct::SEEDGEN_COMPLETED,
+                "True",
+                "Completed",
+                Duration::from_secs(180),
+            )
+            .await;
+        assert_eq!(msg, m::SEEDGEN_COMPLETED);
+    }
+
+    /// Wait until the imager has called a host service with `needle` in its argv (the call a
+    /// `lca-sim/hold` file holds); `what` names it in the failure.
+    async fn wait_host_call(&self, needle: &str, what: &str) {
+        let start = Instant::now();
+        while !lca_testkit::hostpeer::calls(self.node.root())
+            .iter()
+            .any(|c| c.contains(needle))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the imager never {what}\n{}",
+                self.operator.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Create the CR, expect the rejection `message`, delete the CR.
     async fn expect_rejection(&self, message: &str) {
         self.create_cr().await;
@@ -286,15 +316,7 @@ async fn seed_image_is_generated_and_pushed() {
     .await
     .unwrap();
     env.create_cr().await;
-    let msg = env
-        .wait_condition(
-            ct::SEEDGEN_COMPLETED,
-            "True",
-            "Completed",
-            Duration::from_secs(180),
-        )
-        .await;
-    assert_eq!(msg, m::SEEDGEN_COMPLETED);
+    env.wait_completed().await;
     let cr = env.api().get(names::SEEDGEN).await.unwrap();
     let conds = cr.status.unwrap().conditions;
     let in_progress = conds.iter().find(|c| c.type_ == ct::SEEDGEN_IN_PROGRESS).unwrap();

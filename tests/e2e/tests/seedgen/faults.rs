@@ -18,18 +18,7 @@ async fn a_failure_after_kubelet_stopped_leaves_the_cluster_running() {
     std::fs::create_dir_all(root.join("etc/cni/multus")).unwrap();
     std::fs::write(root.join("etc/cni/multus/certs"), "not a directory").unwrap();
     env.create_cr().await;
-    let start = Instant::now();
-    while !lca_testkit::hostpeer::calls(root)
-        .iter()
-        .any(|c| c.contains(expiry))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the imager never expired the certificates\n{}",
-            env.operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.wait_host_call(expiry, "expired the certificates").await;
     let calls = lca_testkit::hostpeer::calls(root);
     assert!(
         calls.iter().any(|c| c == "systemctl stop kubelet.service"),
@@ -100,18 +89,7 @@ async fn an_operator_killed_while_the_imager_runs_restarts_and_the_generation_co
     std::fs::create_dir_all(root.join("lca-sim/hold")).unwrap();
     std::fs::write(root.join("lca-sim/hold/systemctl"), stop_kubelet).unwrap();
     env.create_cr().await;
-    let start = Instant::now();
-    while !lca_testkit::hostpeer::calls(root)
-        .iter()
-        .any(|c| c.contains(stop_kubelet))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the imager never stopped kubelet\n{}",
-            env.operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.wait_host_call(stop_kubelet, "stopped kubelet").await;
     let old = env.operator.pid();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), nix::sys::signal::Signal::SIGKILL).unwrap();
     let new = env
@@ -136,14 +114,6 @@ async fn an_operator_killed_while_the_imager_runs_restarts_and_the_generation_co
     assert!(early.is_none(), "restored while the imager runs: {early:?}");
     std::fs::remove_file(root.join("lca-sim/hold/systemctl")).unwrap();
 
-    let msg = env
-        .wait_condition(
-            ct::SEEDGEN_COMPLETED,
-            "True",
-            "Completed",
-            Duration::from_secs(180),
-        )
-        .await;
-    assert_eq!(msg, m::SEEDGEN_COMPLETED);
+    env.wait_completed().await;
     assert_eq!(env.operator.pid(), new, "one restart only");
 }
