@@ -44,16 +44,20 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p lca-operator -p lca-cli -p lca-hostops --features lca-operator/test-hooks,lca-cli/test-hooks --all-targets -- -D warnings
 
-## Everything CI runs: install, lint, CRD and bundle drift, unit + integration + e2e tests
-## (the committed fuzz corpus replayed on stable among them), the failpoint unit test, then
+## Everything CI runs: install, the fuzz smoke started in the background, lint, CRD and
+## bundle drift, unit + integration + e2e tests (the committed fuzz corpus replayed on
+## stable among them), the failpoint unit test, then
 ## the operator image built (profile `image-check`: the packaging, not the optimiser) and
 ## checked. lca-operator's unit tests run without `test-hooks` (the
 ## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
 ## lca-testkit (`assets::workspace_binary`); the image's release binaries never are.
-test: deps control-plane lint verify-manifests verify-bundle
+test: deps control-plane
+	@bash hack/fuzz.sh smoke-start
+	$(MAKE) --no-print-directory lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
 	@IMAGE_PROFILE=image-check bash hack/verify-image.sh
+	@bash hack/fuzz.sh smoke-wait
 
 ## The embedded local environment (control plane + simulated node + operator).
 dev-up:
@@ -62,8 +66,8 @@ dev-up:
 dev-down:
 	@bash hack/dev-down.sh
 
-## A short libFuzzer run of every fuzz target (nightly, cargo-fuzz; about 5 min cold). Not in
-## `make test`: its cold build would take CI past its time budget.
+## A short libFuzzer run of every fuzz target (nightly, cargo-fuzz; about 5 min cold). `make
+## test` runs it in the background at nice 19 and waits for it at the end.
 fuzz-smoke:
 	@bash hack/fuzz.sh smoke
 

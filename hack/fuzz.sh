@@ -4,6 +4,9 @@
 #   hack/fuzz.sh smoke          build every target once, run each for a few seconds over
 #                               its committed corpus and regressions; fails on any crash,
 #                               hang, leak or broken invariant
+#   hack/fuzz.sh smoke-start    the smoke, detached and at nice 19 (`make test` starts it
+#   hack/fuzz.sh smoke-wait     first and waits for it last); wait prints its log and fails
+#                               when it failed
 #   hack/fuzz.sh long [seconds] run each target for `seconds` (default 600) and print the
 #                               executions from libFuzzer's final stats line
 #
@@ -119,8 +122,39 @@ long() {
     ((${#failed[@]} == 0)) || die "crashed: ${failed[*]}"
 }
 
+# smoke-start / smoke-wait: the CI smoke in the background at the lowest CPU priority, so
+# it takes only the cycles the tests leave (they mostly wait on processes) rather than
+# adding its cold build to CI's wall time. The log and exit code go to target/fuzz-smoke.*.
+BG_LOG=target/fuzz-smoke.log
+BG_RC=target/fuzz-smoke.rc
+
+smoke_start() {
+    mkdir -p target
+    rm -f "$BG_RC"
+    # Detached: make runs each recipe line in its own shell.
+    setsid nohup nice -n 19 bash -c \
+        'bash hack/fuzz.sh smoke >"$0" 2>&1; echo $? >"$1.tmp"; mv "$1.tmp" "$1"' \
+        "$BG_LOG" "$BG_RC" </dev/null >/dev/null 2>&1 &
+    echo "--- fuzz smoke started in the background (log: $BG_LOG)"
+}
+
+smoke_wait() {
+    [[ -e $BG_LOG ]] || die "no background smoke: run 'hack/fuzz.sh smoke-start' first"
+    local start=$SECONDS
+    while [[ ! -e $BG_RC ]]; do
+        sleep 2
+    done
+    cat "$BG_LOG"
+    echo "--- waited $((SECONDS - start)) s for the background smoke"
+    local rc
+    rc=$(cat "$BG_RC")
+    ((rc == 0)) || die "the fuzz smoke failed (exit $rc)"
+}
+
 case ${1:-} in
 smoke) smoke ;;
+smoke-start) smoke_start ;;
+smoke-wait) smoke_wait ;;
 long) long "${2:-600}" ;;
-*) die "usage: hack/fuzz.sh smoke | long [seconds]" ;;
+*) die "usage: hack/fuzz.sh smoke | smoke-start | smoke-wait | long [seconds]" ;;
 esac

@@ -91,7 +91,8 @@ pub async fn boot_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&str>)
     let conf = root.join("lca-sim/containers-storage.conf");
     let env = vec![("CONTAINERS_STORAGE_CONF".to_string(), conf.display().to_string())];
     let r = root.to_path_buf();
-    let units = tokio::task::spawn_blocking(move || units::boot(&r, &env, 3))
+    let max_runs = unit_max_runs(root);
+    let units = tokio::task::spawn_blocking(move || units::boot(&r, &env, max_runs))
         .await
         .map_err(|e| crate::Error::Setup(format!("the boot task failed: {e}")))??;
     // A wants link names its unit by the node's path: test the link itself.
@@ -100,3 +101,17 @@ pub async fn boot_into(root: &Path, cp: &mut ControlPlane, chosen: Option<&str>)
         .is_symlink();
     Ok(Booted { units, kubelet })
 }
+
+/// How many times a boot starts a failing `Restart=on-failure` oneshot: 3, or the number in
+/// the node's `lca-sim/unit-max-runs`. systemd restarts such a unit for as long as it fails
+/// (`RestartSec` keeps it under the start limit); a test that kills the unit at each of its
+/// steps raises the bound.
+fn unit_max_runs(root: &Path) -> u32 {
+    std::fs::read_to_string(root.join(UNIT_MAX_RUNS))
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(3)
+}
+
+/// The node file that overrides [`unit_max_runs`].
+pub const UNIT_MAX_RUNS: &str = "lca-sim/unit-max-runs";

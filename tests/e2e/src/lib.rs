@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: a control plane + simulated node + operator
 //! "cluster", `kubectl` runs against it, and polling for the IBU status.
 
+pub mod campaign;
 pub mod prep;
 pub mod upgrade;
 

@@ -88,6 +88,90 @@ async fn prep_abort_cycles_leave_no_files_and_no_growth() {
     );
 }
 
+/// Whole upgrades in a row, each Prep → Upgrade → reboot → finalize, alternating between two
+/// seeds so the stateroot finalize removed is free again two cycles on. The operator is a new
+/// process after each reboot, so the samples compare the operators of successive cycles at
+/// the same point (the upgrade completed); the node must hold one stateroot and one
+/// deployment after each finalize, and the ostree repo must not grow beyond the two seeds.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "long: hack/endurance.sh; in CI the upgrade campaign's cycle stands in"]
+async fn upgrade_finalize_cycles_leave_one_stateroot_and_no_growth() {
+    let cycles = env_count("LCA_UPGRADE_CYCLES", 2).max(1);
+    let mut e = lca_e2e::upgrade::env(SEED_VERSION, &[]).await;
+    const SECOND: &str = "4.18.1";
+    let second = lca_testkit::images::push_seed_with_cluster(&e.registry, SECOND, &e.images, false)
+        .await
+        .expect("the second seed");
+    let seeds = [(e.seed.clone(), SEED_VERSION), (second, SECOND)];
+    let root = e.c.node_root().to_path_buf();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    for i in 0..cycles {
+        let (seed, version) = &seeds[i % 2];
+        lca_e2e::prep::start_prep_with_image(&e, seed, version, "");
+        wait_prep_completed(&e).await;
+        assert!(e.c.patch_stage("Upgrade").0);
+        lca_e2e::upgrade::wait_reboot_request(&e.c, Duration::from_secs(120)).await;
+        lca_e2e::upgrade::reboot(&mut e.c).await;
+        lca_e2e::upgrade::wait_upgrade_completed(&e.c).await;
+        let s = sample(e.c.operator.as_ref().unwrap().pid());
+        assert!(e.c.patch_stage("Idle").0);
+        e.c.wait_ibu("Idle after finalize", Duration::from_secs(120), |i| {
+            lca_e2e::has(i, "Idle", "True")
+        })
+        .await;
+        let stateroot = format!("rhcos_{version}");
+        assert_eq!(
+            lca_e2e::upgrade::stateroots(&e.c),
+            std::slice::from_ref(&stateroot),
+            "cycle {i}"
+        );
+        assert_eq!(
+            lca_e2e::prep::listing(&root.join("sysroot/ostree/deploy")),
+            std::collections::BTreeSet::from([stateroot.clone()]),
+            "cycle {i}: no orphan stateroot"
+        );
+        assert!(
+            !root.join("var/lib/lca/workspace").exists(),
+            "cycle {i}: workspace"
+        );
+        let junk = lca_e2e::campaign::half_written(&root.join("sysroot/ostree/deploy").join(&stateroot));
+        assert!(junk.is_empty(), "cycle {i}: {junk:?}");
+        let repo_kib = du_kib(&root.join("sysroot/ostree/repo"));
+        println!(
+            "cycle {i} ({version}): operator rss {} KiB, fds {}, cpu {} ticks; repo {repo_kib} KiB; {:.0} s",
+            s.rss_kib,
+            s.fds,
+            s.cpu_ticks,
+            start.elapsed().as_secs_f64()
+        );
+        samples.push((s, repo_kib));
+    }
+    // Two cycles in: both seeds' commits are in the repo and the operators warmed alike.
+    if cycles > 2 {
+        let ((first, repo0), (last, repo1)) = (samples[2], samples[cycles - 1]);
+        assert!(last.fds <= first.fds + 2, "{first:?} -> {last:?}");
+        assert!(last.rss_kib <= first.rss_kib + 8 * 1024, "{first:?} -> {last:?}");
+        assert!(
+            repo1 <= repo0 + repo0 / 10,
+            "the ostree repo grew: {repo0} -> {repo1} KiB"
+        );
+    }
+}
+
+fn du_kib(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("du")
+        .arg("-sk")
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unrelated_objects_churning_leave_the_idle_operator_flat() {
     let objects = env_count("LCA_CHURN_OBJECTS", 300);

@@ -16,39 +16,18 @@
 //! kills the task itself after each of several steps in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lca_api::consts::{annotations, messages as m};
+use lca_e2e::campaign::{self, Mode, arm, fired, injected};
 use lca_e2e::prep::{
     Baseline, Env, SEED_VERSION, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
 };
 use lca_e2e::{condition, has};
-use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
 
 const T: Duration = Duration::from_secs(120);
 const ORIGINAL: &str = "rhcos";
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Kill,
-    Error,
-}
-
-impl Mode {
-    fn action(self) -> &'static str {
-        match self {
-            Mode::Kill => "return(kill)",
-            Mode::Error => "return(injected)",
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Kill => "SIGKILL",
-            Mode::Error => "error",
-        }
-    }
-}
 
 struct Row {
     point: String,
@@ -56,16 +35,6 @@ struct Row {
     outcome: String,
     new_default_seen: bool,
     secs: f64,
-}
-
-fn arm(root: &Path, point: &str, mode: Mode) {
-    let sim = root.join("lca-sim");
-    let _ = std::fs::remove_file(sim.join(FIRED_FILE));
-    std::fs::write(sim.join(ARM_FILE), format!("{point}={}\n", mode.action())).unwrap();
-}
-
-fn fired(root: &Path) -> String {
-    std::fs::read_to_string(root.join("lca-sim").join(FIRED_FILE)).unwrap_or_default()
 }
 
 fn default_stateroot(root: &Path) -> String {
@@ -100,7 +69,7 @@ async fn prep_outcome(e: &Env, root: &Path) -> (Result<(), String>, bool) {
 
 /// The exact Prep failure an injected error at `point` must give.
 fn expected_prep_failure(point: &str, msg: &str) -> bool {
-    let injected = format!("failpoint {point}: injected");
+    let injected = injected(point);
     match point.split_once('/') {
         Some(("prep", "Validated")) => msg == format!("failed to launch stateroot setup: {injected}"),
         Some(("prep", "CryptoBackup")) => msg == format!("failed to back up kubeconfig crypto: {injected}"),
@@ -155,24 +124,26 @@ async fn abort(e: &Env, point: Option<&str>) -> String {
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| failpoint | mode | outcome | new stateroot default while Prep ran | seconds |\n|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {:.1} |\n",
-            r.point,
-            r.mode.name(),
-            r.outcome,
-            if r.new_default_seen { "yes" } else { "no" },
-            r.secs
-        ));
-    }
-    out
-}
-
-fn report_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fault-campaign-prep.md")
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("`{}`", r.point),
+                r.mode.name().into(),
+                r.outcome.clone(),
+                if r.new_default_seen { "yes" } else { "no" }.into(),
+                format!("{:.1}", r.secs),
+            ]
+        })
+        .collect();
+    let header = [
+        "failpoint",
+        "mode",
+        "outcome",
+        "new stateroot default while Prep ran",
+        "seconds",
+    ];
+    campaign::table(&header, &rows)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,7 +168,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
     abort(&e, None).await;
     clean.assert_again(&root, "after the clean Prep");
 
-    let full = std::env::var("LCA_FAULT_CAMPAIGN").is_ok_and(|v| v == "full");
+    let full = campaign::full();
     let mut points: Vec<String> = vec!["prep/Validated".into()];
     points.extend(
         setup_steps
@@ -232,7 +203,7 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
             let start = Instant::now();
             let in_abort = point.starts_with("abort/");
             if !in_abort {
-                arm(&root, point, mode);
+                arm(&root, &[(point.clone(), mode)]);
             }
             start_prep(&e, SEED_VERSION, "");
             let (prep, new_default_seen) = prep_outcome(&e, &root).await;
@@ -256,11 +227,15 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
             };
             assert_eq!(default_after, ORIGINAL, "{what}: default after Prep ({outcome})");
             if in_abort {
-                arm(&root, point, mode);
+                arm(&root, &[(point.clone(), mode)]);
             }
             let aborted = abort(&e, (mode == Mode::Error).then_some(point.as_str())).await;
-            assert_eq!(fired(&root), format!("{point}\n"), "{what}: the point fired once");
-            std::fs::remove_file(root.join("lca-sim").join(ARM_FILE)).unwrap();
+            assert_eq!(
+                fired(&root),
+                std::slice::from_ref(point),
+                "{what}: the point fired once"
+            );
+            campaign::disarm(&root);
             clean.assert_again(&root, &what);
             if in_abort {
                 outcome = format!("abort: {aborted}");
@@ -279,5 +254,5 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
     }
     let table = table(&rows);
     println!("{table}");
-    std::fs::write(report_path(), &table).unwrap();
+    std::fs::write(campaign::report_path("fault-campaign-prep.md"), &table).unwrap();
 }
