@@ -9,8 +9,9 @@
 //! alternating between the two modes, a killed step resumes after the restart and a failed
 //! one is retried, so the upgrade completes; the next cycle swaps the modes. Errors that end
 //! a flow take a cycle each: a post-pivot error rolls the node back by itself with
-//! `Rollback due to postpivot failure: failpoint post-pivot/<step>: injected`, and a
-//! Rollback step's error fails the Rollback for good. Throughout, a [`Watch`] checks that no
+//! `Rollback due to postpivot failure: failpoint post-pivot/<step>: injected` (at `recert`
+//! the rollback itself, shared with the init monitor, fails once and is killed once on its
+//! way), and a Rollback step's error fails the Rollback for good. Throughout, a [`Watch`] checks that no
 //! stateroot is ever deployed twice and that every saved `ibu.json` parses; at the end of a
 //! cycle no Backup or Restore was processed twice, no temporary file is left in the new
 //! stateroot, every armed point fired exactly once, and the node is on the one stateroot it
@@ -332,15 +333,24 @@ async fn to_pivot(e: &Env) {
 }
 
 /// An error at post-pivot `step`: post-pivot rolls back by itself, the original cluster
-/// shows the exact message, and the abort leaves the node as before Prep.
-async fn post_pivot_error(step: &str) -> Vec<String> {
+/// shows the exact message, and the abort leaves the node as before Prep. With
+/// `rollback_faults` the rollback itself (the path the init monitor shares) first fails
+/// after saving the CR, then dies after `set-default`: the unit's restarts carry it on.
+async fn post_pivot_error(step: &str, rollback_faults: bool) -> Vec<Vec<String>> {
     let mut e = upgrade::env(SEED_VERSION, &[]).await;
     let root = e.c.node_root().to_path_buf();
     let baseline = Baseline::of(&root);
     let start = Instant::now();
     to_pivot(&e).await;
     let point = format!("post-pivot/{step}");
-    arm(&root, &[(point.clone(), Mode::Error)]);
+    let mut armed = vec![(point.clone(), Mode::Error)];
+    if rollback_faults {
+        armed.push(("auto-rollback/SaveCr".into(), Mode::Error));
+        armed.push(("auto-rollback/SetDefault".into(), Mode::Kill));
+    }
+    arm(&root, &armed);
+    // The failed run, the one the set-default kill ends, the one that asks for the reboot.
+    std::fs::write(root.join(lca_testkit::upgradeenv::UNIT_MAX_RUNS), "4").unwrap();
     let watch = Watch::start(&root);
     upgrade::reboot_into(&mut e.c, None, true).await;
     upgrade::wait_rollback_request(&e.c, T).await;
@@ -366,16 +376,27 @@ async fn post_pivot_error(step: &str) -> Vec<String> {
     e.c.wait_ibu("Idle after abort", T, |i| has(i, "Idle", "True"))
         .await;
     watch.finish(&point);
-    assert_eq!(fired(&root), std::slice::from_ref(&point));
+    let names: Vec<String> = armed.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(fired(&root), names);
     baseline.assert_again(&root, &point);
     campaign::disarm(&root);
-    println!("{point} error: {want} ({:.0} s)", start.elapsed().as_secs_f64());
-    vec![
+    let secs = start.elapsed().as_secs_f64();
+    println!("{point} error: {want} ({secs:.0} s)");
+    let mut rows = vec![vec![
         format!("`{point}`"),
         "error".into(),
         format!("rolled back: {want}; abort restores the node"),
-        format!("{:.0} s", start.elapsed().as_secs_f64()),
-    ]
+        format!("{secs:.0} s"),
+    ]];
+    for (p, mode) in &armed[1..] {
+        rows.push(vec![
+            format!("`{p}`"),
+            mode.name().into(),
+            format!("during the rollback after `{point}`: the unit's next run carries the rollback on"),
+            format!("{secs:.0} s"),
+        ]);
+    }
+    rows
 }
 
 /// An error at Rollback `step` after a completed upgrade: the Rollback fails for good with
@@ -452,7 +473,7 @@ async fn a_post_pivot_or_rollback_error_ends_as_it_must() {
         &["recert"]
     };
     for step in steps {
-        rows.push(post_pivot_error(step).await);
+        rows.extend(post_pivot_error(step, *step == "recert").await);
     }
     if campaign::full() {
         for step in ROLLBACK {
