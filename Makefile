@@ -47,16 +47,16 @@ lint:
 ## Everything CI runs: install, the fuzz smoke started in the background, lint, CRD and
 ## bundle drift, unit + integration + e2e tests (the committed fuzz corpus replayed on
 ## stable among them), the failpoint unit test, then
-## the operator image built (profile `image-check`: the packaging, not the optimiser) and
+## the operator image built (dev profile: the packaging, not the optimiser) and
 ## checked. lca-operator's unit tests run without `test-hooks` (the
 ## production refusal of the test peer); the binaries the e2e tests spawn are built with it by
-## lca-testkit (`assets::workspace_binary`); the image's release binaries never are.
+## lca-testkit (`assets::workspace_binary`); the image's binaries never are.
 test: deps control-plane
 	@bash hack/fuzz.sh smoke-start
 	$(MAKE) --no-print-directory lint verify-manifests verify-bundle
 	$(CARGO) test --workspace --no-fail-fast
 	$(CARGO) test -p lca-hostops --features failpoints --lib failpoint
-	@IMAGE_PROFILE=image-check bash hack/verify-image.sh
+	@IMAGE_PROFILE=dev bash hack/verify-image.sh
 	@bash hack/fuzz.sh smoke-wait
 
 ## The embedded local environment (control plane + simulated node + operator).

@@ -97,11 +97,15 @@ fi
 phase rootfs
 
 # Production binaries: without `test-hooks`, which --version would name. IMAGE_PROFILE picks
-# the cargo profile: `release` (the default, the shipped image) or `image-check` (CI's check of
-# the packaging, the same code built without the optimiser's hardest passes).
+# the cargo profile: `release` (the default, the shipped image) or `dev` (CI's check of the
+# packaging: after the tests only the crates whose features differ from the test build's
+# binaries are rebuilt, where any other profile would build every dependency again). `dev`
+# replaces target/debug's test builds of the two binaries: not while e2e tests run.
 profile="${IMAGE_PROFILE:-release}"
 cargo build --profile "$profile" -p lca-operator -p lca-cli --bins
-target_dir="$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)/$profile"
+profile_dir=$profile
+[[ $profile == dev ]] && profile_dir=debug
+target_dir="$(cargo metadata --no-deps --format-version 1 | jq -r .target_directory)/$profile_dir"
 phase cargo
 
 KUBECTL="$(bash hack/kubectl.sh)"
