@@ -38,6 +38,23 @@ impl OperatorProcess {
         })
     }
 
+    /// As [`OperatorProcess::start_with_args`], with extra environment variables (the
+    /// operator Deployment's env, such as `PRECACHE_BEST_EFFORT=TRUE`).
+    pub fn start_with_env(
+        kubeconfig: &Path,
+        host_root: &Path,
+        log: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let (argv, mut envs) = command(kubeconfig, host_root, extra)?;
+        envs.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Ok(Self {
+            process: Runner::Once(Guarded::spawn("lca-operator", &argv, &envs, log, None)?),
+            log: log.to_path_buf(),
+        })
+    }
+
     /// As [`OperatorProcess::start_with_args`], restarted after a back-off whenever it exits
     /// or is killed, until [`OperatorProcess::kill`] or drop; the pid of the operator running
     /// now is kept in `pid_file`.
