@@ -4,13 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
 use lca_hostops::archive;
-use lca_seed::checks::{ClusterFacts, check_seed_labels};
 use lca_seed::{Credentials, Error, SeedRegistry};
 use lca_testkit::Registry;
 use lca_testkit::seednode::SeedNode;
@@ -220,36 +221,7 @@ async fn create_push_inspect_pull_unpack_round_trip() {
         password: "s3cret".into(),
     };
     let reg = SeedRegistry::new(&reference, &creds, true);
-    let info = reg.inspect(&reference).await.unwrap();
-    let seed = check_seed_labels(&info.labels, &ClusterFacts::default()).unwrap();
-    assert_eq!(seed.seed_cluster_ocp_version, "4.17.0");
-    assert_eq!(info.layers.len(), 1);
-
-    let target = work.path().join("seed");
-    lca_seed::pull_and_unpack(&reg, &reference, &target)
-        .await
-        .unwrap();
-    let mut names: Vec<String> = fs::read_dir(&target)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    let origin = format!("ostree-{}.origin", node.deployment);
-    let mut expected = vec![
-        "containers.list",
-        "etc.deletions",
-        "etc.tgz",
-        "lca-cli",
-        "manifest.json",
-        "mco-currentconfig.json",
-        &origin,
-        "ostree.tgz",
-        "recert_config.json",
-        "rpm-ostree.json",
-        "var.tgz",
-    ];
-    expected.sort();
-    assert_eq!(names, expected);
+    let (_, target) = common::seed::pull_valid_seed(&reg, &reference, &node.deployment, work.path()).await;
     assert_eq!(
         fs::read_to_string(target.join("etc.deletions")).unwrap(),
         "/etc/removed.conf\n"
@@ -351,26 +323,6 @@ async fn create_push_inspect_pull_unpack_round_trip() {
             "etc/{gone} must be excluded"
         );
     }
-    let repo = work.path().join("repo");
-    fs::create_dir(&repo).unwrap();
-    archive::extract_tar_gz(fs::File::open(target.join("ostree.tgz")).unwrap(), &repo, &opts).unwrap();
-    let log = Command::new("ostree")
-        .arg(format!("--repo={}", repo.display()))
-        .args(["log", "rhcos/4.17"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&log.stdout).contains("417.94.sim"),
-        "ostree repo usable after round trip"
-    );
-    assert!(
-        Command::new("ostree")
-            .arg(format!("--repo={}", repo.display()))
-            .args(["fsck", "-q"])
-            .status()
-            .unwrap()
-            .success()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,10 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::seed::assert_cluster_given_back;
 use lca_seed::Credentials;
 use lca_testkit::seednode::SeedNode;
 use lca_testkit::{Registry, hostpeer};
@@ -26,34 +29,6 @@ fn create(node: &SeedNode, image: &str, authfile: &Path, extra: &[&str]) -> Comm
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The seed cluster is back: kubelet enabled and started as the last host command, the
-/// seed's units disabled and deleted, no backup, blobs or seed data left.
-fn assert_cluster_given_back(node: &SeedNode) {
-    let calls = hostpeer::calls(node.root());
-    assert_eq!(
-        calls.last().map(String::as_str),
-        Some("systemctl enable kubelet.service --now"),
-        "{calls:#?}"
-    );
-    let root = node.root();
-    for unit in ["installation-configuration.service", "lca-init-monitor.service"] {
-        assert!(
-            calls.contains(&format!("systemctl disable --now {unit}")),
-            "{calls:#?}"
-        );
-        assert!(!root.join("etc/systemd/system").join(unit).exists(), "{unit}");
-        assert!(
-            !root
-                .join("etc/systemd/system/multi-user.target.wants")
-                .join(unit)
-                .is_symlink()
-        );
-    }
-    for dir in ["var/tmp/backup", "var/tmp/seed-blobs", "var/seed_data"] {
-        assert!(!root.join(dir).exists(), "{dir} left behind");
-    }
 }
 
 fn setup(registry: &Registry) -> (SeedNode, tempfile::TempDir, std::path::PathBuf, String) {
@@ -85,7 +60,7 @@ fn kubelet_that_does_not_stop_in_time() {
     );
     assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
     assert_eq!(hostpeer::recert_configs(node.root()), Vec::<String>::new());
-    assert_cluster_given_back(&node);
+    assert_cluster_given_back(node.root());
     assert!(!node.root().join("var/tmp/checks").exists());
 }
 
@@ -117,7 +92,7 @@ fn recert_image_that_cannot_be_pulled() {
             "/var/tmp/backupCertsDir/recert_restore_config.json"
         ]
     );
-    assert_cluster_given_back(&node);
+    assert_cluster_given_back(node.root());
     let root = node.root();
     assert!(
         root.join("var/tmp/backupCertsDir/kubeadmin-password-hash.txt")
@@ -125,14 +100,23 @@ fn recert_image_that_cannot_be_pulled() {
     );
     assert!(root.join("var/tmp/checks/recert.started").exists());
     assert!(!root.join("var/tmp/checks/recert.done").exists());
+    // The seed files went with the backup dir: no marker may say a step's file is there.
+    assert!(!root.join("var/tmp/checks/containers-list.done").exists());
+    assert!(!root.join("var/tmp/checks/manifest.done").exists());
 
-    // The image is reachable again: the second run expires, packs, pushes and restores.
+    // The image is reachable again: the second run expires, packs, pushes and restores,
+    // and the seed it pushes is complete.
     fs::remove_file(root.join("lca-sim/fail/recert")).unwrap();
     let out = create(&node, &image, &authfile, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(hostpeer::recert_configs(node.root()).len(), 4);
     assert!(!root.join("var/tmp/backupCertsDir").exists());
     assert!(!root.join("var/tmp/checks").exists());
+    let reference = lca_seed::parse_reference(&image).unwrap();
+    let reg = lca_seed::SeedRegistry::new(&reference, &Credentials::Anonymous, true);
+    let work = tempfile::tempdir().unwrap();
+    let pulled = common::seed::pull_valid_seed(&reg, &reference, &node.deployment, work.path());
+    tokio::runtime::Runtime::new().unwrap().block_on(pulled);
 }
 
 /// Credentials revoked between the push-access check and the push: everything is packed,
@@ -168,7 +152,7 @@ fn push_refused_after_packing() {
         2,
         "expired, then restored"
     );
-    assert_cluster_given_back(&node);
+    assert_cluster_given_back(node.root());
     assert!(!node.root().join("var/tmp/backupCertsDir").exists());
     assert!(!node.root().join("var/tmp/checks").exists());
 }

@@ -290,9 +290,14 @@ fn cleanup(ctx: &Ctx) -> Result<()> {
         &ctx.paths.host("var/tmp/seed-blobs"),
         &certs,
     ] {
-        // A failed restoration keeps the keys and the markers: a second run resumes and
-        // restores with them.
-        if (d == &certs || d == &ctx.checks) && restored.is_err() {
+        // A failed restoration keeps the keys and the expiry's marker: a second run
+        // restores with them. Not the steps' markers: the files they vouch for go with the
+        // backup dir, and a second run trusting them would push a seed without those files.
+        if d == &certs && restored.is_err() {
+            continue;
+        }
+        if d == &ctx.checks && restored.is_err() {
+            remove_step_markers(ctx);
             continue;
         }
         if let Err(e) = ctx.fs.remove_dir_all(d) {
@@ -305,4 +310,17 @@ fn cleanup(ctx: &Ctx) -> Result<()> {
         .start_cluster_services()
         .map_err(|e| Error::NodeState(format!("kubelet could not be started again: {e}")));
     restored.and(started)
+}
+
+/// Every marker in `/var/tmp/checks` but the expiry's `recert.started`.
+fn remove_step_markers(ctx: &Ctx) {
+    let names = ctx.fs.list_dir(&ctx.checks).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not list the step markers");
+        Vec::new()
+    });
+    for name in names.iter().filter(|n| *n != recert::STARTED) {
+        if let Err(e) = ctx.fs.remove_file(&ctx.checks.join(name)) {
+            tracing::warn!(error = %e, "could not remove a step marker");
+        }
+    }
 }

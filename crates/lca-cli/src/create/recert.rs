@@ -116,7 +116,7 @@ pub fn expire(ctx: &Ctx) -> Result<()> {
 }
 
 /// Marker of an expiry that may have touched the certificates.
-const STARTED: &str = "recert.started";
+pub(super) const STARTED: &str = "recert.started";
 
 /// Whether the seed cluster needs its identity back (an expiry started); unreadable
 /// markers count as yes, since a needless restoration is harmless and a missing one is not.

@@ -1,7 +1,9 @@
-//! Shared fixtures of the `stateroot-setup`, `precache` and `terminal` tests: running the built
-//! `lca-cli`, a seed made by `lca-cli create --simulated` and pushed to a loopback
-//! registry, and tiny hand-written OCI images pushed with skopeo.
+//! Shared fixtures of the `lca-cli` integration tests: running the built `lca-cli`, a seed
+//! made by `lca-cli create --simulated` and pushed to a loopback registry, tiny hand-written
+//! OCI images pushed with skopeo, and the `create` tests' checks ([`seed`]).
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
