@@ -192,6 +192,15 @@ fn blobs(registry: &Registry) -> BTreeSet<String> {
     out
 }
 
+/// A seed node as RHCOS has it: `/etc/systemd/system` and its `multi-user.target.wants`
+/// always exist there, so whether create or the host-services peer would make them (with
+/// different modes) is not part of what a create leaves behind.
+fn seed_node() -> SeedNode {
+    let node = SeedNode::build(64).unwrap();
+    fs::create_dir_all(node.root().join("etc/systemd/system/multi-user.target.wants")).unwrap();
+    node
+}
+
 struct Campaign {
     registry: Registry,
     image: String,
@@ -256,7 +265,7 @@ impl Campaign {
             rt,
             _work: work,
         };
-        let node = SeedNode::build(64).unwrap();
+        let node = seed_node();
         let before = snapshot(node.root(), &node.deployment);
         let out = c.create(&node, None);
         assert!(out.status.success(), "reference create: {}", stderr(&out));
@@ -356,7 +365,7 @@ impl Campaign {
     }
 
     fn run_case(&self, step: &str, mode: Mode) -> Row {
-        let node = SeedNode::build(64).unwrap();
+        let node = seed_node();
         let root = node.root();
         let certs = CertBackup::take(root);
         let before = snapshot(root, &node.deployment);
