@@ -80,6 +80,59 @@ pub fn report_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The node clean-up steps of abort and finalize (`node_work::cleanup::remove_node_work`),
+/// each followed by failpoint `abort/<step>` or `finalize/<step>`.
+pub const CLEANUP_STEPS: [&str; 6] = [
+    "StaterootTask",
+    "Stateroots",
+    "PrecacheTask",
+    "SeedWork",
+    "HandOff",
+    "Workspace",
+];
+
+/// The failpoint names (`{step:?}`, as the operator's step runner names them) of step list
+/// `S`, without the reboot that ends a list: the node's to carry out, not work to mark.
+pub fn steps<S: lca_core::upgrade_plan::Steps + std::fmt::Debug>() -> Vec<String> {
+    S::ORDER
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .filter(|s| s != "Reboot")
+        .collect()
+}
+
+/// Patch stage Idle (an abort or a finalize) and wait until it ends. Without `errors` it
+/// must reach Idle; with them it must fail (`AbortFailed`, `FinalizeFailed`) with exactly
+/// those errors and the manual clean-up suffix, then reach Idle once the user says the
+/// clean-up is done. Returns the outcome for a table.
+pub async fn to_idle(c: &crate::Cluster, errors: &[String], limit: Duration) -> String {
+    use lca_api::consts::{annotations, messages};
+    let (ok, err) = c.patch_stage("Idle");
+    assert!(ok, "stage Idle accepted: {err}");
+    let failed =
+        |i: &lca_api::ImageBasedUpgrade| crate::condition(i, "Idle").filter(|c| c.1.ends_with("Failed"));
+    let ibu = c
+        .wait_ibu("Idle or a failed clean-up", limit, |i| {
+            crate::has(i, "Idle", "True") || failed(i).is_some()
+        })
+        .await;
+    if errors.is_empty() {
+        assert!(crate::has(&ibu, "Idle", "True"), "{:?}", failed(&ibu));
+        return "Idle".into();
+    }
+    let (_, reason, msg) = failed(&ibu).expect("a failed clean-up");
+    let want: String = errors.iter().map(|e| format!("{e} ")).collect();
+    assert_eq!(msg, format!("{want}{}", messages::MANUAL_CLEANUP_SUFFIX));
+    let annotate = format!("{}=", annotations::MANUAL_CLEANUP_DONE);
+    let (ok, _, err) = c.kubectl(&["annotate", "ibu", "upgrade", &annotate]);
+    assert!(ok, "{err}");
+    c.wait_ibu("Idle after the manual clean-up", limit, |i| {
+        crate::has(i, "Idle", "True")
+    })
+    .await;
+    format!("{reason} (exact message), then Idle after manual-cleanup-done")
+}
+
 /// Whether the whole campaign runs (`LCA_FAULT_CAMPAIGN=full`, hack/fault-campaign.sh) or
 /// the CI cases only.
 pub fn full() -> bool {

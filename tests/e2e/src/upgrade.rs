@@ -187,6 +187,23 @@ pub async fn wait_upgrade_completed(c: &Cluster) -> lca_api::ImageBasedUpgrade {
     ibu
 }
 
+/// Wait (2 min) for RollbackCompleted and require it True with upstream's message; otherwise
+/// show the RollbackInProgress condition.
+pub async fn wait_rollback_completed(c: &Cluster) -> lca_api::ImageBasedUpgrade {
+    let ibu = c
+        .wait_ibu("RollbackCompleted", Duration::from_secs(120), |i| {
+            crate::condition(i, "RollbackCompleted").is_some()
+        })
+        .await;
+    assert_eq!(
+        crate::condition(&ibu, "RollbackCompleted"),
+        Some(("True".into(), "Completed".into(), "Rollback completed".into())),
+        "{:?}",
+        crate::condition(&ibu, "RollbackInProgress")
+    );
+    ibu
+}
+
 /// Wait (2 min) until the Upgrade failed; its message (UpgradeInProgress).
 pub async fn wait_upgrade_failed(c: &Cluster) -> (lca_api::ImageBasedUpgrade, String) {
     let ibu = c

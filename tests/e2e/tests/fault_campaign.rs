@@ -19,7 +19,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lca_api::consts::{annotations, messages as m};
 use lca_e2e::campaign::{self, Mode, arm, fired, injected};
 use lca_e2e::prep::{
     Baseline, Env, SEED_VERSION, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
@@ -96,31 +95,11 @@ fn expected_kill_failure(point: &str, msg: &str) -> bool {
     }
 }
 
-/// Abort and wait for Idle; an abort that fails (an injected error) must say so exactly and
-/// converge once the user says the manual clean-up is done.
+/// Abort and wait for Idle; an injected error at `point` must fail it exactly and converge
+/// once the user says the manual clean-up is done.
 async fn abort(e: &Env, point: Option<&str>) -> String {
-    let (ok, err) = e.c.patch_stage("Idle");
-    assert!(ok, "abort accepted: {err}");
-    let ibu =
-        e.c.wait_ibu("Idle or AbortFailed", T, |i| {
-            has(i, "Idle", "True") || condition(i, "Idle").is_some_and(|c| c.1 == "AbortFailed")
-        })
-        .await;
-    if has(&ibu, "Idle", "True") {
-        return "Idle".into();
-    }
-    let (_, _, msg) = condition(&ibu, "Idle").unwrap();
-    let point = point.expect("only an injected error fails the abort");
-    assert_eq!(
-        msg,
-        format!("failpoint {point}: injected {}", m::MANUAL_CLEANUP_SUFFIX)
-    );
-    let annotate = format!("{}=", annotations::MANUAL_CLEANUP_DONE);
-    let (ok, _, err) = e.c.kubectl(&["annotate", "ibu", "upgrade", &annotate]);
-    assert!(ok, "{err}");
-    e.c.wait_ibu("Idle after the manual clean-up", T, |i| has(i, "Idle", "True"))
-        .await;
-    "AbortFailed (exact message), then Idle after manual-cleanup-done".into()
+    let errors: Vec<String> = point.map(injected).into_iter().collect();
+    campaign::to_idle(&e.c, &errors, T).await
 }
 
 fn table(rows: &[Row]) -> String {
@@ -177,18 +156,11 @@ async fn every_prep_and_abort_failpoint_killed_or_failed_converges() {
             .map(|s| format!("stateroot-setup/{s}")),
     );
     points.extend(["prep/CryptoBackup".into(), "precache/Pulled".into()]);
-    let abort_points: Vec<String> = [
-        "StaterootTask",
-        "Stateroots",
-        "PrecacheTask",
-        "SeedWork",
-        "HandOff",
-        "Workspace",
-    ]
-    .iter()
-    .filter(|s| full || **s == "Stateroots")
-    .map(|s| format!("abort/{s}"))
-    .collect();
+    let abort_points: Vec<String> = campaign::CLEANUP_STEPS
+        .iter()
+        .filter(|s| full || **s == "Stateroots")
+        .map(|s| format!("abort/{s}"))
+        .collect();
     let mut rows = Vec::new();
     for point in points.iter().chain(&abort_points) {
         for mode in [Mode::Kill, Mode::Error] {

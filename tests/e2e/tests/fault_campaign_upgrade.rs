@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, DynamicObject};
 use lca_api::Stage;
-use lca_api::consts::{annotations, messages as m};
+use lca_core::upgrade_plan::{PostPivot, PrePivot, Rollback};
 use lca_e2e::campaign::{self, Mode, Watch, arm, fired, injected};
 use lca_e2e::prep::{Baseline, Env, SEED_VERSION, listing, start_prep, wait_prep_completed};
 use lca_e2e::upgrade::{self, reboot_rationale, stateroots};
@@ -39,22 +39,8 @@ use lca_testkit::velero::VeleroPeer;
 const T: Duration = Duration::from_secs(240);
 const ORIGINAL: &str = "rhcos";
 
-const PREPIVOT: [&str; 6] = [
-    "Backup",
-    "ExportApplicationConfiguration",
-    "ExportManifests",
-    "ExportClusterConfiguration",
-    "SaveCr",
-    "SetDefault",
-];
-const POSTPIVOT: [&str; 6] = [
-    "EnsureOadpConfiguration",
-    "ApplyPolicyManifests",
-    "ApplyConfigManifests",
-    "Restore",
-    "DeferredHealth",
-    "DisableInitMonitor",
-];
+/// `lca-cli post-pivot`'s steps (its `STEPS`; a binary crate, so listed here: that every
+/// armed point fired checks the names).
 const CLI_POST_PIVOT: [&str; 13] = [
     "ssh-key",
     "pull-secret",
@@ -73,22 +59,12 @@ const CLI_POST_PIVOT: [&str; 13] = [
 /// The post-pivot kills of the CI cycle: before the network, around recert and the kubelet,
 /// and the last step.
 const CLI_CI: [&str; 4] = ["network", "recert", "kubelet", "lvm"];
-const ROLLBACK: [&str; 3] = ["SetDefault", "ClearExpiration", "SaveCr"];
-const FINALIZE: [&str; 6] = [
-    "StaterootTask",
-    "Stateroots",
-    "PrecacheTask",
-    "SeedWork",
-    "HandOff",
-    "Workspace",
-];
-
 fn new_stateroot() -> String {
     format!("rhcos_{SEED_VERSION}")
 }
 
 /// `flow`'s `steps`, the modes alternating: even positions killed when `parity` is 0.
-fn alternate(flow: &str, steps: &[&str], parity: usize) -> Vec<(String, Mode)> {
+fn alternate<T: AsRef<str>>(flow: &str, steps: &[T], parity: usize) -> Vec<(String, Mode)> {
     steps
         .iter()
         .enumerate()
@@ -98,13 +74,16 @@ fn alternate(flow: &str, steps: &[&str], parity: usize) -> Vec<(String, Mode)> {
             } else {
                 Mode::Error
             };
-            (format!("{flow}/{s}"), mode)
+            (format!("{flow}/{}", s.as_ref()), mode)
         })
         .collect()
 }
 
-fn all(flow: &str, steps: &[&str], mode: Mode) -> Vec<(String, Mode)> {
-    steps.iter().map(|s| (format!("{flow}/{s}"), mode)).collect()
+fn all<T: AsRef<str>>(flow: &str, steps: &[T], mode: Mode) -> Vec<(String, Mode)> {
+    steps
+        .iter()
+        .map(|s| (format!("{flow}/{}", s.as_ref()), mode))
+        .collect()
 }
 
 /// The finalize errors that end in the message: those after the last kill (a kill restarts
@@ -161,30 +140,6 @@ fn assert_all_fired(root: &Path, armed: &[(String, Mode)], what: &str) {
     assert_eq!(got, want, "{what}: every armed point fired once");
 }
 
-/// Finalize (stage Idle); an injected error must give exactly `errors` and converge once
-/// the user says the manual clean-up is done. Returns the outcome for the table.
-async fn finalize(e: &Env, errors: &[String]) -> String {
-    assert!(e.c.patch_stage("Idle").0);
-    let ibu =
-        e.c.wait_ibu("Idle or FinalizeFailed", T, |i| {
-            has(i, "Idle", "True") || condition(i, "Idle").is_some_and(|c| c.1 == "FinalizeFailed")
-        })
-        .await;
-    if errors.is_empty() {
-        assert!(has(&ibu, "Idle", "True"), "{:?}", condition(&ibu, "Idle"));
-        return "finalized".into();
-    }
-    let (_, _, msg) = condition(&ibu, "Idle").unwrap();
-    let want: String = errors.iter().map(|e| format!("{e} ")).collect();
-    assert_eq!(msg, format!("{want}{}", m::MANUAL_CLEANUP_SUFFIX));
-    let annotate = format!("{}=", annotations::MANUAL_CLEANUP_DONE);
-    let (ok, _, err) = e.c.kubectl(&["annotate", "ibu", "upgrade", &annotate]);
-    assert!(ok, "{err}");
-    e.c.wait_ibu("Idle after the manual clean-up", T, |i| has(i, "Idle", "True"))
-        .await;
-    "FinalizeFailed (exact message), Idle after manual-cleanup-done".into()
-}
-
 /// Upgrade with every operator point armed (modes alternating by `parity`), `cli` post-pivot
 /// steps killed, then finalize on the new stateroot or, with `roll_back`, a manual Rollback
 /// with each of its steps killed and finalize on the original.
@@ -200,15 +155,15 @@ async fn mixed_cycle(parity: usize, cli: &[&str], roll_back: bool) -> Vec<Vec<St
     start_prep(&e, SEED_VERSION, &oadpenv::spec_lines());
     wait_prep_completed(&e).await;
 
-    let pre = alternate("prepivot", &PREPIVOT, parity);
-    let post = alternate("postpivot", &POSTPIVOT, parity);
+    let pre = alternate("prepivot", &campaign::steps::<PrePivot>(), parity);
+    let post = alternate("postpivot", &campaign::steps::<PostPivot>(), parity);
     let cli_points = all("post-pivot", cli, Mode::Kill);
     let rollback = if roll_back {
-        all("rollback", &ROLLBACK, Mode::Kill)
+        all("rollback", &campaign::steps::<Rollback>(), Mode::Kill)
     } else {
         vec![]
     };
-    let fin = alternate("finalize", &FINALIZE, parity);
+    let fin = alternate("finalize", &campaign::CLEANUP_STEPS, parity);
     let armed: Vec<(String, Mode)> = [&pre, &post, &cli_points, &rollback, &fin]
         .into_iter()
         .flatten()
@@ -262,21 +217,12 @@ async fn mixed_cycle(parity: usize, cli: &[&str], roll_back: bool) -> Vec<Vec<St
         upgrade::wait_rollback_request(&e.c, T).await;
         upgrade::reboot_into(&mut e.c, None, false).await;
         e.c.start_operator_supervised();
-        let ibu =
-            e.c.wait_ibu("RollbackCompleted", T, |i| {
-                condition(i, "RollbackCompleted").is_some()
-            })
-            .await;
-        assert_eq!(
-            condition(&ibu, "RollbackCompleted"),
-            Some(("True".into(), "Completed".into(), "Rollback completed".into())),
-            "{what}"
-        );
+        upgrade::wait_rollback_completed(&e.c).await;
         ORIGINAL.to_string()
     } else {
         new_stateroot()
     };
-    let finalized = finalize(&e, &finalize_errors(&fin)).await;
+    let finalized = campaign::to_idle(&e.c, &finalize_errors(&fin), T).await;
     let samples = watch.finish(&what);
     assert_all_fired(&root, &armed, &what);
     assert_eq!(
@@ -476,8 +422,8 @@ async fn a_post_pivot_or_rollback_error_ends_as_it_must() {
         rows.extend(post_pivot_error(step, *step == "recert").await);
     }
     if campaign::full() {
-        for step in ROLLBACK {
-            rows.push(rollback_error(step).await);
+        for step in campaign::steps::<Rollback>() {
+            rows.push(rollback_error(&step).await);
         }
     }
     let table = campaign::table(&HEADER, &rows);

@@ -189,17 +189,7 @@ async fn with_upgrade_completion_disabled_the_failure_stays_and_a_manual_rollbac
     assert!(events.contains("System will now reboot for rollback"), "{events}");
     assert_eq!(stateroots(&e.c)[0], "rhcos");
     upgrade::reboot(&mut e.c).await;
-    let ibu =
-        e.c.wait_ibu("RollbackCompleted", T, |i| {
-            condition(i, "RollbackCompleted").is_some()
-        })
-        .await;
-    assert_eq!(
-        condition(&ibu, "RollbackCompleted"),
-        Some(("True".into(), "Completed".into(), "Rollback completed".into())),
-        "{:?}",
-        condition(&ibu, "RollbackInProgress")
-    );
+    let ibu = upgrade::wait_rollback_completed(&e.c).await;
     let status = ibu.status.clone().unwrap();
     assert_eq!(status.valid_next_stages, vec![Stage::Idle]);
     assert_eq!(status.rollback_availability_expiration, None);

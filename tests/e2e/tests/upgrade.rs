@@ -359,22 +359,17 @@ async fn an_operator_killed_at_each_pre_pivot_step_converges() {
     e.c.start_operator_supervised();
     start_prep(&e, SEED_VERSION, "");
     wait_prep_completed(&e).await;
-    let steps = [
-        "Backup",
-        "ExportApplicationConfiguration",
-        "ExportManifests",
-        "ExportClusterConfiguration",
-        "SaveCr",
-        "SetDefault",
-    ]
-    .map(|s| format!("prepivot/{s}"));
+    let steps: Vec<String> = lca_e2e::campaign::steps::<lca_core::upgrade_plan::PrePivot>()
+        .iter()
+        .map(|s| format!("prepivot/{s}"))
+        .collect();
     let armed: String = steps.iter().map(|s| format!("{s}=return(kill)\n")).collect();
     std::fs::write(root.join("lca-sim/failpoints"), armed).unwrap();
     assert!(e.c.patch_stage("Upgrade").0);
     upgrade::wait_reboot_request(&e.c, T).await;
     assert_eq!(
         std::fs::read_to_string(root.join("lca-sim/failpoints.fired")).unwrap(),
-        steps.map(|s| s + "\n").concat(),
+        steps.iter().map(|s| format!("{s}\n")).collect::<String>(),
         "the operator crashed after every step"
     );
     let log = e.c.operator.as_ref().unwrap().log();
