@@ -58,7 +58,8 @@ fn kubelet_that_does_not_stop_in_time() {
         err.contains("stopping kubelet: command `systemctl stop kubelet.service` timed out after 2 s"),
         "{err}"
     );
-    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    // Far below the 600 s default the flag replaced, with room for a loaded machine.
+    assert!(started.elapsed().as_secs() < 300, "{:?}", started.elapsed());
     assert_eq!(hostpeer::recert_configs(node.root()), Vec::<String>::new());
     assert_cluster_given_back(node.root());
     assert!(!node.root().join("var/tmp/checks").exists());

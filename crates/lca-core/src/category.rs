@@ -52,7 +52,11 @@ impl Category {
         match code {
             404 | 410 => Category::NotFound,
             409 => Category::Conflict,
-            400 | 401 | 403 | 405 | 413 | 415 | 422 => Category::Invalid,
+            // Not 401/403: an API server that has just come back refuses requests until its
+            // authenticator and RBAC caches are filled, and the operator's own permissions are
+            // fixed by its manifests; a final verdict on them would fail a Prep or an Upgrade
+            // step (or roll back) for a moment's outage. They back off as transient errors.
+            400 | 405 | 413 | 415 | 422 => Category::Invalid,
             _ => Category::Transient,
         }
     }
@@ -61,6 +65,16 @@ impl Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_of_a_restarting_api_server_are_retried_bad_requests_are_not() {
+        for code in [401, 403, 500, 503, 429] {
+            assert_eq!(Category::of_http_status(code), Category::Transient, "{code}");
+        }
+        for code in [400, 422] {
+            assert_eq!(Category::of_http_status(code), Category::Invalid, "{code}");
+        }
+    }
 
     #[test]
     fn transient_backoff_doubles_and_caps() {

@@ -84,7 +84,7 @@ pub fn start_prep_with_image(e: &Env, image: &str, version: &str, extra: &str) {
 /// the PrepInProgress message and the end of the logs.
 pub async fn wait_prep_completed(e: &Env) -> ImageBasedUpgrade {
     let ibu =
-        e.c.wait_ibu("PrepCompleted", Duration::from_secs(120), |i| {
+        e.c.wait_ibu("PrepCompleted", Duration::from_secs(240), |i| {
             condition(i, "PrepCompleted").is_some()
         })
         .await;

@@ -257,10 +257,8 @@ async fn a_full_disk_fails_prep_cleanly_and_best_effort_precache_survives_its_re
     drop(disk);
 }
 
-// Fails today: the restarted API server answers 403 until its RBAC caches are warm, the
-// operator counts a 403 as Invalid and retries after 300 s (`Category::of_http_status`), and
-// the relisted watches do not wake it (the IBU did not change); see docs/reliability.md.
-#[ignore = "defect: a 403 from a restarting API server delays the next reconcile by 300 s"]
+// The restarted API server answers 403 until its RBAC caches are warm: the operator must
+// back off and retry (`Category::of_http_status`), not wait 300 s or fail the step.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_upgrade_completes_after_api_outages_in_pre_and_post_pivot() {
     let mut e = upgrade::env(SEED_VERSION, &[]).await;

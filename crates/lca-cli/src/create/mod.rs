@@ -284,9 +284,11 @@ fn cleanup(ctx: &Ctx) -> Result<()> {
         Ok(())
     };
     let certs = ctx.paths.host(lca_api::consts::paths::BACKUP_CERTS_DIR);
+    // The markers go before the files they vouch for: a run killed in between redoes the
+    // steps rather than trusting markers whose files are gone.
     for d in [
-        &ctx.backup,
         &ctx.checks,
+        &ctx.backup,
         &ctx.paths.host("var/tmp/seed-blobs"),
         &certs,
     ] {
