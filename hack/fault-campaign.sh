@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export LCA_FAULT_CAMPAIGN=full
 cargo test -p lca-e2e --test fault_campaign --test fault_campaign_upgrade --test component_faults \
+    --test component_faults_more \
     -- --nocapture --test-threads=1
 cargo test -p lca-cli --test create_campaign -- --nocapture
 echo "tables: target/fault-campaign-*.md"
