@@ -109,6 +109,18 @@ pub fn prep_failure(ibu: &ImageBasedUpgrade) -> Option<String> {
         .map(|c| c.2)
 }
 
+/// Wait (at most `limit`) until Prep failed, which must come before any completion; its
+/// message.
+pub async fn wait_prep_failed(e: &Env, limit: Duration) -> String {
+    let ibu =
+        e.c.wait_ibu("Prep failed", limit, |i| {
+            assert!(!has(i, "PrepCompleted", "True"), "Prep completed: {:?}", i.status);
+            prep_failure(i).is_some()
+        })
+        .await;
+    prep_failure(&ibu).expect("a Prep failure")
+}
+
 /// Abort and wait for Idle.
 pub async fn abort(e: &Env) -> ImageBasedUpgrade {
     let (ok, err) = e.c.patch_stage("Idle");

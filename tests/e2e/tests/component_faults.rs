@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lca_e2e::prep::{
-    Baseline, SEED_VERSION, abort, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
+    Baseline, SEED_VERSION, abort, env_with_seed, listing, start_prep, wait_prep_completed, wait_prep_failed,
 };
-use lca_e2e::{condition, has};
+use lca_e2e::condition;
 use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
 
 const T: Duration = Duration::from_secs(180);
@@ -44,16 +44,6 @@ async fn wait_in_progress(e: &lca_e2e::prep::Env, needle: &str) {
     }
 }
 
-async fn prep_failed(e: &lca_e2e::prep::Env) -> String {
-    let ibu =
-        e.c.wait_ibu("Prep failed", T, |i| {
-            assert!(!has(i, "PrepCompleted", "True"), "Prep completed: {:?}", i.status);
-            prep_failure(i).is_some()
-        })
-        .await;
-    prep_failure(&ibu).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn prep_survives_an_api_outage_and_fails_cleanly_without_its_registry() {
     let mut e = env_with_seed(SEED_VERSION, false).await;
@@ -84,7 +74,7 @@ async fn prep_survives_an_api_outage_and_fails_cleanly_without_its_registry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     e.registry.stop().unwrap();
-    let msg = prep_failed(&e).await;
+    let msg = wait_prep_failed(&e, T).await;
     assert!(
         msg.starts_with("stateroot setup job failed to complete. "),
         "{msg}"
@@ -108,7 +98,7 @@ async fn prep_survives_an_api_outage_and_fails_cleanly_without_its_registry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     e.registry.stop().unwrap();
-    let msg = prep_failed(&e).await;
+    let msg = wait_prep_failed(&e, T).await;
     assert!(msg.starts_with("precache job failed to complete. "), "{msg}");
     println!("registry stopped before precache: {msg}");
     e.registry.restart().unwrap();

@@ -12,9 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lca_e2e::prep::{
-    Baseline, Env, SEED_VERSION, abort, env_with_seed, listing, prep_failure, start_prep, wait_prep_completed,
+    Baseline, Env, SEED_VERSION, abort, env_with_seed, listing, start_prep, wait_prep_completed,
+    wait_prep_failed,
 };
-use lca_e2e::{condition, has, upgrade};
+use lca_e2e::{condition, upgrade};
 use lca_hostops::failpoint::ARM_FILE;
 use lca_testkit::OperatorProcess;
 
@@ -60,16 +61,6 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<Vec<u8>> {
         .filter(|n| n.ends_with(suffix))
         .filter_map(|n| std::fs::read(dir.join(n)).ok())
         .collect()
-}
-
-async fn prep_failed(e: &Env) -> String {
-    let ibu =
-        e.c.wait_ibu("Prep failed", T, |i| {
-            assert!(!has(i, "PrepCompleted", "True"), "Prep completed: {:?}", i.status);
-            prep_failure(i).is_some()
-        })
-        .await;
-    prep_failure(&ibu).unwrap()
 }
 
 fn sh(program: &str, args: &[&str]) {
@@ -180,7 +171,7 @@ async fn a_full_disk_fails_prep_cleanly_and_best_effort_precache_survives_its_re
     })
     .await;
     disk.fill();
-    let msg = prep_failed(&e).await;
+    let msg = wait_prep_failed(&e, T).await;
     println!(
         "disk full in stateroot setup: Prep failed after {:?}: {msg}",
         start.elapsed()
