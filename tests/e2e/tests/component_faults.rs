@@ -8,10 +8,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use lca_e2e::condition;
 use lca_e2e::prep::{
     Baseline, SEED_VERSION, abort, env_with_seed, listing, start_prep, wait_prep_completed, wait_prep_failed,
 };
-use lca_e2e::condition;
 use lca_hostops::failpoint::{ARM_FILE, FIRED_FILE};
 
 const T: Duration = Duration::from_secs(180);
