@@ -204,6 +204,20 @@ pub async fn wait_rollback_completed(c: &Cluster) -> lca_api::ImageBasedUpgrade 
     ibu
 }
 
+/// Wait (2 min) until the Rollback failed for good (RollbackCompleted False/Failed, no next
+/// stage); the IBU and the message.
+pub async fn wait_rollback_failed(c: &Cluster) -> (lca_api::ImageBasedUpgrade, String) {
+    let ibu = c
+        .wait_ibu("RollbackCompleted", Duration::from_secs(120), |i| {
+            crate::condition(i, "RollbackCompleted").is_some()
+        })
+        .await;
+    let (status, reason, message) = crate::condition(&ibu, "RollbackCompleted").expect("the condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Failed"));
+    assert!(ibu.status.as_ref().expect("status").valid_next_stages.is_empty());
+    (ibu, message)
+}
+
 /// Wait (2 min) until the Upgrade failed; its message (UpgradeInProgress).
 pub async fn wait_upgrade_failed(c: &Cluster) -> (lca_api::ImageBasedUpgrade, String) {
     let ibu = c
